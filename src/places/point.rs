@@ -1,0 +1,116 @@
+//! Coordinates: the one place where latitude/longitude order is decided.
+//!
+//! `geo` takes points as (longitude, latitude); everything in neighborwatch builds them
+//! through [`LatLon::to_point`] so the order cannot be swapped by accident.
+
+use geo::{Distance, Haversine, Point};
+use serde::{Deserialize, Serialize};
+
+/// A WGS84 position in decimal degrees.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatLon {
+    /// Latitude, −90..=90.
+    pub lat: f64,
+    /// Longitude, −180..=180.
+    pub lon: f64,
+}
+
+impl LatLon {
+    /// A position, or `None` when either coordinate is out of range or not finite.
+    pub fn new(lat: f64, lon: f64) -> Option<Self> {
+        let ok = lat.is_finite() && lon.is_finite() && lat.abs() <= 90.0 && lon.abs() <= 180.0;
+        ok.then_some(Self { lat, lon })
+    }
+
+    /// The `geo` point (x = longitude, y = latitude).
+    pub fn to_point(self) -> Point<f64> {
+        Point::new(self.lon, self.lat)
+    }
+
+    /// The position of a `geo` point (x = longitude, y = latitude).
+    pub fn from_point(p: Point<f64>) -> Self {
+        Self { lat: p.y(), lon: p.x() }
+    }
+
+    /// Great-circle distance in metres.
+    pub fn distance_m(self, other: LatLon) -> f64 {
+        Haversine.distance(self.to_point(), other.to_point())
+    }
+
+    /// `geo:LAT,LON;u=UNCERTAINTY` (RFC 5870), six decimals (about 10 cm).
+    pub fn geo_uri(self, uncertainty_m: Option<f64>) -> String {
+        match uncertainty_m {
+            Some(u) => format!("geo:{:.6},{:.6};u={}", self.lat, self.lon, u.round()),
+            None => format!("geo:{:.6},{:.6}", self.lat, self.lon),
+        }
+    }
+
+    /// The centroid of several positions (plain mean; fine at neighborhood scale).
+    pub fn centroid(points: impl IntoIterator<Item = LatLon>) -> Option<LatLon> {
+        let (mut lat, mut lon, mut n) = (0.0, 0.0, 0usize);
+        for p in points {
+            lat += p.lat;
+            lon += p.lon;
+            n += 1;
+        }
+        (n > 0).then(|| LatLon {
+            lat: lat / n as f64,
+            lon: lon / n as f64,
+        })
+    }
+}
+
+/// Parses a `geo:` URI (`geo:37.8,-122.27`, `geo:37.8,-122.27;u=35`, `geo:37.8,-122.27,12`).
+/// Returns the position and the uncertainty in metres when one is given.
+pub fn parse_geo_uri(s: &str) -> Option<(LatLon, Option<f64>)> {
+    let rest = s.trim().strip_prefix("geo:").or_else(|| {
+        let t = s.trim();
+        (t.len() > 4 && t[..4].eq_ignore_ascii_case("geo:")).then(|| &t[4..])
+    })?;
+    let mut parts = rest.split(';');
+    let coords = parts.next()?;
+    let mut nums = coords.split(',');
+    let lat: f64 = nums.next()?.trim().parse().ok()?;
+    let lon: f64 = nums.next()?.trim().parse().ok()?;
+    let mut u = None;
+    for p in parts {
+        if let Some(v) = p.trim().strip_prefix("u=") {
+            u = v.parse::<f64>().ok().filter(|u| u.is_finite() && *u >= 0.0);
+        }
+    }
+    Some((LatLon::new(lat, lon)?, u))
+}
+
+/// Metres per degree of latitude (mean).
+pub const M_PER_DEG_LAT: f64 = 111_320.0;
+
+/// Degrees of latitude and longitude that cover `radius_m` around `at` (a bounding box
+/// half-size that never underestimates, for spatial-index queries).
+pub fn degree_box(at: LatLon, radius_m: f64) -> (f64, f64) {
+    let dlat = radius_m / M_PER_DEG_LAT * 1.01;
+    let cos = at.lat.to_radians().cos().max(0.01);
+    (dlat, dlat / cos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geo_uri_round_trip_and_uncertainty() {
+        let (p, u) = parse_geo_uri("geo:37.823,-122.279;u=35").unwrap();
+        assert_eq!((p.lat, p.lon, u), (37.823, -122.279, Some(35.0)));
+        assert!(parse_geo_uri("geo:95,0").is_none());
+        assert!(parse_geo_uri("geo:abc").is_none());
+        assert_eq!(p.geo_uri(Some(35.0)), "geo:37.823000,-122.279000;u=35");
+    }
+
+    #[test]
+    fn distance_is_in_metres_and_order_is_lat_lon() {
+        // One degree of latitude is about 111 km everywhere.
+        let a = LatLon::new(37.0, -122.0).unwrap();
+        let b = LatLon::new(38.0, -122.0).unwrap();
+        let d = a.distance_m(b);
+        assert!((110_000.0..112_500.0).contains(&d), "{d}");
+    }
+}

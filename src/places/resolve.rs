@@ -1,0 +1,310 @@
+//! Turning the location words of a report into a point (PRODUCT.md §2), in order:
+//! `geo:` URIs and decimal coordinates, intersections, named places and aliases, block
+//! addresses. And, when nothing matches, the closest gazetteer names.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+use super::gazetteer::{Gazetteer, Street};
+use super::normalize::{Token, is_connector, is_street_suffix, name_key, tokenize};
+use super::point::{LatLon, parse_geo_uri};
+
+/// How a location was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveMethod {
+    /// A `geo:` URI in the text or a location share.
+    GeoUri,
+    /// Decimal `lat,lon` in the text.
+    Coordinates,
+    /// Two streets of a gazetteer intersection.
+    Intersection,
+    /// A gazetteer name or alias.
+    Place,
+    /// A block address along a gazetteer street.
+    Block,
+}
+
+/// A resolved location.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The point.
+    pub at: LatLon,
+    /// What to call it in messages (gazetteer name, or the coordinates).
+    pub label: String,
+    /// How it was found.
+    pub method: ResolveMethod,
+    /// Radius of uncertainty in metres.
+    pub uncertainty_m: f64,
+}
+
+static GEO_URI: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\bgeo:-?\d{1,2}(?:\.\d+)?,-?\d{1,3}(?:\.\d+)?(?:;[a-z]+=[\w.-]+)*").expect("static regex"));
+static COORDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(-?\d{1,2}\.\d{2,})\s*,\s*(-?\d{1,3}\.\d{2,})").expect("static regex"));
+static BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(\d{1,6})\s*(?:block|blk)\s+(?:of\s+)?|\bcuadra\s+(\d{1,6})\s+(?:de\s+)?(?:la\s+)?")
+        .expect("static regex")
+});
+
+fn coordinate_label(p: LatLon) -> String {
+    format!("{:.5}, {:.5}", p.lat, p.lon)
+}
+
+/// A street named in the text: canonical key and token span.
+struct Mention {
+    key: String,
+    first: usize,
+    /// One past the last token, street-kind word included.
+    end: usize,
+}
+
+/// The longest run of tokens starting at `i` (at most `max` words) that is a key of `map`.
+fn longest_match<'m, V>(
+    map: &'m std::collections::HashMap<String, V>,
+    toks: &[Token],
+    i: usize,
+    max: usize,
+) -> Option<(usize, &'m V)> {
+    let mut key = String::new();
+    let mut best = None;
+    for (n, t) in toks[i..].iter().take(max).enumerate() {
+        if n > 0 {
+            key.push(' ');
+        }
+        key.push_str(&t.norm);
+        if let Some(v) = map.get(&key) {
+            best = Some((n + 1, v));
+        }
+    }
+    best
+}
+
+fn street_mention_at(g: &Gazetteer, toks: &[Token], i: usize) -> Option<Mention> {
+    let (map, max) = g.street_names();
+    let (len, canonical) = longest_match(map, toks, i, max)?;
+    let mut end = i + len;
+    if toks.get(end).is_some_and(|t| is_street_suffix(&t.norm)) {
+        end += 1;
+    }
+    Some(Mention {
+        key: canonical.clone(),
+        first: i,
+        end,
+    })
+}
+
+fn street_mentions(g: &Gazetteer, toks: &[Token]) -> Vec<Mention> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        match street_mention_at(g, toks, i) {
+            Some(m) => {
+                i = m.end;
+                out.push(m);
+            }
+            None => i += 1,
+        }
+    }
+    out
+}
+
+fn interpolate(s: &Street, number: u32) -> Option<LatLon> {
+    let (lo, hi) = (s.from_number.min(s.to_number), s.from_number.max(s.to_number));
+    if number < lo || number > hi {
+        return None;
+    }
+    let frac = (f64::from(number) - f64::from(s.from_number)) / (f64::from(s.to_number) - f64::from(s.from_number));
+    let lengths: Vec<f64> = s.line.windows(2).map(|w| w[0].distance_m(w[1])).collect();
+    let total: f64 = lengths.iter().sum();
+    let mut target = frac * total;
+    for (w, len) in s.line.windows(2).zip(&lengths) {
+        if target <= *len || *len == total {
+            let t = if *len > 0.0 { (target / len).clamp(0.0, 1.0) } else { 0.0 };
+            return LatLon::new(w[0].lat + (w[1].lat - w[0].lat) * t, w[0].lon + (w[1].lon - w[0].lon) * t);
+        }
+        target -= len;
+    }
+    s.line.last().copied()
+}
+
+impl Gazetteer {
+    /// Finds the location in `text`, trying each form in the order of PRODUCT.md §2.
+    /// `text` should have times already blanked out so `8:05` is never read as a street.
+    pub fn resolve(&self, text: &str) -> Option<Resolved> {
+        if let Some(m) = GEO_URI.find(text) {
+            if let Some((at, u)) = parse_geo_uri(m.as_str()) {
+                return Some(Resolved {
+                    at,
+                    label: coordinate_label(at),
+                    method: ResolveMethod::GeoUri,
+                    uncertainty_m: u.unwrap_or(25.0),
+                });
+            }
+        }
+        if let Some(c) = COORDS.captures(text) {
+            let lat = c[1].parse().ok();
+            let lon = c[2].parse().ok();
+            if let Some(at) = lat.zip(lon).and_then(|(a, o)| LatLon::new(a, o)) {
+                return Some(Resolved {
+                    at,
+                    label: coordinate_label(at),
+                    method: ResolveMethod::Coordinates,
+                    uncertainty_m: 25.0,
+                });
+            }
+        }
+        let toks = tokenize(text);
+        let mentions = street_mentions(self, &toks);
+        for pair in mentions.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            let between = &toks[a.end..b.first];
+            if between.len() == 1 && is_connector(&between[0].norm) && a.key != b.key {
+                if let Some(p) = self.intersection(&a.key, &b.key) {
+                    return Some(Resolved {
+                        at: p.at,
+                        label: p.name.clone(),
+                        method: ResolveMethod::Intersection,
+                        uncertainty_m: 30.0,
+                    });
+                }
+            }
+        }
+        if let Some(r) = self.resolve_name(&toks) {
+            return Some(r);
+        }
+        self.resolve_block(text)
+    }
+
+    fn resolve_name(&self, toks: &[Token]) -> Option<Resolved> {
+        let (names, max) = self.names();
+        let mut best: Option<(usize, usize)> = None; // (words, place)
+        for i in 0..toks.len() {
+            if let Some((len, &idx)) = longest_match(names, toks, i, max) {
+                if best.is_none_or(|(w, _)| len > w) {
+                    best = Some((len, idx));
+                }
+            }
+        }
+        best.map(|(_, idx)| {
+            let p = self.place(idx);
+            Resolved {
+                at: p.at,
+                label: p.name.clone(),
+                method: ResolveMethod::Place,
+                uncertainty_m: 50.0,
+            }
+        })
+    }
+
+    fn resolve_block(&self, text: &str) -> Option<Resolved> {
+        for c in BLOCK.captures_iter(text) {
+            let whole = c.get(0)?;
+            let number: u32 = c.get(1).or_else(|| c.get(2))?.as_str().parse().ok()?;
+            let rest = &text[whole.end()..];
+            let toks = tokenize(rest);
+            if toks.is_empty() {
+                continue;
+            }
+            let Some(m) = street_mention_at(self, &toks, 0) else {
+                continue;
+            };
+            let hundred = number / 100 * 100;
+            for s in self.street_lines(&m.key) {
+                if let Some(at) = interpolate(s, hundred + 50).or_else(|| interpolate(s, number)) {
+                    return Some(Resolved {
+                        at,
+                        label: format!("{hundred} block of {}", s.name),
+                        method: ResolveMethod::Block,
+                        uncertainty_m: 80.0,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// Up to `n` gazetteer names closest in spelling to `query`, best first.
+    pub fn suggest(&self, query: &str, n: usize) -> Vec<String> {
+        let q: Vec<String> = tokenize(query)
+            .into_iter()
+            .map(|t| t.norm)
+            .filter(|w| !is_connector(w) && !is_street_suffix(w))
+            .collect();
+        if q.is_empty() {
+            return Vec::new();
+        }
+        let score = |name: &str| -> f64 {
+            let k = name_key(name);
+            let len = k.len().clamp(1, q.len());
+            let target = k.join(" ");
+            q.windows(len)
+                .map(|w| strsim::jaro_winkler(&w.join(" "), &target))
+                .fold(0.0, f64::max)
+        };
+        let mut scored: Vec<(f64, &str)> = Vec::new();
+        for p in self.places() {
+            let best = std::iter::once(&p.name)
+                .chain(&p.aliases)
+                .map(|s| score(s))
+                .fold(0.0, f64::max);
+            scored.push((best, &p.name));
+        }
+        for s in self.street_display_names() {
+            scored.push((score(s), s));
+        }
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let mut out: Vec<String> = Vec::new();
+        for (_, name) in scored {
+            if !out.iter().any(|o| o == name) {
+                out.push(name.to_owned());
+            }
+            if out.len() == n {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: &str = r#"{"type":"FeatureCollection","features":[
+      {"type":"Feature","geometry":{"type":"Point","coordinates":[-122.2785,37.8232]},
+       "properties":{"name":"31st & Market","kind":"intersection","streets":["31st St","Market St"]}},
+      {"type":"Feature","geometry":{"type":"Point","coordinates":[-122.2790,37.8260]},
+       "properties":{"name":"Hoover Elementary","kind":"school","aliases":["Hoover school","Escuela Hoover"]}},
+      {"type":"Feature","geometry":{"type":"LineString","coordinates":[[-122.2830,37.8210],[-122.2740,37.8250]]},
+       "properties":{"name":"31st St","kind":"street","from_number":700,"to_number":1100}}
+    ]}"#;
+
+    #[test]
+    fn every_location_form_resolves() {
+        let g = Gazetteer::from_geojson(G).unwrap();
+        for text in ["31st & Market", "Market/31st", "31st y Market", "corner of 31st and Market St", "THIRTY-FIRST"] {
+            let r = g.resolve(text);
+            if text == "THIRTY-FIRST" {
+                assert!(r.is_none());
+                continue;
+            }
+            let r = r.unwrap_or_else(|| panic!("{text}"));
+            assert_eq!((r.method, r.label.as_str()), (ResolveMethod::Intersection, "31st & Market"), "{text}");
+        }
+        assert_eq!(g.resolve("near escuela hoover").unwrap().label, "Hoover Elementary");
+        let b = g.resolve("800 block of 31st St").unwrap();
+        assert_eq!(b.method, ResolveMethod::Block);
+        assert!(b.at.lon > -122.2830 && b.at.lon < -122.2740);
+        assert_eq!(g.resolve("37.8,-122.2 hmm").map(|r| r.method), None, "one decimal is not coordinates");
+        assert_eq!(g.resolve("at 37.8232, -122.2785").unwrap().method, ResolveMethod::Coordinates);
+    }
+
+    #[test]
+    fn suggestions_are_the_closest_names() {
+        let g = Gazetteer::from_geojson(G).unwrap();
+        assert_eq!(g.suggest("Hoovr Elementry", 1), ["Hoover Elementary"]);
+    }
+}
