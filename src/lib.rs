@@ -1,2 +1,9 @@
+pub mod config;
+pub mod effect;
+pub mod incident;
 pub mod places;
+pub mod render;
+pub mod replay;
 pub mod report;
+pub mod routing;
+pub mod store;

@@ -1,1 +1,146 @@
-fn main() {}
+//! The `neighborwatch` command: the binary's edge, where errors become `anyhow`.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use neighborwatch::config::Network;
+use neighborwatch::incident::{Engine, ReporterKey};
+use neighborwatch::replay;
+use neighborwatch::store::{MemoryStore, SledStore, Store};
+
+const REPLAY_HELP: &str = "\
+INPUT FORMAT (one JSON object per line):
+  {\"room\": \"!id:server\", \"sender\": \"@u:server\", \"ts\": 1767283500000, \"body\": \"!r 2 SUVs at 31st & Market\"}
+  Optional keys:
+    \"geo\": \"geo:37.82,-122.27\"     the line is a location share (m.location)
+    \"event_id\": \"$abc\"             the event ID (default: derived from the line's content)
+    \"replaces\": \"$abc\"             the line edits (m.replace) that earlier report
+    \"reply_to\": \"$abc\"             the event it replies to
+    \"msgtype\": \"m.notice\"          notices are ignored, as on Matrix
+    \"reaction\": \"✅\", \"relates_to\": \"$abc\"   a reaction
+  Lines are handled in file order; each line's ts is the current time.
+
+OUTPUT FORMAT (one JSON object per action):
+  {\"action\": \"reply\"|\"notice\"|\"relay\"|\"location\"|\"edit\"|\"thread_reply\",
+   \"room\": \"!id:server\", \"msgtype\": \"m.text\"|\"m.notice\", \"body\": \"plain text\",
+   \"html\": \"escaped HTML\", \"mentions_room\": false,
+   \"incident\": {\"id\": \"K7Q2\", \"status\": \"confirmed\", \"version\": 2, \"origin\": \"…\", \"hops\": 0} | null}
+  reply also has \"in_reply_to\"; location has \"geo_uri\" and \"body\" (its description).
+  relay = a new alert; edit = replace the alert previously relayed to that room for that
+  incident; thread_reply = a reply in that alert's thread. Reporter IDs never appear.
+
+Lines that are not valid input are reported on stderr with their line number and
+skipped; the exit status is then 2.";
+
+#[derive(Parser)]
+#[command(name = "neighborwatch", version, about = "A Matrix bot for neighborhood rapid-response alert networks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the core on recorded messages and print every action the bot would take.
+    #[command(after_long_help = REPLAY_HELP)]
+    Replay {
+        /// The network file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Keep state in this sled database, so a replay can resume where one stopped.
+        /// Needs the reporter key variable named in [storage] to be set.
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Messages, one JSON object per line (`-` for standard input).
+        input: PathBuf,
+    },
+    /// Check a network file and print a summary of it.
+    Check {
+        /// The network file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn reporter_key(net: &Network, required: bool) -> Result<ReporterKey> {
+    let var = net.storage.as_ref().map(|s| s.reporter_key_env.as_str());
+    match var.map(|v| (v, std::env::var(v))) {
+        Some((_, Ok(secret))) if secret.len() >= 16 => Ok(ReporterKey::new(secret.as_bytes())),
+        Some((v, Ok(_))) => bail!("{v} must hold at least 16 characters"),
+        _ if required => bail!(
+            "set the environment variable {} to a secret of 16 characters or more (it keys the reporter hashes)",
+            var.unwrap_or("named by storage.reporter_key_env")
+        ),
+        _ => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            eprintln!("note: no reporter key set; using a one-off random key for this replay");
+            Ok(ReporterKey::new(&secret))
+        }
+    }
+}
+
+fn replay_with<S: Store>(net: Arc<Network>, store: S, key: ReporterKey, input: &PathBuf) -> Result<replay::Summary> {
+    let mut engine = Engine::open(net, store, key).context("cannot load the replay state")?;
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
+    let summary = if input.as_os_str() == "-" {
+        replay::run(&mut engine, io::stdin().lock(), stdout, stderr)?
+    } else {
+        let f = File::open(input).with_context(|| format!("cannot open {}", input.display()))?;
+        replay::run(&mut engine, BufReader::new(f), stdout, stderr)?
+    };
+    Ok(summary)
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Replay { config, store, input } => {
+            let net = Arc::new(Network::load(&config)?);
+            let summary = match store {
+                Some(path) => {
+                    let key = reporter_key(&net, true)?;
+                    let s = SledStore::open(&path)
+                        .with_context(|| format!("cannot open the store {}", path.display()))?
+                        .with_flush_on_commit(false);
+                    let summary = replay_with(net, s.clone(), key, &input)?;
+                    s.flush()?;
+                    summary
+                }
+                None => replay_with(Arc::clone(&net), MemoryStore::new(), reporter_key(&net, false)?, &input)?,
+            };
+            if summary.bad_lines > 0 {
+                eprintln!("{} line(s) skipped", summary.bad_lines);
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Check { config } => {
+            let net = Network::load(&config)?;
+            println!("{}: ok", config.display());
+            for n in &net.neighborhoods {
+                println!(
+                    "  {} ({}): {} room(s), {} place(s), {} street(s), language {}, {}",
+                    n.id,
+                    n.name,
+                    n.rooms.len(),
+                    n.gazetteer.places().len(),
+                    n.gazetteer.streets().len(),
+                    n.settings.language,
+                    n.settings.timezone
+                );
+            }
+            Ok(())
+        }
+    }
+}

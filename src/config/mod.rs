@@ -1,0 +1,588 @@
+//! The network file (PRODUCT.md §5): read once, validated into typed [`Network`]
+//! settings. Every error names the file, the line and the key; nothing half-valid
+//! leaves this module.
+//!
+//! Owns: TOML parsing, validation, reading the gazetteer and area files the network file
+//! names (paths relative to it). Must not touch: Matrix, storage, environment variables
+//! (the file names env vars; the binary reads them).
+
+mod raw;
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
+
+use chrono_tz::Tz;
+use geo::{Closest, ClosestPoint, Contains, MultiPolygon, Polygon};
+use raw::{Num, RawArea, RawNetwork, RawTunables};
+use regex::Regex;
+use serde_json::Value;
+use toml::Spanned;
+
+use crate::places::{Gazetteer, GazetteerBuilder, GazetteerError, LatLon};
+use crate::render::Catalogs;
+
+/// Why a network file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has an unknown key.
+    #[error("{file}:{line}: {message}")]
+    Syntax {
+        /// The network file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The offending key, when the parser named one.
+        key: Option<String>,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is well-formed TOML but not acceptable.
+    #[error("{file}:{line}: `{key}`: {reason}")]
+    Invalid {
+        /// The network file.
+        file: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A gazetteer or area file named by the network file is not usable.
+    #[error("{file}:{line}: `{key}`: {path}: {source}")]
+    Geo {
+        /// The network file.
+        file: PathBuf,
+        /// 1-based line of the reference.
+        line: usize,
+        /// The key that names the file.
+        key: String,
+        /// The referenced file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: GazetteerError,
+    },
+}
+
+impl ConfigError {
+    /// The 1-based line the error points at, if any.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Read { .. } => None,
+            Self::Syntax { line, .. } | Self::Invalid { line, .. } | Self::Geo { line, .. } => Some(*line),
+        }
+    }
+
+    /// The key the error is about, if any.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Self::Read { .. } => None,
+            Self::Syntax { key, .. } => key.as_deref(),
+            Self::Invalid { key, .. } | Self::Geo { key, .. } => Some(key),
+        }
+    }
+}
+
+/// Tunables of a neighborhood (PRODUCT.md §5 `[defaults]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tunables {
+    /// Reports this close to an incident may merge into it.
+    pub dedupe_radius_m: f64,
+    /// …when this close in time to its newest report.
+    pub dedupe_window_min: u32,
+    /// Distinct reporters needed to confirm.
+    pub confirmations: u32,
+    /// Rooms whose area is this close to a confirmed incident are alerted.
+    pub alert_radius_m: f64,
+    /// Sightings this close to a school, church, hospital or shelter are marked near it.
+    pub sensitive_radius_m: f64,
+    /// Incidents expire after this long without a new report.
+    pub expiry_hours: u32,
+    /// Report text is purged after this long.
+    pub retention_hours: u32,
+    /// Message catalog language (`en`, `es`).
+    pub language: String,
+    /// Zone in which clock times in reports are read.
+    pub timezone: Tz,
+}
+
+impl Default for Tunables {
+    fn default() -> Self {
+        Self {
+            dedupe_radius_m: 250.0,
+            dedupe_window_min: 20,
+            confirmations: 2,
+            alert_radius_m: 1600.0,
+            sensitive_radius_m: 300.0,
+            expiry_hours: 4,
+            retention_hours: 24,
+            language: "en".into(),
+            timezone: chrono_tz::America::Los_Angeles,
+        }
+    }
+}
+
+/// A neighborhood's area.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Area {
+    /// A circle.
+    Circle {
+        /// Center.
+        center: LatLon,
+        /// Radius in metres.
+        radius_m: f64,
+    },
+    /// Polygons from a GeoJSON file.
+    Polygons(MultiPolygon<f64>),
+}
+
+impl Area {
+    /// Distance in metres from `p` to the area (0 inside it).
+    pub fn distance_m(&self, p: LatLon) -> f64 {
+        match self {
+            Self::Circle { center, radius_m } => (center.distance_m(p) - radius_m).max(0.0),
+            Self::Polygons(mp) => {
+                let pt = p.to_point();
+                if mp.contains(&pt) {
+                    return 0.0;
+                }
+                match mp.closest_point(&pt) {
+                    Closest::Intersection(_) => 0.0,
+                    Closest::SinglePoint(q) => p.distance_m(LatLon::from_point(q)),
+                    Closest::Indeterminate => f64::INFINITY,
+                }
+            }
+        }
+    }
+}
+
+/// One neighborhood of the network.
+#[derive(Clone, Debug)]
+pub struct Neighborhood {
+    /// Short stable identifier.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Room IDs or aliases of its rooms.
+    pub rooms: Vec<String>,
+    /// Its area.
+    pub area: Area,
+    /// Its places.
+    pub gazetteer: Arc<Gazetteer>,
+    /// Its tunables (defaults plus overrides).
+    pub settings: Tunables,
+}
+
+/// `[matrix]`: the bot's account. Secrets are named by env var, never stored here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatrixSettings {
+    /// Homeserver URL.
+    pub homeserver: String,
+    /// The bot's user ID.
+    pub user: String,
+    /// Env var holding the password.
+    pub password_env: String,
+    /// Directory of the sqlite crypto store (absolute).
+    pub store_path: PathBuf,
+    /// Env var holding the store passphrase.
+    pub store_passphrase_env: String,
+    /// Device display name.
+    pub device_name: String,
+}
+
+/// `[storage]`: the bot's state database.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StorageSettings {
+    /// Path of the sled database (absolute).
+    pub path: PathBuf,
+    /// Env var holding the reporter-hash key.
+    pub reporter_key_env: String,
+}
+
+/// A validated network file.
+#[derive(Clone, Debug)]
+pub struct Network {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Room that sees every incident and every admin change.
+    pub coordination_room: Option<String>,
+    /// Users whose invites the bot accepts besides the network's rooms.
+    pub organizers: Vec<String>,
+    /// Whether alerts may go to unencrypted rooms.
+    pub allow_unencrypted: bool,
+    /// The bot's account, if the file has one (replay does not need it).
+    pub matrix: Option<MatrixSettings>,
+    /// The state database, if the file has one.
+    pub storage: Option<StorageSettings>,
+    /// `[defaults]`.
+    pub defaults: Tunables,
+    /// The neighborhoods.
+    pub neighborhoods: Vec<Neighborhood>,
+}
+
+impl Network {
+    /// The neighborhood a room belongs to.
+    pub fn neighborhood_of_room(&self, room: &str) -> Option<&Neighborhood> {
+        self.neighborhoods.iter().find(|n| n.rooms.iter().any(|r| r == room))
+    }
+
+    /// A neighborhood by id.
+    pub fn neighborhood(&self, id: &str) -> Option<&Neighborhood> {
+        self.neighborhoods.iter().find(|n| n.id == id)
+    }
+
+    /// An identifier of this network's bot, used as the `origin` of incidents.
+    pub fn origin(&self) -> &str {
+        self.matrix.as_ref().map_or("neighborwatch", |m| m.user.as_str())
+    }
+
+    /// Reads and validates a network file and the files it names.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates network-file text; `path` locates relative file references.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Validator {
+            file: path.to_owned(),
+            dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            text,
+            catalogs: Catalogs::builtin(),
+            files: HashMap::new(),
+        }
+        .run()
+    }
+}
+
+static UNKNOWN_FIELD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?:unknown field|missing field) `([^`]+)`").expect("static regex"));
+static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z_][A-Z0-9_]*$").expect("static regex"));
+static NEIGHBORHOOD_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,62}$").expect("static regex"));
+
+struct Validator<'a> {
+    file: PathBuf,
+    dir: PathBuf,
+    text: &'a str,
+    catalogs: &'static Catalogs,
+    files: HashMap<PathBuf, String>,
+}
+
+impl Validator<'_> {
+    fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text[..end].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    fn invalid(&self, span: &Range<usize>, key: &str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            line: self.line(span),
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    fn read(&mut self, rel: &Spanned<String>, key: &str) -> Result<(PathBuf, String), ConfigError> {
+        let path = self.dir.join(rel.get_ref());
+        if let Some(t) = self.files.get(&path) {
+            return Ok((path, t.clone()));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| self.invalid(&rel.span(), key, format!("cannot read {}: {e}", path.display())))?;
+        self.files.insert(path.clone(), text.clone());
+        Ok((path, text))
+    }
+
+    fn run(mut self) -> Result<Network, ConfigError> {
+        let raw: RawNetwork = toml::from_str(self.text).map_err(|e| {
+            let line = e.span().map_or(1, |s| self.line(&s));
+            let message = e.message().to_owned();
+            ConfigError::Syntax {
+                file: self.file.clone(),
+                line,
+                key: UNKNOWN_FIELD.captures(&message).map(|c| c[1].to_owned()),
+                message,
+            }
+        })?;
+        let defaults = self.tunables(raw.defaults.as_ref().unwrap_or(&RawTunables::default()), &Tunables::default(), "defaults")?;
+        let matrix = raw.matrix.as_ref().map(|m| self.matrix(m)).transpose()?;
+        let storage = match &raw.storage {
+            Some(s) => {
+                self.env_name(&s.reporter_key_env, "storage.reporter_key_env")?;
+                Some(StorageSettings {
+                    path: self.dir.join(s.path.get_ref()),
+                    reporter_key_env: s.reporter_key_env.get_ref().clone(),
+                })
+            }
+            None => None,
+        };
+        if let Some(r) = &raw.coordination_room {
+            self.room(r, "coordination_room")?;
+        }
+        let organizers = raw.organizers.unwrap_or_default();
+        for o in &organizers {
+            self.user_id(o, "organizers")?;
+        }
+        if raw.neighborhoods.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: self.file.clone(),
+                line: 1,
+                key: "neighborhood".into(),
+                reason: "the network needs at least one [[neighborhood]]".into(),
+            });
+        }
+        let mut seen_ids = HashSet::new();
+        let mut seen_rooms: HashMap<String, String> = HashMap::new();
+        let mut neighborhoods = Vec::new();
+        for n in &raw.neighborhoods {
+            let id = n.id.get_ref();
+            if !NEIGHBORHOOD_ID.is_match(id) {
+                return Err(self.invalid(&n.id.span(), "neighborhood.id", "use lowercase letters, digits, `-` and `_`"));
+            }
+            if !seen_ids.insert(id.clone()) {
+                return Err(self.invalid(&n.id.span(), "neighborhood.id", format!("`{id}` is used twice")));
+            }
+            if n.name.get_ref().trim().is_empty() {
+                return Err(self.invalid(&n.name.span(), "neighborhood.name", "must not be empty"));
+            }
+            if n.rooms.get_ref().is_empty() {
+                return Err(self.invalid(&n.rooms.span(), "neighborhood.rooms", "list at least one room"));
+            }
+            for r in n.rooms.get_ref() {
+                self.room(r, "neighborhood.rooms")?;
+                if let Some(other) = seen_rooms.insert(r.get_ref().clone(), id.clone()) {
+                    return Err(self.invalid(&r.span(), "neighborhood.rooms", format!("room is already in neighborhood `{other}`")));
+                }
+            }
+            let area = self.area(&n.area)?;
+            let mut builder = GazetteerBuilder::new();
+            for g in &n.gazetteer {
+                let (path, text) = self.read(g, "neighborhood.gazetteer")?;
+                builder.add_geojson(&text).map_err(|source| ConfigError::Geo {
+                    file: self.file.clone(),
+                    line: self.line(&g.span()),
+                    key: "neighborhood.gazetteer".into(),
+                    path,
+                    source,
+                })?;
+            }
+            let settings = self.tunables(&n.tunables(), &defaults, "neighborhood")?;
+            neighborhoods.push(Neighborhood {
+                id: id.clone(),
+                name: n.name.get_ref().trim().to_owned(),
+                rooms: n.rooms.get_ref().iter().map(|r| r.get_ref().clone()).collect(),
+                area,
+                gazetteer: Arc::new(builder.build()),
+                settings,
+            });
+        }
+        Ok(Network {
+            path: self.file.clone(),
+            coordination_room: raw.coordination_room.map(Spanned::into_inner),
+            organizers: organizers.into_iter().map(Spanned::into_inner).collect(),
+            allow_unencrypted: raw.allow_unencrypted.unwrap_or(false),
+            matrix,
+            storage,
+            defaults,
+            neighborhoods,
+        })
+    }
+
+    fn room(&self, r: &Spanned<String>, key: &str) -> Result<(), ConfigError> {
+        let s = r.get_ref();
+        let ok = (s.starts_with('!') || s.starts_with('#')) && s.len() > 3 && s[1..].contains(':');
+        if ok {
+            Ok(())
+        } else {
+            Err(self.invalid(&r.span(), key, format!("`{s}` is not a room ID (!id:server) or alias (#name:server)")))
+        }
+    }
+
+    fn user_id(&self, u: &Spanned<String>, key: &str) -> Result<(), ConfigError> {
+        let s = u.get_ref();
+        if s.starts_with('@') && s.len() > 3 && s[1..].contains(':') {
+            Ok(())
+        } else {
+            Err(self.invalid(&u.span(), key, format!("`{s}` is not a user ID (@name:server)")))
+        }
+    }
+
+    fn env_name(&self, v: &Spanned<String>, key: &str) -> Result<(), ConfigError> {
+        if ENV_NAME.is_match(v.get_ref()) {
+            Ok(())
+        } else {
+            Err(self.invalid(
+                &v.span(),
+                key,
+                "must be the NAME of an environment variable (A-Z, 0-9, _); secrets never go in this file",
+            ))
+        }
+    }
+
+    fn matrix(&self, m: &raw::RawMatrix) -> Result<MatrixSettings, ConfigError> {
+        let hs = m.homeserver.get_ref();
+        if !(hs.starts_with("https://") || hs.starts_with("http://")) {
+            return Err(self.invalid(&m.homeserver.span(), "matrix.homeserver", "must start with https:// or http://"));
+        }
+        self.user_id(&m.user, "matrix.user")?;
+        self.env_name(&m.password_env, "matrix.password_env")?;
+        self.env_name(&m.store_passphrase_env, "matrix.store_passphrase_env")?;
+        Ok(MatrixSettings {
+            homeserver: hs.clone(),
+            user: m.user.get_ref().clone(),
+            password_env: m.password_env.get_ref().clone(),
+            store_path: self.dir.join(m.store_path.get_ref()),
+            store_passphrase_env: m.store_passphrase_env.get_ref().clone(),
+            device_name: m.device_name.clone().unwrap_or_else(|| "neighborwatch".into()),
+        })
+    }
+
+    fn positive(&self, v: &Option<Spanned<Num>>, key: &str, base: f64) -> Result<f64, ConfigError> {
+        let Some(v) = v else { return Ok(base) };
+        let x = v.get_ref().as_f64();
+        if !(x.is_finite() && x > 0.0 && x <= 100_000.0) {
+            return Err(self.invalid(&v.span(), key, format!("must be a distance above 0 and at most 100000 metres, not {x}")));
+        }
+        Ok(x)
+    }
+
+    fn whole(&self, v: &Option<Spanned<Num>>, key: &str, base: u32, max: u32) -> Result<u32, ConfigError> {
+        let Some(v) = v else { return Ok(base) };
+        match *v.get_ref() {
+            Num::Int(i) if i >= 1 && i <= i64::from(max) => Ok(i as u32),
+            other => Err(self.invalid(
+                &v.span(),
+                key,
+                format!("must be a whole number from 1 to {max}, not {}", other.as_f64()),
+            )),
+        }
+    }
+
+    fn tunables(&self, raw: &RawTunables, base: &Tunables, table: &str) -> Result<Tunables, ConfigError> {
+        let k = |name: &str| format!("{table}.{name}");
+        let language = match &raw.language {
+            Some(l) if self.catalogs.has(l.get_ref()) => l.get_ref().clone(),
+            Some(l) => {
+                return Err(self.invalid(
+                    &l.span(),
+                    &k("language"),
+                    format!("no message catalog for `{}` (have: {})", l.get_ref(), self.catalogs.languages().join(", ")),
+                ));
+            }
+            None => base.language.clone(),
+        };
+        let timezone = match &raw.timezone {
+            Some(t) => t.get_ref().parse::<Tz>().map_err(|_| {
+                self.invalid(&t.span(), &k("timezone"), format!("`{}` is not an IANA time zone such as America/Chicago", t.get_ref()))
+            })?,
+            None => base.timezone,
+        };
+        Ok(Tunables {
+            dedupe_radius_m: self.positive(&raw.dedupe_radius_m, &k("dedupe_radius_m"), base.dedupe_radius_m)?,
+            dedupe_window_min: self.whole(&raw.dedupe_window_min, &k("dedupe_window_min"), base.dedupe_window_min, 24 * 60)?,
+            confirmations: self.whole(&raw.confirmations, &k("confirmations"), base.confirmations, 100)?,
+            alert_radius_m: self.positive(&raw.alert_radius_m, &k("alert_radius_m"), base.alert_radius_m)?,
+            sensitive_radius_m: self.positive(&raw.sensitive_radius_m, &k("sensitive_radius_m"), base.sensitive_radius_m)?,
+            expiry_hours: self.whole(&raw.expiry_hours, &k("expiry_hours"), base.expiry_hours, 24 * 14)?,
+            retention_hours: self.whole(&raw.retention_hours, &k("retention_hours"), base.retention_hours, 24 * 90)?,
+            language,
+            timezone,
+        })
+    }
+
+    fn area(&mut self, a: &Spanned<RawArea>) -> Result<Area, ConfigError> {
+        let span = a.span();
+        match a.get_ref() {
+            RawArea::Circle(c) => {
+                let [lat, lon] = c.center;
+                let center = LatLon::new(lat, lon).ok_or_else(|| {
+                    self.invalid(&span, "neighborhood.area.center", format!("[{lat}, {lon}] is not [latitude, longitude] in range"))
+                })?;
+                let radius_m = c.radius_m.as_f64();
+                if !(radius_m.is_finite() && radius_m > 0.0) {
+                    return Err(self.invalid(&span, "neighborhood.area.radius_m", format!("must be above 0, not {radius_m}")));
+                }
+                Ok(Area::Circle { center, radius_m })
+            }
+            RawArea::GeoJson(g) => {
+                let rel = Spanned::new(span.clone(), g.geojson.clone());
+                let (path, text) = self.read(&rel, "neighborhood.area.geojson")?;
+                let geo_err = |reason: String| ConfigError::Geo {
+                    file: self.file.clone(),
+                    line: self.line(&span),
+                    key: "neighborhood.area.geojson".into(),
+                    path: path.clone(),
+                    source: GazetteerError::Feature { index: 0, reason },
+                };
+                let v: Value = serde_json::from_str(&text).map_err(|e| geo_err(format!("not valid JSON: {e}")))?;
+                polygons(&v).map(Area::Polygons).map_err(geo_err)
+            }
+        }
+    }
+}
+
+fn ring(v: &Value) -> Result<geo::LineString<f64>, String> {
+    let pts = v.as_array().ok_or("a ring must be a list of positions")?;
+    pts.iter()
+        .map(|p| {
+            let a = p.as_array().filter(|a| a.len() >= 2).ok_or("a position must be [longitude, latitude]")?;
+            let (lon, lat) = (a[0].as_f64(), a[1].as_f64());
+            lat.zip(lon)
+                .and_then(|(lat, lon)| LatLon::new(lat, lon))
+                .map(|p| geo::Coord { x: p.lon, y: p.lat })
+                .ok_or_else(|| "position out of range".to_owned())
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(geo::LineString::new)
+}
+
+fn polygon(v: &Value) -> Result<Polygon<f64>, String> {
+    let rings = v.as_array().ok_or("a polygon must be a list of rings")?;
+    let mut it = rings.iter();
+    let exterior = ring(it.next().ok_or("a polygon needs a ring")?)?;
+    let interiors = it.map(ring).collect::<Result<Vec<_>, _>>()?;
+    Ok(Polygon::new(exterior, interiors))
+}
+
+/// Polygons of a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection.
+fn polygons(v: &Value) -> Result<MultiPolygon<f64>, String> {
+    let t = v.get("type").and_then(Value::as_str).unwrap_or_default();
+    let coords = || v.get("coordinates").ok_or_else(|| "missing `coordinates`".to_owned());
+    match t {
+        "Polygon" => Ok(MultiPolygon::new(vec![polygon(coords()?)?])),
+        "MultiPolygon" => coords()?
+            .as_array()
+            .ok_or("MultiPolygon coordinates must be a list")?
+            .iter()
+            .map(polygon)
+            .collect::<Result<Vec<_>, _>>()
+            .map(MultiPolygon::new),
+        "Feature" => polygons(v.get("geometry").ok_or("missing `geometry`")?),
+        "FeatureCollection" => {
+            let mut all = Vec::new();
+            for f in v.get("features").and_then(Value::as_array).ok_or("missing `features`")? {
+                all.extend(polygons(f)?.0);
+            }
+            if all.is_empty() {
+                return Err("no polygon in the collection".into());
+            }
+            Ok(MultiPolygon::new(all))
+        }
+        other => Err(format!("expected a Polygon or MultiPolygon, found `{other}`")),
+    }
+}

@@ -1,0 +1,92 @@
+//! Effects: what the core asks the outside world to do, as plain data. The Matrix shell
+//! performs them; `replay` prints them. Nothing here performs anything.
+
+use serde::{Deserialize, Serialize};
+
+use crate::incident::IncidentTag;
+use crate::render::OutgoingMessage;
+
+/// One action of the bot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Effect {
+    /// A quiet reply to a message (acknowledgment, error, suggestions).
+    Reply {
+        /// Room.
+        room: String,
+        /// The event replied to.
+        in_reply_to: String,
+        /// What to say.
+        #[serde(flatten)]
+        message: OutgoingMessage,
+    },
+    /// A message not in reply to anything (coordination room).
+    Notice {
+        /// Room.
+        room: String,
+        /// What to say.
+        #[serde(flatten)]
+        message: OutgoingMessage,
+    },
+    /// A new alert in a room (`m.text`).
+    Relay {
+        /// Room.
+        room: String,
+        /// The alert.
+        #[serde(flatten)]
+        message: OutgoingMessage,
+    },
+    /// The `m.location` that follows an alert.
+    Location {
+        /// Room.
+        room: String,
+        /// The incident.
+        incident: IncidentTag,
+        /// `geo:` URI.
+        geo_uri: String,
+        /// Description.
+        body: String,
+    },
+    /// Replace the alert of `message.incident` previously relayed to `room`.
+    Edit {
+        /// Room.
+        room: String,
+        /// New content.
+        #[serde(flatten)]
+        message: OutgoingMessage,
+    },
+    /// A reply in the thread of the alert of `message.incident` in `room`.
+    ThreadReply {
+        /// Room.
+        room: String,
+        /// What to say.
+        #[serde(flatten)]
+        message: OutgoingMessage,
+    },
+}
+
+impl Effect {
+    /// The room the effect happens in.
+    pub fn room(&self) -> &str {
+        match self {
+            Self::Reply { room, .. }
+            | Self::Notice { room, .. }
+            | Self::Relay { room, .. }
+            | Self::Location { room, .. }
+            | Self::Edit { room, .. }
+            | Self::ThreadReply { room, .. } => room,
+        }
+    }
+
+    /// The plain-text body (or location description).
+    pub fn body(&self) -> &str {
+        match self {
+            Self::Location { body, .. } => body,
+            Self::Reply { message, .. }
+            | Self::Notice { message, .. }
+            | Self::Relay { message, .. }
+            | Self::Edit { message, .. }
+            | Self::ThreadReply { message, .. } => &message.body,
+        }
+    }
+}

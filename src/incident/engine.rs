@@ -1,0 +1,766 @@
+//! The incident engine: a sans-IO state machine. Messages go in with the current time;
+//! effects come out as data. It never sleeps, reads a clock, or talks to the network;
+//! its state lives in memory and in a [`Store`] that it commits to atomically once per
+//! input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::debug;
+
+use super::index::IncidentIndex;
+use super::model::{
+    Incident, IncidentId, NearPlace, PendingReport, ReportRecord, ReporterHash, ReporterKey, Status,
+};
+use crate::config::{Neighborhood, Network};
+use crate::effect::Effect;
+use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
+use crate::render::{Catalogs, Renderer};
+use crate::report::{Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command, parse_report};
+use crate::routing::plan_relays;
+use crate::store::{Batch, Store, StoreError};
+
+/// A location share attaches to the sender's newest unlocated report this recent.
+pub const LOCATION_ATTACH_MIN: i64 = 10;
+
+/// A Matrix event, reduced to what the core needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncomingMessage {
+    /// Event ID (idempotency key).
+    pub event_id: String,
+    /// Room ID (or alias, as named in the network file).
+    pub room: String,
+    /// Sender's user ID. Hashed on arrival; never stored or rendered.
+    pub sender: String,
+    /// The event's own timestamp.
+    pub ts: DateTime<Utc>,
+    /// What it says.
+    pub content: Content,
+}
+
+/// The content kinds the core understands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Content {
+    /// `m.text` (or `m.notice`, which is ignored).
+    Text {
+        /// Body.
+        body: String,
+        /// True for `m.notice`: never answered.
+        notice: bool,
+        /// For an edit (`m.replace`), the event it replaces.
+        replaces: Option<String>,
+    },
+    /// `m.location`.
+    Location {
+        /// `geo:` URI.
+        geo_uri: String,
+        /// Description.
+        body: String,
+    },
+    /// `m.reaction`.
+    Reaction {
+        /// The emoji.
+        key: String,
+        /// The event reacted to.
+        relates_to: String,
+    },
+}
+
+/// A report with a resolved location, ready to merge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocatedReport {
+    /// The report's event (replies go to it).
+    pub event_id: String,
+    /// Its room.
+    pub room: String,
+    /// Who, hashed.
+    pub reporter: ReporterHash,
+    /// Where.
+    pub place: Resolved,
+    /// When seen.
+    pub observed_at: DateTime<Utc>,
+    /// Text without the command word.
+    pub text: String,
+    /// Details.
+    pub details: Details,
+    /// Grammar used.
+    pub form: ReportForm,
+}
+
+/// Why the engine could not handle an input. Its in-memory state is rolled back.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed; nothing of the input was applied.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Changes and effects of one input, committed together.
+#[derive(Default)]
+struct Tx {
+    batch: Batch,
+    touched: Vec<IncidentId>,
+    effects: Vec<Effect>,
+}
+
+impl Tx {
+    fn touch(&mut self, id: &IncidentId) {
+        if !self.touched.contains(id) {
+            self.touched.push(id.clone());
+        }
+    }
+}
+
+/// The incident engine.
+pub struct Engine<S: Store> {
+    net: Arc<Network>,
+    store: S,
+    key: ReporterKey,
+    cat: &'static Catalogs,
+    incidents: HashMap<IncidentId, Incident>,
+    index: IncidentIndex,
+    pending: Vec<PendingReport>,
+    next_seq: u64,
+    /// Earliest time at which `tick` has something to do.
+    next_due: Option<DateTime<Utc>>,
+}
+
+impl<S: Store> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("incidents", &self.incidents.len())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// Loads state from `store`.
+    pub fn open(net: Arc<Network>, store: S, key: ReporterKey) -> Result<Self, EngineError> {
+        let mut e = Self {
+            net,
+            store,
+            key,
+            cat: Catalogs::builtin(),
+            incidents: HashMap::new(),
+            index: IncidentIndex::new(),
+            pending: Vec::new(),
+            next_seq: 0,
+            next_due: None,
+        };
+        e.reload()?;
+        Ok(e)
+    }
+
+    fn reload(&mut self) -> Result<(), EngineError> {
+        let snap = self.store.load()?;
+        self.index = IncidentIndex::new();
+        self.incidents.clear();
+        for inc in snap.incidents {
+            if inc.status.is_open() {
+                self.index.insert(inc.id.clone(), inc.location);
+            }
+            self.incidents.insert(inc.id.clone(), inc);
+        }
+        self.pending = snap.pending;
+        self.next_seq = snap.next_seq;
+        self.recompute_due();
+        Ok(())
+    }
+
+    /// The network.
+    pub fn network(&self) -> &Arc<Network> {
+        &self.net
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Gives the store back.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// An incident by ID.
+    pub fn incident(&self, id: &IncidentId) -> Option<&Incident> {
+        self.incidents.get(id)
+    }
+
+    /// All incidents in memory.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.values()
+    }
+
+    /// Reports waiting for a location.
+    pub fn pending(&self) -> &[PendingReport] {
+        &self.pending
+    }
+
+    /// Number of open incidents.
+    pub fn open_count(&self) -> usize {
+        self.index.len()
+    }
+
+    fn commit(&mut self, mut tx: Tx) -> Result<Vec<Effect>, EngineError> {
+        for id in &tx.touched {
+            if let Some(i) = self.incidents.get(id) {
+                tx.batch.incidents.push(i.clone());
+            }
+        }
+        if tx.batch.is_empty() {
+            return Ok(tx.effects);
+        }
+        if let Err(e) = self.store.commit(tx.batch) {
+            // Roll memory back to what is stored: no half-applied input.
+            self.reload()?;
+            return Err(e.into());
+        }
+        Ok(tx.effects)
+    }
+
+    /// Handles one message at time `now`. Handling the same event ID twice does nothing.
+    pub fn handle(&mut self, msg: &IncomingMessage, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+        if self.net.matrix.as_ref().is_some_and(|m| m.user == msg.sender) {
+            return Ok(Vec::new());
+        }
+        if matches!(msg.content, Content::Text { notice: true, .. } | Content::Reaction { .. }) {
+            return Ok(Vec::new());
+        }
+        if self.store.is_seen(&msg.event_id)? {
+            debug!("event already handled");
+            return Ok(Vec::new());
+        }
+        let net = Arc::clone(&self.net);
+        let Some(nb) = net.neighborhood_of_room(&msg.room) else {
+            return self.outside_network(msg);
+        };
+        let mut tx = Tx::default();
+        let reporter = self.key.hash(&msg.sender);
+        match &msg.content {
+            Content::Text { body, replaces, .. } => {
+                let ctx = ParseContext {
+                    gazetteer: &nb.gazetteer,
+                    tz: nb.settings.timezone,
+                    sent_at: msg.ts,
+                };
+                // An edit of a report that is waiting for its location: read it again.
+                let edited = replaces.as_ref().and_then(|orig| {
+                    self.pending
+                        .iter()
+                        .position(|p| &p.event_id == orig && p.reporter == reporter)
+                });
+                if replaces.is_some() && edited.is_none() {
+                    return Ok(Vec::new());
+                }
+                let reply_to = match edited {
+                    Some(i) => self.pending[i].event_id.clone(),
+                    None => msg.event_id.clone(),
+                };
+                match parse_report(body, &ctx) {
+                    Ok(None) => return Ok(Vec::new()),
+                    Err(e) => {
+                        let r = Renderer::for_neighborhood(self.cat, nb);
+                        let args = error_args(&e, r.example());
+                        let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        tx.effects.push(Effect::Reply {
+                            room: msg.room.clone(),
+                            in_reply_to: reply_to,
+                            message: r.notice(e.catalog_key(), &a, None),
+                        });
+                    }
+                    Ok(Some(parsed)) => {
+                        if let Some(i) = edited {
+                            let p = self.pending.remove(i);
+                            tx.batch.pending_delete.push(p.event_id);
+                        }
+                        self.take_report(&mut tx, nb, reply_to, &msg.room, reporter, parsed, now);
+                    }
+                }
+            }
+            Content::Location { geo_uri, body } => {
+                let Some((at, u)) = parse_geo_uri(geo_uri) else {
+                    return Ok(Vec::new());
+                };
+                let label = nb
+                    .gazetteer
+                    .nearest_landmark(at)
+                    .filter(|(_, d)| *d <= 150.0)
+                    .map_or_else(|| format!("{:.5}, {:.5}", at.lat, at.lon), |(p, _)| p.name.clone());
+                let place = Resolved {
+                    at,
+                    label,
+                    method: ResolveMethod::GeoUri,
+                    uncertainty_m: u.unwrap_or(25.0),
+                };
+                let waiting = self
+                    .pending
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| {
+                        p.reporter == reporter
+                            && p.room == msg.room
+                            && (msg.ts - p.received_at).num_minutes().abs() <= LOCATION_ATTACH_MIN
+                    })
+                    .max_by_key(|(_, p)| p.received_at)
+                    .map(|(i, _)| i);
+                let (event_id, report) = match waiting {
+                    Some(i) => {
+                        let mut p = self.pending.remove(i);
+                        tx.batch.pending_delete.push(p.event_id.clone());
+                        p.report.location = LocationOutcome::Resolved(place);
+                        (p.event_id, p.report)
+                    }
+                    None => (
+                        msg.event_id.clone(),
+                        ParsedReport {
+                            form: ReportForm::LocationShare,
+                            text: body.clone(),
+                            location: LocationOutcome::Resolved(place),
+                            observed_at: msg.ts,
+                            details: extract(body),
+                        },
+                    ),
+                };
+                self.take_report(&mut tx, nb, event_id, &msg.room, reporter, report, now);
+            }
+            Content::Reaction { .. } => {}
+        }
+        tx.batch.seen.push(msg.event_id.clone());
+        self.commit(tx)
+    }
+
+    fn outside_network(&mut self, msg: &IncomingMessage) -> Result<Vec<Effect>, EngineError> {
+        let is_coordination = self.net.coordination_room.as_deref() == Some(msg.room.as_str());
+        let Content::Text { body, .. } = &msg.content else {
+            return Ok(Vec::new());
+        };
+        if is_coordination || !is_report_command(body) {
+            return Ok(Vec::new());
+        }
+        let r = Renderer::new(self.cat, &self.net.defaults.language, self.net.defaults.timezone);
+        let mut tx = Tx::default();
+        tx.effects.push(Effect::Reply {
+            room: msg.room.clone(),
+            in_reply_to: msg.event_id.clone(),
+            message: r.notice("room.not_in_network", &[], None),
+        });
+        tx.batch.seen.push(msg.event_id.clone());
+        self.commit(tx)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn take_report(
+        &mut self,
+        tx: &mut Tx,
+        nb: &Neighborhood,
+        event_id: String,
+        room: &str,
+        reporter: ReporterHash,
+        report: ParsedReport,
+        now: DateTime<Utc>,
+    ) {
+        match report.location {
+            LocationOutcome::Resolved(place) => {
+                let r = LocatedReport {
+                    event_id,
+                    room: room.to_owned(),
+                    reporter,
+                    place,
+                    observed_at: report.observed_at,
+                    text: report.text,
+                    details: report.details,
+                    form: report.form,
+                };
+                self.ingest_in(tx, nb, r, now);
+            }
+            LocationOutcome::Unresolved { ref query, ref suggestions } => {
+                let r = Renderer::for_neighborhood(self.cat, nb);
+                let message = if suggestions.is_empty() {
+                    r.notice("location.unresolved_none", &[("query", query)], None)
+                } else {
+                    let list = suggestions.join(self.cat.template(&nb.settings.language, "list_separator"));
+                    r.notice("location.unresolved", &[("query", query), ("suggestions", &list)], None)
+                };
+                tx.effects.push(Effect::Reply {
+                    room: room.to_owned(),
+                    in_reply_to: event_id.clone(),
+                    message,
+                });
+                let p = PendingReport {
+                    event_id: event_id.clone(),
+                    room: room.to_owned(),
+                    reporter,
+                    received_at: now,
+                    report,
+                };
+                self.pending.retain(|q| q.event_id != event_id);
+                self.pending.push(p.clone());
+                tx.batch.pending_put.push(p);
+                self.note_due(now + Duration::minutes(i64::from(nb.settings.dedupe_window_min)));
+            }
+        }
+    }
+
+    /// Merges a located report into an incident and returns the effects. Public for the
+    /// benchmark and for callers that parse elsewhere; [`Engine::handle`] is the usual way in.
+    pub fn ingest(&mut self, report: LocatedReport, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+        let net = Arc::clone(&self.net);
+        let Some(nb) = net.neighborhood_of_room(&report.room) else {
+            return Ok(Vec::new());
+        };
+        let mut tx = Tx::default();
+        tx.batch.seen.push(report.event_id.clone());
+        self.ingest_in(&mut tx, nb, report, now);
+        self.commit(tx)
+    }
+
+    fn ingest_in(&mut self, tx: &mut Tx, nb: &Neighborhood, r: LocatedReport, now: DateTime<Utc>) {
+        let s = &nb.settings;
+        let window = Duration::minutes(i64::from(s.dedupe_window_min));
+        let render = Renderer::for_neighborhood(self.cat, nb);
+        if now - r.observed_at > window {
+            let w = s.dedupe_window_min.to_string();
+            tx.effects.push(Effect::Reply {
+                room: r.room.clone(),
+                in_reply_to: r.event_id.clone(),
+                message: render.notice("ack.old", &[("place", &r.place.label), ("window", &w)], None),
+            });
+            return;
+        }
+        let incidents = &self.incidents;
+        let found = self
+            .index
+            .within(r.place.at, s.dedupe_radius_m, |id| {
+                incidents.get(id).is_some_and(|i| {
+                    i.status.is_open() && (r.observed_at - i.last_seen).abs() <= window
+                })
+            })
+            .into_iter()
+            .next()
+            .map(|(id, _)| id);
+        let created = found.is_none();
+        let id = match found {
+            Some(id) => id,
+            None => {
+                let id = IncidentId::from_seq(self.next_seq);
+                self.next_seq += 1;
+                tx.batch.next_seq = Some(self.next_seq);
+                let inc = Incident {
+                    id: id.clone(),
+                    status: Status::Unverified,
+                    version: 0,
+                    origin: self.net.origin().to_owned(),
+                    hops: 0,
+                    neighborhood: nb.id.clone(),
+                    location: r.place.at,
+                    label: r.place.label.clone(),
+                    first_seen: r.observed_at,
+                    last_seen: r.observed_at,
+                    confirmed_at: None,
+                    updated_at: now,
+                    reports: Vec::new(),
+                    reporters: Vec::new(),
+                    details: Details::default(),
+                    near: None,
+                    relayed_to: Vec::new(),
+                };
+                self.index.insert(id.clone(), inc.location);
+                self.incidents.insert(id.clone(), inc);
+                id
+            }
+        };
+        tx.touch(&id);
+        let net = Arc::clone(&self.net);
+        let needed = net
+            .neighborhood(&self.incidents[&id].neighborhood)
+            .map_or(s.confirmations, |n| n.settings.confirmations) as usize;
+        let Some(inc) = self.incidents.get_mut(&id) else { return };
+        let old_location = inc.location;
+        let was_confirmed = inc.status == Status::Confirmed;
+        let new_reporter = !inc.reporters.contains(&r.reporter);
+        if new_reporter {
+            inc.reporters.push(r.reporter);
+        }
+        inc.reports.push(ReportRecord {
+            event_id: r.event_id.clone(),
+            room: r.room.clone(),
+            reporter: r.reporter,
+            at: r.place.at,
+            observed_at: r.observed_at,
+            received_at: now,
+            text: Some(r.text.clone()),
+            form: r.form,
+        });
+        inc.first_seen = inc.first_seen.min(r.observed_at);
+        inc.last_seen = inc.last_seen.max(r.observed_at);
+        inc.merge_details(&r.details);
+        inc.location = LatLon::centroid(inc.reports.iter().map(|x| x.at)).unwrap_or(inc.location);
+        inc.near = nb
+            .gazetteer
+            .nearest_sensitive_within(inc.location, s.sensitive_radius_m)
+            .map(|(p, d)| NearPlace {
+                name: p.name.clone(),
+                kind: p.kind,
+                distance_m: d,
+            });
+        inc.version += 1;
+        inc.updated_at = now;
+        if inc.status == Status::Unverified && inc.reporters.len() >= needed {
+            inc.status = Status::Confirmed;
+            inc.confirmed_at = Some(now);
+        }
+        let newly_confirmed = !was_confirmed && inc.status == Status::Confirmed;
+        if inc.location != old_location {
+            self.index.remove(&id, old_location);
+            self.index.insert(id.clone(), inc.location);
+        }
+        let count = inc.reporter_count().to_string();
+        let needed_s = needed.to_string();
+        let place = inc.label.clone();
+        let inc = inc.clone();
+        // Updates to rooms already alerted: edit + one thread reply each.
+        if was_confirmed {
+            for room in &inc.relayed_to {
+                self.edit_alert(tx, &inc, room, "update.reports");
+            }
+        }
+        let mut relayed = Vec::new();
+        if inc.status == Status::Confirmed {
+            for t in plan_relays(&net, inc.location, &inc.relayed_to) {
+                let Some(to) = net.neighborhood(&t.neighborhood) else { continue };
+                let rr = Renderer::for_neighborhood(self.cat, to);
+                let loc = rr.alert_location(&inc);
+                tx.effects.push(Effect::Relay {
+                    room: t.room.clone(),
+                    message: rr.alert(&inc, to, &to.gazetteer),
+                });
+                tx.effects.push(Effect::Location {
+                    room: t.room.clone(),
+                    incident: inc.tag(),
+                    geo_uri: loc.geo_uri,
+                    body: loc.description,
+                });
+                relayed.push(t.room);
+            }
+        }
+        let ack_key = if newly_confirmed {
+            "ack.confirmed"
+        } else if was_confirmed {
+            "ack.update"
+        } else if created {
+            "ack.new"
+        } else if new_reporter {
+            "ack.merged"
+        } else {
+            "ack.same_reporter"
+        };
+        let total_rooms = (inc.relayed_to.len() + relayed.len()).to_string();
+        tx.effects.push(Effect::Reply {
+            room: r.room.clone(),
+            in_reply_to: r.event_id.clone(),
+            message: render.notice(
+                ack_key,
+                &[
+                    ("id", &inc.id.0),
+                    ("place", &place),
+                    ("count", &count),
+                    ("needed", &needed_s),
+                    ("rooms", &total_rooms),
+                ],
+                Some(inc.tag()),
+            ),
+        });
+        if let Some(coord) = net.coordination_room.clone() {
+            let status = render.plain(inc.status.catalog_key(), &[]);
+            tx.effects.push(Effect::Notice {
+                room: coord.clone(),
+                message: render.notice(
+                    "coord.incident",
+                    &[
+                        ("id", &inc.id.0),
+                        ("status", &status),
+                        ("neighborhood", &nb.name),
+                        ("place", &place),
+                        ("count", &count),
+                        ("needed", &needed_s),
+                    ],
+                    Some(inc.tag()),
+                ),
+            });
+            if !relayed.is_empty() {
+                tx.effects.push(Effect::Notice {
+                    room: coord,
+                    message: render.notice("coord.relayed", &[("id", &inc.id.0), ("rooms", &total_rooms)], Some(inc.tag())),
+                });
+            }
+        }
+        if let Some(i) = self.incidents.get_mut(&id) {
+            i.relayed_to.extend(relayed);
+        }
+        let expiry = Duration::hours(i64::from(s.expiry_hours));
+        let retention = Duration::hours(i64::from(s.retention_hours));
+        self.note_due((inc.last_seen + expiry).min(now + retention));
+    }
+
+    /// An edit of the alert in `room` plus one thread reply saying what changed.
+    fn edit_alert(&self, tx: &mut Tx, inc: &Incident, room: &str, update_key: &str) {
+        let Some(to) = self.net.neighborhoods.iter().find(|n| n.rooms.iter().any(|r| r == room)) else {
+            return;
+        };
+        let r = Renderer::for_neighborhood(self.cat, to);
+        let mut message = r.alert(inc, to, &to.gazetteer);
+        message.mentions_room = false;
+        tx.effects.push(Effect::Edit {
+            room: room.to_owned(),
+            message,
+        });
+        let status = r.plain(inc.status.catalog_key(), &[]);
+        let hours = self
+            .net
+            .neighborhood(&inc.neighborhood)
+            .map_or(4, |n| n.settings.expiry_hours)
+            .to_string();
+        tx.effects.push(Effect::ThreadReply {
+            room: room.to_owned(),
+            message: r.notice(
+                update_key,
+                &[
+                    ("id", &inc.id.0),
+                    ("count", &inc.reporter_count().to_string()),
+                    ("last", &r.time(inc.last_seen)),
+                    ("status", &status),
+                    ("hours", &hours),
+                ],
+                Some(inc.tag()),
+            ),
+        });
+    }
+
+    fn note_due(&mut self, t: DateTime<Utc>) {
+        self.next_due = Some(self.next_due.map_or(t, |d| d.min(t)));
+    }
+
+    fn settings_of(&self, neighborhood: &str) -> crate::config::Tunables {
+        self.net
+            .neighborhood(neighborhood)
+            .map_or_else(|| self.net.defaults.clone(), |n| n.settings.clone())
+    }
+
+    fn recompute_due(&mut self) {
+        let mut due: Option<DateTime<Utc>> = None;
+        let mut note = |t: DateTime<Utc>| due = Some(due.map_or(t, |d: DateTime<Utc>| d.min(t)));
+        for inc in self.incidents.values() {
+            let s = self.settings_of(&inc.neighborhood);
+            if inc.status.is_open() {
+                note(inc.last_seen + Duration::hours(i64::from(s.expiry_hours)));
+            }
+            if let Some(r) = inc.reports.iter().find(|r| r.text.is_some()) {
+                note(r.received_at + Duration::hours(i64::from(s.retention_hours)));
+            }
+        }
+        for p in &self.pending {
+            let s = self
+                .net
+                .neighborhood_of_room(&p.room)
+                .map_or_else(|| self.net.defaults.clone(), |n| n.settings.clone());
+            note(p.received_at + Duration::minutes(i64::from(s.dedupe_window_min)));
+        }
+        self.next_due = due;
+    }
+
+    /// Time-driven changes at `now`: expiry, text retention, stale pending reports.
+    /// Cheap when nothing is due.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+        if self.next_due.is_none_or(|d| now < d) {
+            return Ok(Vec::new());
+        }
+        let mut tx = Tx::default();
+        let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
+        ids.sort();
+        for id in ids {
+            let Some(inc) = self.incidents.get(&id) else { continue };
+            let s = self.settings_of(&inc.neighborhood);
+            let expire = inc.status.is_open() && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
+            let cutoff = now - Duration::hours(i64::from(s.retention_hours));
+            let purge = inc.reports.iter().any(|r| r.text.is_some() && r.received_at <= cutoff);
+            if !expire && !purge {
+                continue;
+            }
+            let Some(inc) = self.incidents.get_mut(&id) else { continue };
+            if purge {
+                for r in inc.reports.iter_mut().filter(|r| r.received_at <= cutoff) {
+                    r.text = None;
+                }
+            }
+            if expire {
+                inc.status = Status::Expired;
+                inc.version += 1;
+                inc.updated_at = now;
+                let (loc, snapshot) = (inc.location, inc.clone());
+                self.index.remove(&id, loc);
+                for room in &snapshot.relayed_to {
+                    self.edit_alert(&mut tx, &snapshot, room, "update.expired");
+                }
+                if let Some(coord) = self.net.coordination_room.clone() {
+                    let r = Renderer::new(self.cat, &s.language, s.timezone);
+                    tx.effects.push(Effect::Notice {
+                        room: coord,
+                        message: r.notice(
+                            "update.expired",
+                            &[("id", &snapshot.id.0), ("hours", &s.expiry_hours.to_string())],
+                            Some(snapshot.tag()),
+                        ),
+                    });
+                }
+            }
+            tx.touch(&id);
+        }
+        let net = Arc::clone(&self.net);
+        let before = self.pending.len();
+        let mut dropped = Vec::new();
+        self.pending.retain(|p| {
+            let w = net
+                .neighborhood_of_room(&p.room)
+                .map_or(net.defaults.dedupe_window_min, |n| n.settings.dedupe_window_min);
+            let keep = now - p.received_at < Duration::minutes(i64::from(w));
+            if !keep {
+                dropped.push(p.event_id.clone());
+            }
+            keep
+        });
+        debug_assert_eq!(before, self.pending.len() + dropped.len());
+        tx.batch.pending_delete = dropped;
+        // Closed incidents whose text is gone stay in the store only.
+        let closed: Vec<IncidentId> = self
+            .incidents
+            .values()
+            .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
+            .map(|i| i.id.clone())
+            .filter(|id| !tx.touched.contains(id))
+            .collect();
+        let effects = self.commit(tx)?;
+        for id in closed {
+            self.incidents.remove(&id);
+        }
+        self.recompute_due();
+        Ok(effects)
+    }
+}
+
+fn error_args(e: &crate::report::ReportError, example: &str) -> Vec<(&'static str, String)> {
+    use crate::report::ReportError as E;
+    let mut v = vec![("example", example.to_owned())];
+    match e {
+        E::TooLong { chars, max } => {
+            v.push(("chars", chars.to_string()));
+            v.push(("max", max.to_string()));
+        }
+        E::FutureTime { minutes } => v.push(("minutes", minutes.to_string())),
+        E::SaluteTooShort { found } => v.push(("found", found.to_string())),
+        E::Empty | E::SaluteNoLocation => {}
+    }
+    v
+}

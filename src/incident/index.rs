@@ -1,0 +1,89 @@
+//! Spatial index of open incidents (`rstar`), so matching a report costs O(log n).
+//! [`LinearIndex`] is the naive scan it replaces, kept for the benchmark and as a test
+//! oracle.
+
+use rstar::{AABB, RTree, primitives::GeomWithData};
+
+use super::model::IncidentId;
+use crate::places::{LatLon, degree_box};
+
+type Entry = GeomWithData<[f64; 2], IncidentId>;
+
+fn key(p: LatLon) -> [f64; 2] {
+    [p.lon, p.lat]
+}
+
+/// Open incidents by location.
+#[derive(Debug, Default)]
+pub struct IncidentIndex {
+    tree: RTree<Entry>,
+}
+
+impl IncidentIndex {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an incident at `at`.
+    pub fn insert(&mut self, id: IncidentId, at: LatLon) {
+        self.tree.insert(GeomWithData::new(key(at), id));
+    }
+
+    /// Removes an incident that was inserted at `at`.
+    pub fn remove(&mut self, id: &IncidentId, at: LatLon) {
+        self.tree.remove(&GeomWithData::new(key(at), id.clone()));
+    }
+
+    /// Number of incidents indexed.
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
+
+    /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
+    pub fn within(&self, at: LatLon, radius_m: f64, mut accept: impl FnMut(&IncidentId) -> bool) -> Vec<(IncidentId, f64)> {
+        let (dlat, dlon) = degree_box(at, radius_m);
+        let env = AABB::from_corners([at.lon - dlon, at.lat - dlat], [at.lon + dlon, at.lat + dlat]);
+        let mut out: Vec<(IncidentId, f64)> = self
+            .tree
+            .locate_in_envelope(&env)
+            .filter_map(|e| {
+                let [lon, lat] = *e.geom();
+                let d = LatLon { lat, lon }.distance_m(at);
+                (d <= radius_m && accept(&e.data)).then(|| (e.data.clone(), d))
+            })
+            .collect();
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+}
+
+/// The naive alternative: every incident checked on every report.
+#[derive(Debug, Default)]
+pub struct LinearIndex {
+    items: Vec<(IncidentId, LatLon)>,
+}
+
+impl LinearIndex {
+    /// Adds an incident.
+    pub fn insert(&mut self, id: IncidentId, at: LatLon) {
+        self.items.push((id, at));
+    }
+
+    /// Incidents within `radius_m` of `at`, nearest first.
+    pub fn within(&self, at: LatLon, radius_m: f64) -> Vec<(IncidentId, f64)> {
+        let mut out: Vec<(IncidentId, f64)> = self
+            .items
+            .iter()
+            .map(|(id, p)| (id.clone(), p.distance_m(at)))
+            .filter(|(_, d)| *d <= radius_m)
+            .collect();
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+}

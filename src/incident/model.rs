@@ -1,0 +1,270 @@
+//! Incident data: what the engine keeps, stores and renders.
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::places::{LatLon, PlaceKind};
+use crate::report::{Category, Details, ParsedReport, ReportForm};
+
+/// Short, easy-to-type incident ID such as `K7Q2` (no 0/O, 1/I).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub String);
+
+const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+
+impl IncidentId {
+    /// The ID of the `seq`-th incident: a bijection of the counter, so IDs never repeat
+    /// (4 characters for the first 2^20 incidents, 6 after) and do not look sequential.
+    pub fn from_seq(seq: u64) -> Self {
+        let (bits, len) = if seq < (1 << 20) { (20, 4) } else { (30, 6) };
+        let mask = (1u64 << bits) - 1;
+        let x = (seq.wrapping_mul(0x9E37_79B1).wrapping_add(0x5_1F3A)) & mask;
+        let s = (0..len)
+            .rev()
+            .map(|i| ALPHABET[((x >> (5 * i)) & 31) as usize] as char)
+            .collect();
+        Self(s)
+    }
+
+    /// Parses user input (`k7q2`) into an ID, if it has the right shape.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_uppercase();
+        let ok = matches!(s.len(), 4 | 6) && s.bytes().all(|b| ALPHABET.contains(&b));
+        ok.then_some(Self(s))
+    }
+}
+
+impl std::fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Incident status (PRODUCT.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Fewer than `confirmations` independent reporters so far.
+    Unverified,
+    /// Confirmed; relayed.
+    Confirmed,
+    /// All clear.
+    Resolved,
+    /// A verifier said it was not real.
+    FalseAlarm,
+    /// No new report for `expiry_hours`.
+    Expired,
+}
+
+impl Status {
+    /// Open incidents take new reports.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Unverified | Self::Confirmed)
+    }
+
+    /// The catalog key of the status's name.
+    pub fn catalog_key(self) -> &'static str {
+        match self {
+            Self::Unverified => "status.unverified",
+            Self::Confirmed => "status.confirmed",
+            Self::Resolved => "status.resolved",
+            Self::FalseAlarm => "status.false_alarm",
+            Self::Expired => "status.expired",
+        }
+    }
+}
+
+/// A keyed hash of a reporter's user ID: counts distinct reporters without storing who.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReporterHash(#[serde(with = "hex_bytes")] pub [u8; 16]);
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(b: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+        let s = String::deserialize(d)?;
+        let v = hex::decode(s).map_err(D::Error::custom)?;
+        v.try_into().map_err(|_| D::Error::custom("reporter hash must be 16 bytes"))
+    }
+}
+
+/// The HMAC-SHA256 key for reporter hashes. Comes from an environment variable.
+#[derive(Clone)]
+pub struct ReporterKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for ReporterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReporterKey(…)")
+    }
+}
+
+impl ReporterKey {
+    /// A key from secret bytes (any length; at least 16 recommended).
+    pub fn new(secret: &[u8]) -> Self {
+        Self(Hmac::<Sha256>::new_from_slice(secret).expect("HMAC accepts keys of any length"))
+    }
+
+    /// The reporter hash of a user ID.
+    pub fn hash(&self, user_id: &str) -> ReporterHash {
+        let mut mac = self.0.clone();
+        mac.update(user_id.as_bytes());
+        let out = mac.finalize().into_bytes();
+        let mut h = [0u8; 16];
+        h.copy_from_slice(&out[..16]);
+        ReporterHash(h)
+    }
+}
+
+/// One report merged into an incident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReportRecord {
+    /// The Matrix event of the report.
+    pub event_id: String,
+    /// The room it was posted in.
+    pub room: String,
+    /// Who, as a keyed hash.
+    pub reporter: ReporterHash,
+    /// Where.
+    pub at: LatLon,
+    /// When the sighting happened.
+    pub observed_at: DateTime<Utc>,
+    /// When the bot received it.
+    pub received_at: DateTime<Utc>,
+    /// The text, until `retention_hours` have passed.
+    pub text: Option<String>,
+    /// The grammar used.
+    pub form: ReportForm,
+}
+
+/// A nearby sensitive place.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NearPlace {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: PlaceKind,
+    /// Distance from the incident in metres.
+    pub distance_m: f64,
+}
+
+/// An incident: one or more reports of the same sighting.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Short ID.
+    pub id: IncidentId,
+    /// Status.
+    pub status: Status,
+    /// Bumped on every change; relayed alerts carry it.
+    pub version: u64,
+    /// Which bot instance created it.
+    pub origin: String,
+    /// Relay hops from the origin (0 here).
+    pub hops: u32,
+    /// The neighborhood of the first report.
+    pub neighborhood: String,
+    /// Centroid of the located reports.
+    pub location: LatLon,
+    /// Resolved place name of the first report.
+    pub label: String,
+    /// Earliest sighting.
+    pub first_seen: DateTime<Utc>,
+    /// Latest sighting.
+    pub last_seen: DateTime<Utc>,
+    /// When it was confirmed.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// When its status last changed or a report was added.
+    pub updated_at: DateTime<Utc>,
+    /// The reports.
+    pub reports: Vec<ReportRecord>,
+    /// Distinct reporters.
+    pub reporters: Vec<ReporterHash>,
+    /// Merged details.
+    pub details: Details,
+    /// The closest sensitive place within the sensitive radius.
+    pub near: Option<NearPlace>,
+    /// Rooms the alert was relayed to, in order.
+    pub relayed_to: Vec<String>,
+}
+
+/// The machine-readable `org.neighborwatch.incident` field of every bot message about
+/// an incident (PRODUCT.md §4).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentTag {
+    /// Incident ID.
+    pub id: IncidentId,
+    /// Status.
+    pub status: Status,
+    /// Version.
+    pub version: u64,
+    /// Origin instance.
+    pub origin: String,
+    /// Relay hops.
+    pub hops: u32,
+}
+
+impl Incident {
+    /// The tag carried by messages about this incident.
+    pub fn tag(&self) -> IncidentTag {
+        IncidentTag {
+            id: self.id.clone(),
+            status: self.status,
+            version: self.version,
+            origin: self.origin.clone(),
+            hops: self.hops,
+        }
+    }
+
+    /// Number of distinct reporters.
+    pub fn reporter_count(&self) -> usize {
+        self.reporters.len()
+    }
+
+    /// The newest report text still kept.
+    pub fn latest_text(&self) -> Option<&str> {
+        self.reports.iter().rev().find_map(|r| r.text.as_deref())
+    }
+
+    /// Merges the details of a new report (counts: the highest said; category: the most
+    /// severe; vehicles and plates: the union).
+    pub fn merge_details(&mut self, d: &Details) {
+        let m = &mut self.details;
+        m.agents = m.agents.max(d.agents);
+        m.vehicles = m.vehicles.max(d.vehicles);
+        m.category = m.category.max(d.category);
+        for v in &d.vehicle_descriptions {
+            if !m.vehicle_descriptions.contains(v) {
+                m.vehicle_descriptions.push(v.clone());
+            }
+        }
+        for p in &d.plates {
+            if !m.plates.contains(p) {
+                m.plates.push(p.clone());
+            }
+        }
+        if m.category == Category::Other && d.category != Category::Other {
+            m.category = d.category;
+        }
+    }
+}
+
+/// A report whose location did not resolve: it waits for a location share or an edit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingReport {
+    /// The report's event.
+    pub event_id: String,
+    /// Its room.
+    pub room: String,
+    /// Who, as a keyed hash.
+    pub reporter: ReporterHash,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// What was read.
+    pub report: ParsedReport,
+}

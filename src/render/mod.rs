@@ -1,0 +1,222 @@
+//! Rendering: every message the bot sends, as data (plain and HTML bodies, msgtype,
+//! mentions, the `org.neighborwatch.incident` tag), in the receiving neighborhood's
+//! language (PRODUCT.md §4, §7).
+//!
+//! Owns: message catalogs and the layout of alerts, acknowledgments and errors. User
+//! text is escaped in HTML here and nowhere else. Must not touch: Matrix types, storage,
+//! clocks. It never receives a reporter's identity, so it cannot leak one.
+
+mod catalog;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{Catalogs, fill};
+
+use crate::config::Neighborhood;
+use crate::incident::{Incident, IncidentTag, Status};
+use crate::places::Gazetteer;
+
+/// `m.text` notifies; `m.notice` is quiet (Matrix's default push rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MsgType {
+    /// Notifies members.
+    #[serde(rename = "m.text")]
+    Text,
+    /// Quiet.
+    #[serde(rename = "m.notice")]
+    Notice,
+}
+
+/// A message ready to send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutgoingMessage {
+    /// `m.text` or `m.notice`.
+    pub msgtype: MsgType,
+    /// Plain-text body.
+    pub body: String,
+    /// HTML body (`org.matrix.custom.html`), user text escaped.
+    pub html: String,
+    /// Whether to mention the whole room (`m.mentions.room`).
+    pub mentions_room: bool,
+    /// The incident it is about.
+    pub incident: Option<IncidentTag>,
+}
+
+/// The `m.location` that follows an alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocationContent {
+    /// `geo:` URI with uncertainty.
+    pub geo_uri: String,
+    /// Description (plain text).
+    pub description: String,
+}
+
+/// Renders in one language and time zone.
+#[derive(Clone, Copy, Debug)]
+pub struct Renderer<'a> {
+    cat: &'a Catalogs,
+    lang: &'a str,
+    tz: Tz,
+}
+
+/// Formats a distance the way people say it: `120 m`, `1.4 km`.
+fn distance_words(r: &Renderer<'_>, m: f64) -> String {
+    if m < 1000.0 {
+        let n = ((m / 10.0).round() * 10.0).max(0.0) as u64;
+        r.plain("distance.m", &[("n", &n.to_string())])
+    } else {
+        r.plain("distance.km", &[("n", &format!("{:.1}", m / 1000.0))])
+    }
+}
+
+impl<'a> Renderer<'a> {
+    /// A renderer for a language and zone.
+    pub fn new(cat: &'a Catalogs, lang: &'a str, tz: Tz) -> Self {
+        Self { cat, lang, tz }
+    }
+
+    /// A renderer for a neighborhood's language and zone.
+    pub fn for_neighborhood(cat: &'a Catalogs, n: &'a Neighborhood) -> Self {
+        Self::new(cat, &n.settings.language, n.settings.timezone)
+    }
+
+    /// A plain-text catalog message.
+    pub fn plain(&self, key: &str, args: &[(&str, &str)]) -> String {
+        fill(self.cat.template(self.lang, key), args, false)
+    }
+
+    fn html(&self, key: &str, args: &[(&str, &str)]) -> String {
+        fill(self.cat.template(self.lang, key), args, true)
+    }
+
+    /// A quiet message from one catalog entry.
+    pub fn notice(&self, key: &str, args: &[(&str, &str)], incident: Option<IncidentTag>) -> OutgoingMessage {
+        OutgoingMessage {
+            msgtype: MsgType::Notice,
+            body: self.plain(key, args),
+            html: self.html(key, args),
+            mentions_room: false,
+            incident,
+        }
+    }
+
+    /// A local clock time.
+    pub fn time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz)
+            .format(self.cat.template(self.lang, "time_format"))
+            .to_string()
+    }
+
+    /// The catalog's one valid example report.
+    pub fn example(&self) -> &str {
+        self.cat.template(self.lang, "example")
+    }
+
+    fn list(&self, items: &[String]) -> String {
+        items.join(self.cat.template(self.lang, "list_separator"))
+    }
+
+    /// A confirmed (or closed) alert as relayed to `to` (PRODUCT.md §4).
+    pub fn alert(&self, inc: &Incident, to: &Neighborhood, gazetteer: &Gazetteer) -> OutgoingMessage {
+        let id = inc.id.to_string();
+        let place = inc.label.as_str();
+        let category = self.plain(inc.details.category.catalog_key(), &[]);
+        let status = self.plain(inc.status.catalog_key(), &[]);
+        let urgent = inc.status == Status::Confirmed && inc.near.is_some();
+        let headline_args: Vec<(&str, String)> = {
+            let mut v = vec![("category", category.clone()), ("place", place.to_owned()), ("status", status.clone())];
+            if let Some(n) = &inc.near {
+                v.push(("near", n.name.clone()));
+                v.push(("near_kind", self.plain(n.kind.catalog_key(), &[])));
+            }
+            v
+        };
+        let headline_key = match inc.status {
+            Status::Confirmed if urgent => "alert.headline_urgent",
+            Status::Confirmed | Status::Unverified => "alert.headline_confirmed",
+            _ => "alert.headline_closed",
+        };
+        let landmark = gazetteer
+            .nearest_landmark(inc.location)
+            .filter(|(p, d)| *d <= 2000.0 && p.name != inc.label)
+            .map(|(p, d)| self.plain("alert.landmark", &[("name", &p.name), ("distance", &distance_words(self, d))]))
+            .unwrap_or_default();
+        let from_area = to.area.distance_m(inc.location);
+        let distance = if from_area < 1.0 {
+            self.plain("alert.inside", &[("neighborhood", &to.name)])
+        } else {
+            self.plain("alert.away", &[("distance", &distance_words(self, from_area)), ("neighborhood", &to.name)])
+        };
+        let mut what = Vec::new();
+        if let Some(n) = inc.details.agents {
+            what.push(self.plain("alert.what_agents", &[("n", &n.to_string())]));
+        }
+        if let Some(n) = inc.details.vehicles {
+            let mut s = self.plain("alert.what_vehicles", &[("n", &n.to_string())]);
+            if !inc.details.vehicle_descriptions.is_empty() {
+                s.push_str(&format!(" ({})", self.list(&inc.details.vehicle_descriptions)));
+            }
+            what.push(s);
+        }
+        if !inc.details.plates.is_empty() {
+            what.push(self.plain("alert.what_plates", &[("plates", &self.list(&inc.details.plates))]));
+        }
+        let count = inc.reporter_count().to_string();
+        // Each line: (catalog key, args). Rendered twice: plain and escaped HTML.
+        let mut lines: Vec<(&str, Vec<(&str, String)>)> = vec![
+            (headline_key, headline_args),
+            (
+                "alert.where",
+                vec![("place", place.to_owned()), ("landmark", landmark), ("distance", distance)],
+            ),
+            (
+                "alert.when",
+                vec![("first", self.time(inc.first_seen)), ("last", self.time(inc.last_seen))],
+            ),
+        ];
+        if !what.is_empty() {
+            lines.push(("alert.what", vec![("what", what.join(" · "))]));
+        }
+        lines.push((
+            "alert.reports",
+            vec![("count", count), ("status", status), ("id", id)],
+        ));
+        if let Some(text) = inc.latest_text() {
+            let short: String = text.chars().take(280).collect();
+            lines.push(("alert.latest", vec![("text", short)]));
+        }
+        if inc.status.is_open() {
+            lines.push(("alert.footer", vec![]));
+        }
+        let render = |html: bool| {
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, (k, args))| {
+                    let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    let s = if html { self.html(k, &a) } else { self.plain(k, &a) };
+                    if html && i == 0 { format!("<strong>{s}</strong>") } else { s }
+                })
+                .collect::<Vec<_>>()
+                .join(if html { "<br>\n" } else { "\n" })
+        };
+        OutgoingMessage {
+            msgtype: MsgType::Text,
+            body: render(false),
+            html: render(true),
+            mentions_room: urgent,
+            incident: Some(inc.tag()),
+        }
+    }
+
+    /// The `m.location` that follows an alert.
+    pub fn alert_location(&self, inc: &Incident) -> LocationContent {
+        let uncertainty = if inc.reports.len() > 1 { 60.0 } else { 30.0 };
+        LocationContent {
+            geo_uri: inc.location.geo_uri(Some(uncertainty)),
+            description: self.plain("alert.location", &[("id", &inc.id.0), ("place", &inc.label)]),
+        }
+    }
+}

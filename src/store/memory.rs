@@ -1,0 +1,53 @@
+//! In-memory store: for tests, benchmarks and replays without `--store`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Batch, Snapshot, Store, StoreError};
+use crate::incident::{Incident, PendingReport};
+
+/// State kept in memory only.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    seen: HashSet<String>,
+    incidents: BTreeMap<String, Incident>,
+    pending: BTreeMap<String, PendingReport>,
+    next_seq: u64,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            incidents: self.incidents.values().cloned().collect(),
+            pending: self.pending.values().cloned().collect(),
+            next_seq: self.next_seq,
+        })
+    }
+
+    fn is_seen(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.seen.contains(event_id))
+    }
+
+    fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+        self.seen.extend(batch.seen);
+        for i in batch.incidents {
+            self.incidents.insert(i.id.0.clone(), i);
+        }
+        for p in batch.pending_put {
+            self.pending.insert(p.event_id.clone(), p);
+        }
+        for id in batch.pending_delete {
+            self.pending.remove(&id);
+        }
+        if let Some(n) = batch.next_seq {
+            self.next_seq = n;
+        }
+        Ok(())
+    }
+}

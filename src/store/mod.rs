@@ -1,0 +1,80 @@
+//! Storage: the engine's durable state behind one trait, with an in-memory and a `sled`
+//! implementation that pass the same contract tests.
+//!
+//! Owns: persistence of incidents, pending reports, handled event IDs and the ID
+//! counter; every commit is atomic. Must not touch: decisions (the engine makes them),
+//! Matrix.
+
+mod memory;
+mod sled_store;
+
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+
+use crate::incident::{Incident, PendingReport};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A stored record could not be read back.
+    #[error("corrupt record `{key}`: {reason}")]
+    Corrupt {
+        /// Its key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A record could not be encoded.
+    #[error("cannot encode record: {0}")]
+    Encode(String),
+}
+
+/// Everything the engine needs to resume.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// All incidents, open and closed.
+    pub incidents: Vec<Incident>,
+    /// Reports waiting for a location.
+    pub pending: Vec<PendingReport>,
+    /// The next incident sequence number.
+    pub next_seq: u64,
+}
+
+/// One atomic change: all of it is stored, or none of it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Batch {
+    /// Event IDs now handled.
+    pub seen: Vec<String>,
+    /// Incidents to insert or replace.
+    pub incidents: Vec<Incident>,
+    /// Pending reports to insert or replace.
+    pub pending_put: Vec<PendingReport>,
+    /// Pending reports (by event ID) to delete.
+    pub pending_delete: Vec<String>,
+    /// New value of the incident counter.
+    pub next_seq: Option<u64>,
+}
+
+impl Batch {
+    /// True when the batch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+            && self.incidents.is_empty()
+            && self.pending_put.is_empty()
+            && self.pending_delete.is_empty()
+            && self.next_seq.is_none()
+    }
+}
+
+/// Durable engine state.
+pub trait Store {
+    /// Everything stored.
+    fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Whether an event was already handled.
+    fn is_seen(&self, event_id: &str) -> Result<bool, StoreError>;
+    /// Applies a batch atomically.
+    fn commit(&mut self, batch: Batch) -> Result<(), StoreError>;
+}

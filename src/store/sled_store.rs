@@ -1,0 +1,127 @@
+//! `sled` store: one tree, keys prefixed by record kind, every commit one atomic
+//! `apply_batch`.
+
+use std::path::Path;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{Batch, Snapshot, Store, StoreError};
+
+const SEEN: &str = "seen/";
+const INCIDENT: &str = "incident/";
+const PENDING: &str = "pending/";
+const NEXT_SEQ: &[u8] = b"meta/next_seq";
+
+/// State in a sled database on disk.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    tree: sled::Tree,
+    db: sled::Db,
+    flush_on_commit: bool,
+}
+
+fn key(prefix: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + id.len());
+    k.extend_from_slice(prefix.as_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl SledStore {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = sled::open(path)?;
+        Self::from_db(db)
+    }
+
+    /// Uses the `engine` tree of an open database (shared with other parts of the bot).
+    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let tree = db.open_tree("engine")?;
+        Ok(Self {
+            tree,
+            db,
+            flush_on_commit: true,
+        })
+    }
+
+    /// Whether each commit waits until it is on disk (default: yes). Turn off only where
+    /// losing the last half second of state on a crash is acceptable (offline replay).
+    pub fn with_flush_on_commit(mut self, flush: bool) -> Self {
+        self.flush_on_commit = flush;
+        self
+    }
+
+    /// The database, for other components that keep their own trees in it.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
+    /// Waits until everything committed is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
+        self.tree
+            .scan_prefix(prefix.as_bytes())
+            .map(|r| {
+                let (k, v) = r?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+}
+
+impl Store for SledStore {
+    fn load(&self) -> Result<Snapshot, StoreError> {
+        let next_seq = match self.tree.get(NEXT_SEQ)? {
+            Some(v) => decode(NEXT_SEQ, &v)?,
+            None => 0,
+        };
+        Ok(Snapshot {
+            incidents: self.scan(INCIDENT)?,
+            pending: self.scan(PENDING)?,
+            next_seq,
+        })
+    }
+
+    fn is_seen(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(self.tree.contains_key(key(SEEN, event_id))?)
+    }
+
+    fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for id in &batch.seen {
+            b.insert(key(SEEN, id), &[][..]);
+        }
+        for i in &batch.incidents {
+            b.insert(key(INCIDENT, &i.id.0), encode(i)?);
+        }
+        for p in &batch.pending_put {
+            b.insert(key(PENDING, &p.event_id), encode(p)?);
+        }
+        for id in &batch.pending_delete {
+            b.remove(key(PENDING, id));
+        }
+        if let Some(n) = batch.next_seq {
+            b.insert(NEXT_SEQ, encode(&n)?);
+        }
+        self.tree.apply_batch(b)?;
+        if self.flush_on_commit {
+            self.tree.flush()?;
+        }
+        Ok(())
+    }
+}
