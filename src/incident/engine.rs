@@ -574,6 +574,7 @@ impl<S: Store> Engine<S> {
             ),
         });
         if let Some(coord) = net.coordination_room.clone() {
+            let render = Renderer::new(self.cat, &net.defaults.language, net.defaults.timezone);
             let status = render.plain(inc.status.catalog_key(), &[]);
             tx.effects.push(Effect::Notice {
                 room: coord.clone(),
@@ -705,7 +706,7 @@ impl<S: Store> Engine<S> {
                     self.edit_alert(&mut tx, &snapshot, room, "update.expired");
                 }
                 if let Some(coord) = self.net.coordination_room.clone() {
-                    let r = Renderer::new(self.cat, &s.language, s.timezone);
+                    let r = Renderer::new(self.cat, &self.net.defaults.language, self.net.defaults.timezone);
                     tx.effects.push(Effect::Notice {
                         room: coord,
                         message: r.notice(

@@ -139,6 +139,49 @@ pub fn tokenize(text: &str) -> Vec<Token> {
         }
     }
     flush(&mut out, &mut word, &mut start, text.len());
+    merge_spelled_ordinals(out)
+}
+
+const TENS: &[(&str, u32)] = &[
+    ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("sixty", 60),
+    ("seventy", 70),
+    ("eighty", 80),
+    ("ninety", 90),
+];
+
+const TENS_ORDINALS: &[(&str, u32)] = &[
+    ("twentieth", 20),
+    ("thirtieth", 30),
+    ("fortieth", 40),
+    ("fiftieth", 50),
+    ("sixtieth", 60),
+    ("seventieth", 70),
+    ("eightieth", 80),
+    ("ninetieth", 90),
+];
+
+/// `thirty` + `first` (already `1`) → `31`; `thirtieth` → `30`.
+fn merge_spelled_ordinals(toks: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(toks.len());
+    for t in toks {
+        if let Some((_, n)) = TENS_ORDINALS.iter().find(|(w, _)| *w == t.norm) {
+            out.push(Token { norm: n.to_string(), ..t });
+            continue;
+        }
+        let unit = t.norm.parse::<u32>().ok().filter(|u| (1..=9).contains(u));
+        if let (Some(u), Some(prev)) = (unit, out.last_mut()) {
+            if let Some((_, tens)) = TENS.iter().find(|(w, _)| *w == prev.norm) {
+                prev.norm = (tens + u).to_string();
+                prev.end = t.end;
+                continue;
+            }
+        }
+        out.push(t);
+    }
     out
 }
 
@@ -181,6 +224,7 @@ mod tests {
         assert_eq!(norms("Third/Calle Márquez"), ["3", "/", "calle", "marquez"]);
         assert_eq!(norms("Children's Hospital"), ["childrens", "hospital"]);
         assert_eq!(norms("47th y Ashland"), ["47", "y", "ashland"]);
+        assert_eq!(norms("Thirty-First & Fortieth"), ["31", "&", "40"]);
     }
 
     #[test]

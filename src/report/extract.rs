@@ -78,7 +78,7 @@ static CATEGORIES: LazyLock<Vec<(Category, Regex)>> = LazyLock::new(|| {
         (Category::Impersonation, r"impersonat|fake (?:agents?|ice|police|officers?)|posing as|pretending to be|falsos? agentes|haci[eé]ndose pasar|se hacen pasar"),
         (Category::Raid, r"\braid|redada|operativo|entering (?:homes?|houses?|the building|apartments?)|breaking (?:in|down)|kicking (?:in|down)|knocking on (?:every )?doors?|tocando puertas|entrando a (?:casas|la casa|los apartamentos)|allanamiento"),
         (Category::Detention, r"detain|detention|arrest|handcuff|took (?:someone|a man|a woman|a person|him|her)|taking (?:someone|a man|a woman|people)|grabbed|detuvieron|detenid|arrest[oó]|arrestaron|esposad|se llevaron"),
-        (Category::Checkpoint, r"checkpoint|check point|road ?block|ret[eé]n|punto de control|stopping (?:cars|drivers|everyone)"),
+        (Category::Checkpoint, r"checkpoint|check point|road ?block|ret[eé]n|punto de control|stopping (?:cars|drivers|everyone|people)|parando (?:carros|coches|a todos)"),
         (Category::Surveillance, r"watching|surveil|parked|sitting in|circling|idling|observ|staking|vigil|estacionad|dando vueltas|rondando|mirando"),
     ];
     rules

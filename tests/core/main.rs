@@ -1,0 +1,5 @@
+//! Core tests: parser table, properties, replay fixtures, store contract, network file.
+//! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
+
+mod parser_table;
+mod support;

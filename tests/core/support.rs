@@ -1,0 +1,19 @@
+//! Shared helpers: the example network and fixed clocks.
+
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
+
+use chrono::{DateTime, TimeZone, Utc};
+use neighborwatch::config::Network;
+
+pub fn example_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/example.toml")
+}
+
+pub static NETWORK: LazyLock<Arc<Network>> =
+    LazyLock::new(|| Arc::new(Network::load(&example_path()).expect("config/example.toml is valid")));
+
+/// 2026-03-02 08:06 in Oakland (16:06 UTC, PST).
+pub fn sent_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 16, 6, 0).unwrap()
+}
