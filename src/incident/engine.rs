@@ -434,8 +434,12 @@ impl<S: Store> Engine<S> {
         let found = self
             .index
             .within(r.place.at, s.dedupe_radius_m, |id| {
+                // Within the radius of the centroid, and never more than twice the radius
+                // from any report already merged (the centroid drifts as reports arrive).
                 incidents.get(id).is_some_and(|i| {
-                    i.status.is_open() && (r.observed_at - i.last_seen).abs() <= window
+                    i.status.is_open()
+                        && (r.observed_at - i.last_seen).abs() <= window
+                        && i.reports.iter().all(|x| x.at.distance_m(r.place.at) <= 2.0 * s.dedupe_radius_m)
                 })
             })
             .into_iter()

@@ -2,4 +2,5 @@
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
 mod parser_table;
+mod properties;
 mod support;
