@@ -286,7 +286,7 @@ impl<S: Store> Engine<S> {
                 };
                 let label = nb
                     .gazetteer
-                    .nearest_landmark(at)
+                    .nearest_place(at)
                     .filter(|(_, d)| *d <= 150.0)
                     .map_or_else(|| format!("{:.5}, {:.5}", at.lat, at.lon), |(p, _)| p.name.clone());
                 let place = Resolved {

@@ -378,6 +378,14 @@ impl Gazetteer {
         self.street_display.values().map(String::as_str)
     }
 
+    /// The nearest gazetteer point of any kind, with its distance in metres.
+    pub fn nearest_place(&self, at: LatLon) -> Option<(&Place, f64)> {
+        self.tree
+            .nearest_neighbor(&[at.lon, at.lat])
+            .map(|g| &self.places[g.data])
+            .map(|p| (p, p.at.distance_m(at)))
+    }
+
     /// The nearest named place that is not a bare intersection, with its distance in metres.
     pub fn nearest_landmark(&self, at: LatLon) -> Option<(&Place, f64)> {
         self.tree

@@ -3,4 +3,5 @@
 
 mod parser_table;
 mod properties;
+mod replay_fixtures;
 mod support;
