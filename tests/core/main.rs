@@ -1,7 +1,9 @@
 //! Core tests: parser table, properties, replay fixtures, store contract, network file.
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
+mod network_file;
 mod parser_table;
 mod properties;
 mod replay_fixtures;
+mod store_contract;
 mod support;

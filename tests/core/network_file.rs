@@ -1,0 +1,140 @@
+//! The network file: the example is valid, and every kind of mistake is an error that
+//! names the file, the line and the key.
+
+use std::path::Path;
+
+use neighborwatch::config::{Area, ConfigError, Network};
+
+use crate::support::{NETWORK, example_path};
+
+const BASE: &str = r#"[defaults]
+confirmations = 2
+
+[[neighborhood]]
+id = "hoover-foster"
+name = "Hoover-Foster"
+rooms = ["!a:example.org"]
+area = { center = [37.8240, -122.2760], radius_m = 600 }
+gazetteer = ["places/oakland.geojson"]
+"#;
+
+/// Parses `text` as if it were a file in `config/`, so relative paths resolve.
+fn parse(text: &str) -> Result<Network, ConfigError> {
+    Network::parse(text, &example_path().with_file_name("test.toml"))
+}
+
+fn err(text: &str) -> ConfigError {
+    match parse(text) {
+        Ok(_) => panic!("accepted:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+fn assert_names(e: &ConfigError, line: usize, key: &str) {
+    let msg = e.to_string();
+    assert!(msg.contains("test.toml"), "names the file: {msg}");
+    assert_eq!(e.line(), Some(line), "line of: {msg}");
+    assert!(e.key().is_some_and(|k| k.ends_with(key)), "key {key} in: {msg} (key {:?})", e.key());
+    assert!(msg.contains(&format!(":{line}:")), "{msg}");
+}
+
+#[test]
+fn the_example_network_is_realistic() {
+    let n = &*NETWORK;
+    assert!(n.neighborhoods.len() >= 4);
+    let oakland = n.neighborhoods.iter().filter(|x| x.settings.timezone == chrono_tz::America::Los_Angeles).count();
+    assert!(oakland >= 3);
+    let byt = n.neighborhood("back-of-the-yards").unwrap();
+    assert_eq!(byt.settings.timezone, chrono_tz::America::Chicago);
+    assert!(byt.gazetteer.places().iter().any(|p| p.name == "Hamline Elementary"));
+    let hf = n.neighborhood("hoover-foster").unwrap();
+    assert!(hf.gazetteer.places().iter().any(|p| p.name == "Hoover Elementary"));
+    assert_eq!(n.neighborhood("fruitvale").unwrap().settings.language, "es");
+    assert!(matches!(n.neighborhood("fruitvale").unwrap().area, Area::Polygons(_)));
+    assert_eq!(hf.settings.dedupe_radius_m, 250.0);
+    assert_eq!(n.matrix.as_ref().unwrap().password_env, "NW_PASSWORD");
+}
+
+#[test]
+fn minimal_file_gets_the_documented_defaults() {
+    let n = parse(BASE).unwrap();
+    let s = &n.neighborhoods[0].settings;
+    assert_eq!((s.dedupe_radius_m, s.dedupe_window_min, s.confirmations), (250.0, 20, 2));
+    assert_eq!((s.alert_radius_m, s.sensitive_radius_m, s.expiry_hours, s.retention_hours), (1600.0, 300.0, 4, 24));
+    assert_eq!(s.language, "en");
+}
+
+#[test]
+fn unknown_keys_name_file_line_and_key() {
+    let e = err(&BASE.replace("confirmations = 2", "confirmations = 2\nconfirmatons = 3"));
+    assert_names(&e, 3, "confirmatons");
+    let e = err(&format!("{BASE}colour = \"red\"\n"));
+    assert_names(&e, 10, "colour");
+    let e = err(&BASE.replace("[defaults]", "[matrix]\nhomeserver = \"https://x\"\npasword = \"hunter2\"\n[defaults]"));
+    assert_names(&e, 3, "pasword");
+}
+
+#[test]
+fn bad_values_name_file_line_and_key() {
+    let e = err(&BASE.replace("radius_m = 600", "radius_m = 0"));
+    assert_names(&e, 8, "area.radius_m");
+    let e = err(&BASE.replace("[37.8240, -122.2760]", "[137.8, -122.2760]"));
+    assert_names(&e, 8, "area.center");
+    let e = err(&BASE.replace("confirmations = 2", "dedupe_radius_m = -5"));
+    assert_names(&e, 2, "dedupe_radius_m");
+    let e = err(&BASE.replace("confirmations = 2", "confirmations = 1.5"));
+    assert_names(&e, 2, "confirmations");
+    let e = err(&BASE.replace("confirmations = 2", "timezone = \"Mars/Olympus\""));
+    assert_names(&e, 2, "timezone");
+    let e = err(&BASE.replace("confirmations = 2", "language = \"xx\""));
+    assert_names(&e, 2, "language");
+    assert!(e.to_string().contains("en, es"), "{e}");
+    let e = err(&BASE.replace("!a:example.org", "general chat"));
+    assert_names(&e, 7, "rooms");
+    let e = err(&format!("{BASE}\n[[neighborhood]]\nid = \"hoover-foster\"\nname = \"x\"\nrooms = [\"!b:x.org\"]\narea = {{ center = [1.0, 1.0], radius_m = 5 }}\n"));
+    assert_names(&e, 12, "id");
+}
+
+#[test]
+fn missing_gazetteer_file_names_the_reference() {
+    let e = err(&BASE.replace("places/oakland.geojson", "places/nope.geojson"));
+    assert_names(&e, 9, "gazetteer");
+    assert!(e.to_string().contains("nope.geojson"), "{e}");
+}
+
+#[test]
+fn broken_gazetteer_names_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("g.geojson"),
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[-122.2,37.8]},"properties":{"name":"X","kind":"castle"}}]}"#,
+    )
+    .unwrap();
+    let text = BASE.replace("places/oakland.geojson", "g.geojson");
+    let e = Network::parse(&text, &dir.path().join("net.toml")).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("net.toml:9") && msg.contains("g.geojson") && msg.contains("feature 0") && msg.contains("castle"), "{msg}");
+}
+
+#[test]
+fn secrets_are_env_var_names_never_values() {
+    let text = BASE.replace(
+        "[defaults]",
+        "[matrix]\nhomeserver = \"https://m.example\"\nuser = \"@bot:m.example\"\npassword_env = \"correct horse battery\"\nstore_path = \"s\"\nstore_passphrase_env = \"NW_PASS\"\n[defaults]",
+    );
+    let e = err(&text);
+    assert_names(&e, 4, "password_env");
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let e = err(&BASE.replace("name = \"Hoover-Foster\"", "name = \"Hoover-Foster"));
+    assert!(matches!(e, ConfigError::Syntax { .. }));
+    assert_eq!(e.line(), Some(6));
+}
+
+#[test]
+fn a_missing_network_file_is_a_clear_error() {
+    let e = Network::load(Path::new("/nonexistent/net.toml")).unwrap_err();
+    assert!(e.to_string().starts_with("/nonexistent/net.toml: cannot read"), "{e}");
+}
