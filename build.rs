@@ -14,9 +14,19 @@ fn main() {
     let mut out = String::from("&[\n");
     for p in entries {
         println!("cargo:rerun-if-changed={}", p.display());
-        let code = p.file_stem().and_then(|s| s.to_str()).expect("utf-8 file name");
-        out.push_str(&format!("    ({code:?}, include_str!({:?})),\n", p.display().to_string()));
+        let code = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 file name");
+        out.push_str(&format!(
+            "    ({code:?}, include_str!({:?})),\n",
+            p.display().to_string()
+        ));
     }
     out.push(']');
-    fs::write(Path::new(&env::var("OUT_DIR").expect("cargo sets it")).join("catalogs.rs"), out).expect("write OUT_DIR");
+    fs::write(
+        Path::new(&env::var("OUT_DIR").expect("cargo sets it")).join("catalogs.rs"),
+        out,
+    )
+    .expect("write OUT_DIR");
 }

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -37,7 +38,11 @@ Lines that are not valid input are reported on stderr with their line number and
 skipped; the exit status is then 2.";
 
 #[derive(Parser)]
-#[command(name = "neighborwatch", version, about = "A Matrix bot for neighborhood rapid-response alert networks")]
+#[command(
+    name = "neighborwatch",
+    version,
+    about = "A Matrix bot for neighborhood rapid-response alert networks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,7 +89,12 @@ fn reporter_key(net: &Network, required: bool) -> Result<ReporterKey> {
     }
 }
 
-fn replay_with<S: Store>(net: Arc<Network>, store: S, key: ReporterKey, input: &PathBuf) -> Result<replay::Summary> {
+fn replay_with<S: Store>(
+    net: Arc<Network>,
+    store: S,
+    key: ReporterKey,
+    input: &PathBuf,
+) -> Result<replay::Summary> {
     let mut engine = Engine::open(net, store, key).context("cannot load the replay state")?;
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
@@ -97,7 +107,17 @@ fn replay_with<S: Store>(net: Arc<Network>, store: S, key: ReporterKey, input: &
     Ok(summary)
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -105,7 +125,11 @@ fn main() -> Result<()> {
         .with_writer(io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Replay { config, store, input } => {
+        Command::Replay {
+            config,
+            store,
+            input,
+        } => {
             let net = Arc::new(Network::load(&config)?);
             let summary = match store {
                 Some(path) => {
@@ -117,13 +141,18 @@ fn main() -> Result<()> {
                     s.flush()?;
                     summary
                 }
-                None => replay_with(Arc::clone(&net), MemoryStore::new(), reporter_key(&net, false)?, &input)?,
+                None => replay_with(
+                    Arc::clone(&net),
+                    MemoryStore::new(),
+                    reporter_key(&net, false)?,
+                    &input,
+                )?,
             };
             if summary.bad_lines > 0 {
                 eprintln!("{} line(s) skipped", summary.bad_lines);
-                std::process::exit(2);
+                return Ok(ExitCode::from(2));
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {
             let net = Network::load(&config)?;
@@ -140,7 +169,7 @@ fn main() -> Result<()> {
                     n.settings.timezone
                 );
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -79,7 +79,9 @@ impl ConfigError {
     pub fn line(&self) -> Option<usize> {
         match self {
             Self::Read { .. } => None,
-            Self::Syntax { line, .. } | Self::Invalid { line, .. } | Self::Geo { line, .. } => Some(*line),
+            Self::Syntax { line, .. } | Self::Invalid { line, .. } | Self::Geo { line, .. } => {
+                Some(*line)
+            }
         }
     }
 
@@ -233,7 +235,9 @@ pub struct Network {
 impl Network {
     /// The neighborhood a room belongs to.
     pub fn neighborhood_of_room(&self, room: &str) -> Option<&Neighborhood> {
-        self.neighborhoods.iter().find(|n| n.rooms.iter().any(|r| r == room))
+        self.neighborhoods
+            .iter()
+            .find(|n| n.rooms.iter().any(|r| r == room))
     }
 
     /// A neighborhood by id.
@@ -243,7 +247,9 @@ impl Network {
 
     /// An identifier of this network's bot, used as the `origin` of incidents.
     pub fn origin(&self) -> &str {
-        self.matrix.as_ref().map_or("neighborwatch", |m| m.user.as_str())
+        self.matrix
+            .as_ref()
+            .map_or("neighborwatch", |m| m.user.as_str())
     }
 
     /// Reads and validates a network file and the files it names.
@@ -268,9 +274,11 @@ impl Network {
     }
 }
 
-static UNKNOWN_FIELD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?:unknown field|missing field) `([^`]+)`").expect("static regex"));
-static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z_][A-Z0-9_]*$").expect("static regex"));
+static UNKNOWN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:unknown field|missing field) `([^`]+)`").expect("static regex")
+});
+static ENV_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Z_][A-Z0-9_]*$").expect("static regex"));
 static NEIGHBORHOOD_ID: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,62}$").expect("static regex"));
 
@@ -302,8 +310,13 @@ impl Validator<'_> {
         if let Some(t) = self.files.get(&path) {
             return Ok((path, t.clone()));
         }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| self.invalid(&rel.span(), key, format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            self.invalid(
+                &rel.span(),
+                key,
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
         self.files.insert(path.clone(), text.clone());
         Ok((path, text))
     }
@@ -319,7 +332,11 @@ impl Validator<'_> {
                 message,
             }
         })?;
-        let defaults = self.tunables(raw.defaults.as_ref().unwrap_or(&RawTunables::default()), &Tunables::default(), "defaults")?;
+        let defaults = self.tunables(
+            raw.defaults.as_ref().unwrap_or(&RawTunables::default()),
+            &Tunables::default(),
+            "defaults",
+        )?;
         let matrix = raw.matrix.as_ref().map(|m| self.matrix(m)).transpose()?;
         let storage = match &raw.storage {
             Some(s) => {
@@ -352,40 +369,63 @@ impl Validator<'_> {
         for n in &raw.neighborhoods {
             let id = n.id.get_ref();
             if !NEIGHBORHOOD_ID.is_match(id) {
-                return Err(self.invalid(&n.id.span(), "neighborhood.id", "use lowercase letters, digits, `-` and `_`"));
+                return Err(self.invalid(
+                    &n.id.span(),
+                    "neighborhood.id",
+                    "use lowercase letters, digits, `-` and `_`",
+                ));
             }
             if !seen_ids.insert(id.clone()) {
-                return Err(self.invalid(&n.id.span(), "neighborhood.id", format!("`{id}` is used twice")));
+                return Err(self.invalid(
+                    &n.id.span(),
+                    "neighborhood.id",
+                    format!("`{id}` is used twice"),
+                ));
             }
             if n.name.get_ref().trim().is_empty() {
                 return Err(self.invalid(&n.name.span(), "neighborhood.name", "must not be empty"));
             }
             if n.rooms.get_ref().is_empty() {
-                return Err(self.invalid(&n.rooms.span(), "neighborhood.rooms", "list at least one room"));
+                return Err(self.invalid(
+                    &n.rooms.span(),
+                    "neighborhood.rooms",
+                    "list at least one room",
+                ));
             }
             for r in n.rooms.get_ref() {
                 self.room(r, "neighborhood.rooms")?;
                 if let Some(other) = seen_rooms.insert(r.get_ref().clone(), id.clone()) {
-                    return Err(self.invalid(&r.span(), "neighborhood.rooms", format!("room is already in neighborhood `{other}`")));
+                    return Err(self.invalid(
+                        &r.span(),
+                        "neighborhood.rooms",
+                        format!("room is already in neighborhood `{other}`"),
+                    ));
                 }
             }
             let area = self.area(&n.area)?;
             let mut builder = GazetteerBuilder::new();
             for g in &n.gazetteer {
                 let (path, text) = self.read(g, "neighborhood.gazetteer")?;
-                builder.add_geojson(&text).map_err(|source| ConfigError::Geo {
-                    file: self.file.clone(),
-                    line: self.line(&g.span()),
-                    key: "neighborhood.gazetteer".into(),
-                    path,
-                    source,
-                })?;
+                builder
+                    .add_geojson(&text)
+                    .map_err(|source| ConfigError::Geo {
+                        file: self.file.clone(),
+                        line: self.line(&g.span()),
+                        key: "neighborhood.gazetteer".into(),
+                        path,
+                        source,
+                    })?;
             }
             let settings = self.tunables(&n.tunables(), &defaults, "neighborhood")?;
             neighborhoods.push(Neighborhood {
                 id: id.clone(),
                 name: n.name.get_ref().trim().to_owned(),
-                rooms: n.rooms.get_ref().iter().map(|r| r.get_ref().clone()).collect(),
+                rooms: n
+                    .rooms
+                    .get_ref()
+                    .iter()
+                    .map(|r| r.get_ref().clone())
+                    .collect(),
                 area,
                 gazetteer: Arc::new(builder.build()),
                 settings,
@@ -409,7 +449,11 @@ impl Validator<'_> {
         if ok {
             Ok(())
         } else {
-            Err(self.invalid(&r.span(), key, format!("`{s}` is not a room ID (!id:server) or alias (#name:server)")))
+            Err(self.invalid(
+                &r.span(),
+                key,
+                format!("`{s}` is not a room ID (!id:server) or alias (#name:server)"),
+            ))
         }
     }
 
@@ -418,7 +462,11 @@ impl Validator<'_> {
         if s.starts_with('@') && s.len() > 3 && s[1..].contains(':') {
             Ok(())
         } else {
-            Err(self.invalid(&u.span(), key, format!("`{s}` is not a user ID (@name:server)")))
+            Err(self.invalid(
+                &u.span(),
+                key,
+                format!("`{s}` is not a user ID (@name:server)"),
+            ))
         }
     }
 
@@ -437,7 +485,11 @@ impl Validator<'_> {
     fn matrix(&self, m: &raw::RawMatrix) -> Result<MatrixSettings, ConfigError> {
         let hs = m.homeserver.get_ref();
         if !(hs.starts_with("https://") || hs.starts_with("http://")) {
-            return Err(self.invalid(&m.homeserver.span(), "matrix.homeserver", "must start with https:// or http://"));
+            return Err(self.invalid(
+                &m.homeserver.span(),
+                "matrix.homeserver",
+                "must start with https:// or http://",
+            ));
         }
         self.user_id(&m.user, "matrix.user")?;
         self.env_name(&m.password_env, "matrix.password_env")?;
@@ -448,7 +500,10 @@ impl Validator<'_> {
             password_env: m.password_env.get_ref().clone(),
             store_path: self.dir.join(m.store_path.get_ref()),
             store_passphrase_env: m.store_passphrase_env.get_ref().clone(),
-            device_name: m.device_name.clone().unwrap_or_else(|| "neighborwatch".into()),
+            device_name: m
+                .device_name
+                .clone()
+                .unwrap_or_else(|| "neighborwatch".into()),
         })
     }
 
@@ -456,24 +511,42 @@ impl Validator<'_> {
         let Some(v) = v else { return Ok(base) };
         let x = v.get_ref().as_f64();
         if !(x.is_finite() && x > 0.0 && x <= 100_000.0) {
-            return Err(self.invalid(&v.span(), key, format!("must be a distance above 0 and at most 100000 metres, not {x}")));
+            return Err(self.invalid(
+                &v.span(),
+                key,
+                format!("must be a distance above 0 and at most 100000 metres, not {x}"),
+            ));
         }
         Ok(x)
     }
 
-    fn whole(&self, v: &Option<Spanned<Num>>, key: &str, base: u32, max: u32) -> Result<u32, ConfigError> {
+    fn whole(
+        &self,
+        v: &Option<Spanned<Num>>,
+        key: &str,
+        base: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
         let Some(v) = v else { return Ok(base) };
         match *v.get_ref() {
             Num::Int(i) if i >= 1 && i <= i64::from(max) => Ok(i as u32),
             other => Err(self.invalid(
                 &v.span(),
                 key,
-                format!("must be a whole number from 1 to {max}, not {}", other.as_f64()),
+                format!(
+                    "must be a whole number from 1 to {max}, not {}",
+                    other.as_f64()
+                ),
             )),
         }
     }
 
-    fn tunables(&self, raw: &RawTunables, base: &Tunables, table: &str) -> Result<Tunables, ConfigError> {
+    fn tunables(
+        &self,
+        raw: &RawTunables,
+        base: &Tunables,
+        table: &str,
+    ) -> Result<Tunables, ConfigError> {
         let k = |name: &str| format!("{table}.{name}");
         let language = match &raw.language {
             Some(l) if self.catalogs.has(l.get_ref()) => l.get_ref().clone(),
@@ -481,25 +554,68 @@ impl Validator<'_> {
                 return Err(self.invalid(
                     &l.span(),
                     &k("language"),
-                    format!("no message catalog for `{}` (have: {})", l.get_ref(), self.catalogs.languages().join(", ")),
+                    format!(
+                        "no message catalog for `{}` (have: {})",
+                        l.get_ref(),
+                        self.catalogs.languages().join(", ")
+                    ),
                 ));
             }
             None => base.language.clone(),
         };
         let timezone = match &raw.timezone {
             Some(t) => t.get_ref().parse::<Tz>().map_err(|_| {
-                self.invalid(&t.span(), &k("timezone"), format!("`{}` is not an IANA time zone such as America/Chicago", t.get_ref()))
+                self.invalid(
+                    &t.span(),
+                    &k("timezone"),
+                    format!(
+                        "`{}` is not an IANA time zone such as America/Chicago",
+                        t.get_ref()
+                    ),
+                )
             })?,
             None => base.timezone,
         };
         Ok(Tunables {
-            dedupe_radius_m: self.positive(&raw.dedupe_radius_m, &k("dedupe_radius_m"), base.dedupe_radius_m)?,
-            dedupe_window_min: self.whole(&raw.dedupe_window_min, &k("dedupe_window_min"), base.dedupe_window_min, 24 * 60)?,
-            confirmations: self.whole(&raw.confirmations, &k("confirmations"), base.confirmations, 100)?,
-            alert_radius_m: self.positive(&raw.alert_radius_m, &k("alert_radius_m"), base.alert_radius_m)?,
-            sensitive_radius_m: self.positive(&raw.sensitive_radius_m, &k("sensitive_radius_m"), base.sensitive_radius_m)?,
-            expiry_hours: self.whole(&raw.expiry_hours, &k("expiry_hours"), base.expiry_hours, 24 * 14)?,
-            retention_hours: self.whole(&raw.retention_hours, &k("retention_hours"), base.retention_hours, 24 * 90)?,
+            dedupe_radius_m: self.positive(
+                &raw.dedupe_radius_m,
+                &k("dedupe_radius_m"),
+                base.dedupe_radius_m,
+            )?,
+            dedupe_window_min: self.whole(
+                &raw.dedupe_window_min,
+                &k("dedupe_window_min"),
+                base.dedupe_window_min,
+                24 * 60,
+            )?,
+            confirmations: self.whole(
+                &raw.confirmations,
+                &k("confirmations"),
+                base.confirmations,
+                100,
+            )?,
+            alert_radius_m: self.positive(
+                &raw.alert_radius_m,
+                &k("alert_radius_m"),
+                base.alert_radius_m,
+            )?,
+            sensitive_radius_m: self.positive(
+                &raw.sensitive_radius_m,
+                &k("sensitive_radius_m"),
+                base.sensitive_radius_m,
+            )?,
+            expiry_hours: self.whole(
+                &raw.expiry_hours,
+                &k("expiry_hours"),
+                base.expiry_hours,
+                24 * 14,
+            )?,
+            retention_hours: self.whole(
+                &raw.retention_hours,
+                &k("retention_hours"),
+                base.retention_hours,
+                24 * 90,
+            )?,
             language,
             timezone,
         })
@@ -511,11 +627,19 @@ impl Validator<'_> {
             RawArea::Circle(c) => {
                 let [lat, lon] = c.center;
                 let center = LatLon::new(lat, lon).ok_or_else(|| {
-                    self.invalid(&span, "neighborhood.area.center", format!("[{lat}, {lon}] is not [latitude, longitude] in range"))
+                    self.invalid(
+                        &span,
+                        "neighborhood.area.center",
+                        format!("[{lat}, {lon}] is not [latitude, longitude] in range"),
+                    )
                 })?;
                 let radius_m = c.radius_m.as_f64();
                 if !(radius_m.is_finite() && radius_m > 0.0) {
-                    return Err(self.invalid(&span, "neighborhood.area.radius_m", format!("must be above 0, not {radius_m}")));
+                    return Err(self.invalid(
+                        &span,
+                        "neighborhood.area.radius_m",
+                        format!("must be above 0, not {radius_m}"),
+                    ));
                 }
                 Ok(Area::Circle { center, radius_m })
             }
@@ -529,7 +653,8 @@ impl Validator<'_> {
                     path: path.clone(),
                     source: GazetteerError::Feature { index: 0, reason },
                 };
-                let v: Value = serde_json::from_str(&text).map_err(|e| geo_err(format!("not valid JSON: {e}")))?;
+                let v: Value = serde_json::from_str(&text)
+                    .map_err(|e| geo_err(format!("not valid JSON: {e}")))?;
                 polygons(&v).map(Area::Polygons).map_err(geo_err)
             }
         }
@@ -540,7 +665,10 @@ fn ring(v: &Value) -> Result<geo::LineString<f64>, String> {
     let pts = v.as_array().ok_or("a ring must be a list of positions")?;
     pts.iter()
         .map(|p| {
-            let a = p.as_array().filter(|a| a.len() >= 2).ok_or("a position must be [longitude, latitude]")?;
+            let a = p
+                .as_array()
+                .filter(|a| a.len() >= 2)
+                .ok_or("a position must be [longitude, latitude]")?;
             let (lon, lat) = (a[0].as_f64(), a[1].as_f64());
             lat.zip(lon)
                 .and_then(|(lat, lon)| LatLon::new(lat, lon))
@@ -562,7 +690,10 @@ fn polygon(v: &Value) -> Result<Polygon<f64>, String> {
 /// Polygons of a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection.
 fn polygons(v: &Value) -> Result<MultiPolygon<f64>, String> {
     let t = v.get("type").and_then(Value::as_str).unwrap_or_default();
-    let coords = || v.get("coordinates").ok_or_else(|| "missing `coordinates`".to_owned());
+    let coords = || {
+        v.get("coordinates")
+            .ok_or_else(|| "missing `coordinates`".to_owned())
+    };
     match t {
         "Polygon" => Ok(MultiPolygon::new(vec![polygon(coords()?)?])),
         "MultiPolygon" => coords()?
@@ -575,7 +706,11 @@ fn polygons(v: &Value) -> Result<MultiPolygon<f64>, String> {
         "Feature" => polygons(v.get("geometry").ok_or("missing `geometry`")?),
         "FeatureCollection" => {
             let mut all = Vec::new();
-            for f in v.get("features").and_then(Value::as_array).ok_or("missing `features`")? {
+            for f in v
+                .get("features")
+                .and_then(Value::as_array)
+                .ok_or("missing `features`")?
+            {
                 all.extend(polygons(f)?.0);
             }
             if all.is_empty() {
@@ -583,6 +718,8 @@ fn polygons(v: &Value) -> Result<MultiPolygon<f64>, String> {
             }
             Ok(MultiPolygon::new(all))
         }
-        other => Err(format!("expected a Polygon or MultiPolygon, found `{other}`")),
+        other => Err(format!(
+            "expected a Polygon or MultiPolygon, found `{other}`"
+        )),
     }
 }

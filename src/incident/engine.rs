@@ -17,7 +17,10 @@ use crate::config::{Neighborhood, Network};
 use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
 use crate::render::{Catalogs, Renderer};
-use crate::report::{Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command, parse_report};
+use crate::report::{
+    Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command,
+    parse_report,
+};
 use crate::routing::plan_relays;
 use crate::store::{Batch, Store, StoreError};
 
@@ -222,11 +225,23 @@ impl<S: Store> Engine<S> {
     }
 
     /// Handles one message at time `now`. Handling the same event ID twice does nothing.
-    pub fn handle(&mut self, msg: &IncomingMessage, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
-        if self.net.matrix.as_ref().is_some_and(|m| m.user == msg.sender) {
+    pub fn handle(
+        &mut self,
+        msg: &IncomingMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, EngineError> {
+        if self
+            .net
+            .matrix
+            .as_ref()
+            .is_some_and(|m| m.user == msg.sender)
+        {
             return Ok(Vec::new());
         }
-        if matches!(msg.content, Content::Text { notice: true, .. } | Content::Reaction { .. }) {
+        if matches!(
+            msg.content,
+            Content::Text { notice: true, .. } | Content::Reaction { .. }
+        ) {
             return Ok(Vec::new());
         }
         if self.store.is_seen(&msg.event_id)? {
@@ -264,7 +279,8 @@ impl<S: Store> Engine<S> {
                     Err(e) => {
                         let r = Renderer::for_neighborhood(self.cat, nb);
                         let args = error_args(&e, r.example());
-                        let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                        let a: Vec<(&str, &str)> =
+                            args.iter().map(|(k, v)| (*k, v.as_str())).collect();
                         tx.effects.push(Effect::Reply {
                             room: msg.room.clone(),
                             in_reply_to: reply_to,
@@ -288,7 +304,10 @@ impl<S: Store> Engine<S> {
                     .gazetteer
                     .nearest_place(at)
                     .filter(|(_, d)| *d <= 150.0)
-                    .map_or_else(|| format!("{:.5}, {:.5}", at.lat, at.lon), |(p, _)| p.name.clone());
+                    .map_or_else(
+                        || format!("{:.5}, {:.5}", at.lat, at.lon),
+                        |(p, _)| p.name.clone(),
+                    );
                 let place = Resolved {
                     at,
                     label,
@@ -340,7 +359,11 @@ impl<S: Store> Engine<S> {
         if is_coordination || !is_report_command(body) {
             return Ok(Vec::new());
         }
-        let r = Renderer::new(self.cat, &self.net.defaults.language, self.net.defaults.timezone);
+        let r = Renderer::new(
+            self.cat,
+            &self.net.defaults.language,
+            self.net.defaults.timezone,
+        );
         let mut tx = Tx::default();
         tx.effects.push(Effect::Reply {
             room: msg.room.clone(),
@@ -376,13 +399,21 @@ impl<S: Store> Engine<S> {
                 };
                 self.ingest_in(tx, nb, r, now);
             }
-            LocationOutcome::Unresolved { ref query, ref suggestions } => {
+            LocationOutcome::Unresolved {
+                ref query,
+                ref suggestions,
+            } => {
                 let r = Renderer::for_neighborhood(self.cat, nb);
                 let message = if suggestions.is_empty() {
                     r.notice("location.unresolved_none", &[("query", query)], None)
                 } else {
-                    let list = suggestions.join(self.cat.template(&nb.settings.language, "list_separator"));
-                    r.notice("location.unresolved", &[("query", query), ("suggestions", &list)], None)
+                    let list = suggestions
+                        .join(self.cat.template(&nb.settings.language, "list_separator"));
+                    r.notice(
+                        "location.unresolved",
+                        &[("query", query), ("suggestions", &list)],
+                        None,
+                    )
                 };
                 tx.effects.push(Effect::Reply {
                     room: room.to_owned(),
@@ -406,7 +437,11 @@ impl<S: Store> Engine<S> {
 
     /// Merges a located report into an incident and returns the effects. Public for the
     /// benchmark and for callers that parse elsewhere; [`Engine::handle`] is the usual way in.
-    pub fn ingest(&mut self, report: LocatedReport, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+    pub fn ingest(
+        &mut self,
+        report: LocatedReport,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, EngineError> {
         let net = Arc::clone(&self.net);
         let Some(nb) = net.neighborhood_of_room(&report.room) else {
             return Ok(Vec::new());
@@ -426,7 +461,11 @@ impl<S: Store> Engine<S> {
             tx.effects.push(Effect::Reply {
                 room: r.room.clone(),
                 in_reply_to: r.event_id.clone(),
-                message: render.notice("ack.old", &[("place", &r.place.label), ("window", &w)], None),
+                message: render.notice(
+                    "ack.old",
+                    &[("place", &r.place.label), ("window", &w)],
+                    None,
+                ),
             });
             return;
         }
@@ -439,7 +478,9 @@ impl<S: Store> Engine<S> {
                 incidents.get(id).is_some_and(|i| {
                     i.status.is_open()
                         && (r.observed_at - i.last_seen).abs() <= window
-                        && i.reports.iter().all(|x| x.at.distance_m(r.place.at) <= 2.0 * s.dedupe_radius_m)
+                        && i.reports
+                            .iter()
+                            .all(|x| x.at.distance_m(r.place.at) <= 2.0 * s.dedupe_radius_m)
                 })
             })
             .into_iter()
@@ -481,7 +522,9 @@ impl<S: Store> Engine<S> {
         let needed = net
             .neighborhood(&self.incidents[&id].neighborhood)
             .map_or(s.confirmations, |n| n.settings.confirmations) as usize;
-        let Some(inc) = self.incidents.get_mut(&id) else { return };
+        let Some(inc) = self.incidents.get_mut(&id) else {
+            return;
+        };
         let old_location = inc.location;
         let was_confirmed = inc.status == Status::Confirmed;
         let new_reporter = !inc.reporters.contains(&r.reporter);
@@ -534,7 +577,9 @@ impl<S: Store> Engine<S> {
         let mut relayed = Vec::new();
         if inc.status == Status::Confirmed {
             for t in plan_relays(&net, inc.location, &inc.relayed_to) {
-                let Some(to) = net.neighborhood(&t.neighborhood) else { continue };
+                let Some(to) = net.neighborhood(&t.neighborhood) else {
+                    continue;
+                };
                 let rr = Renderer::for_neighborhood(self.cat, to);
                 let loc = rr.alert_location(&inc);
                 tx.effects.push(Effect::Relay {
@@ -598,7 +643,11 @@ impl<S: Store> Engine<S> {
             if !relayed.is_empty() {
                 tx.effects.push(Effect::Notice {
                     room: coord,
-                    message: render.notice("coord.relayed", &[("id", &inc.id.0), ("rooms", &total_rooms)], Some(inc.tag())),
+                    message: render.notice(
+                        "coord.relayed",
+                        &[("id", &inc.id.0), ("rooms", &total_rooms)],
+                        Some(inc.tag()),
+                    ),
                 });
             }
         }
@@ -612,7 +661,12 @@ impl<S: Store> Engine<S> {
 
     /// An edit of the alert in `room` plus one thread reply saying what changed.
     fn edit_alert(&self, tx: &mut Tx, inc: &Incident, room: &str, update_key: &str) {
-        let Some(to) = self.net.neighborhoods.iter().find(|n| n.rooms.iter().any(|r| r == room)) else {
+        let Some(to) = self
+            .net
+            .neighborhoods
+            .iter()
+            .find(|n| n.rooms.iter().any(|r| r == room))
+        else {
             return;
         };
         let r = Renderer::for_neighborhood(self.cat, to);
@@ -686,15 +740,23 @@ impl<S: Store> Engine<S> {
         let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
         ids.sort();
         for id in ids {
-            let Some(inc) = self.incidents.get(&id) else { continue };
+            let Some(inc) = self.incidents.get(&id) else {
+                continue;
+            };
             let s = self.settings_of(&inc.neighborhood);
-            let expire = inc.status.is_open() && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
+            let expire = inc.status.is_open()
+                && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
             let cutoff = now - Duration::hours(i64::from(s.retention_hours));
-            let purge = inc.reports.iter().any(|r| r.text.is_some() && r.received_at <= cutoff);
+            let purge = inc
+                .reports
+                .iter()
+                .any(|r| r.text.is_some() && r.received_at <= cutoff);
             if !expire && !purge {
                 continue;
             }
-            let Some(inc) = self.incidents.get_mut(&id) else { continue };
+            let Some(inc) = self.incidents.get_mut(&id) else {
+                continue;
+            };
             if purge {
                 for r in inc.reports.iter_mut().filter(|r| r.received_at <= cutoff) {
                     r.text = None;
@@ -710,12 +772,19 @@ impl<S: Store> Engine<S> {
                     self.edit_alert(&mut tx, &snapshot, room, "update.expired");
                 }
                 if let Some(coord) = self.net.coordination_room.clone() {
-                    let r = Renderer::new(self.cat, &self.net.defaults.language, self.net.defaults.timezone);
+                    let r = Renderer::new(
+                        self.cat,
+                        &self.net.defaults.language,
+                        self.net.defaults.timezone,
+                    );
                     tx.effects.push(Effect::Notice {
                         room: coord,
                         message: r.notice(
                             "update.expired",
-                            &[("id", &snapshot.id.0), ("hours", &s.expiry_hours.to_string())],
+                            &[
+                                ("id", &snapshot.id.0),
+                                ("hours", &s.expiry_hours.to_string()),
+                            ],
                             Some(snapshot.tag()),
                         ),
                     });
@@ -729,7 +798,9 @@ impl<S: Store> Engine<S> {
         self.pending.retain(|p| {
             let w = net
                 .neighborhood_of_room(&p.room)
-                .map_or(net.defaults.dedupe_window_min, |n| n.settings.dedupe_window_min);
+                .map_or(net.defaults.dedupe_window_min, |n| {
+                    n.settings.dedupe_window_min
+                });
             let keep = now - p.received_at < Duration::minutes(i64::from(w));
             if !keep {
                 dropped.push(p.event_id.clone());

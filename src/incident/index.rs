@@ -46,9 +46,17 @@ impl IncidentIndex {
     }
 
     /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
-    pub fn within(&self, at: LatLon, radius_m: f64, mut accept: impl FnMut(&IncidentId) -> bool) -> Vec<(IncidentId, f64)> {
+    pub fn within(
+        &self,
+        at: LatLon,
+        radius_m: f64,
+        mut accept: impl FnMut(&IncidentId) -> bool,
+    ) -> Vec<(IncidentId, f64)> {
         let (dlat, dlon) = degree_box(at, radius_m);
-        let env = AABB::from_corners([at.lon - dlon, at.lat - dlat], [at.lon + dlon, at.lat + dlat]);
+        let env = AABB::from_corners(
+            [at.lon - dlon, at.lat - dlat],
+            [at.lon + dlon, at.lat + dlat],
+        );
         let mut out: Vec<(IncidentId, f64)> = self
             .tree
             .locate_in_envelope(&env)

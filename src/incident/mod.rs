@@ -9,8 +9,11 @@ mod engine;
 pub mod index;
 mod model;
 
-pub use engine::{Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport};
+pub use engine::{
+    Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport,
+};
 pub use index::{IncidentIndex, LinearIndex};
 pub use model::{
-    Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord, ReporterHash, ReporterKey, Status,
+    Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord, ReporterHash,
+    ReporterKey, Status,
 };

@@ -33,7 +33,10 @@ pub enum PlaceKind {
 impl PlaceKind {
     /// Sightings near these places raise urgency (PRODUCT.md §3).
     pub fn is_sensitive(self) -> bool {
-        matches!(self, Self::School | Self::Church | Self::Hospital | Self::Shelter)
+        matches!(
+            self,
+            Self::School | Self::Church | Self::Hospital | Self::Shelter
+        )
     }
 
     /// The catalog key of the kind's name.
@@ -148,7 +151,10 @@ fn string_list(v: Option<&Value>, index: usize, key: &str) -> Result<Vec<String>
                     .ok_or_else(|| feature_err(index, format!("`{key}` must be a list of strings")))
             })
             .collect(),
-        Some(_) => Err(feature_err(index, format!("`{key}` must be a list of strings"))),
+        Some(_) => Err(feature_err(
+            index,
+            format!("`{key}` must be a list of strings"),
+        )),
     }
 }
 
@@ -167,7 +173,8 @@ impl GazetteerBuilder {
 
     /// Adds every feature of a GeoJSON FeatureCollection.
     pub fn add_geojson(&mut self, text: &str) -> Result<&mut Self, GazetteerError> {
-        let v: Value = serde_json::from_str(text).map_err(|e| GazetteerError::Json(e.to_string()))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| GazetteerError::Json(e.to_string()))?;
         if v.get("type").and_then(Value::as_str) != Some("FeatureCollection") {
             return Err(GazetteerError::NotCollection);
         }
@@ -205,7 +212,10 @@ impl GazetteerBuilder {
             .ok_or_else(|| feature_err(index, format!("`{name}`: missing `coordinates`")))?;
         if kind == "street" {
             if gtype != "LineString" {
-                return Err(feature_err(index, format!("`{name}`: a street must be a LineString")));
+                return Err(feature_err(
+                    index,
+                    format!("`{name}`: a street must be a LineString"),
+                ));
             }
             let line = coords
                 .as_array()
@@ -214,18 +224,26 @@ impl GazetteerBuilder {
                 .map(|p| position(p, index))
                 .collect::<Result<Vec<_>, _>>()?;
             if line.len() < 2 {
-                return Err(feature_err(index, format!("`{name}`: a street needs two points or more")));
+                return Err(feature_err(
+                    index,
+                    format!("`{name}`: a street needs two points or more"),
+                ));
             }
             let num = |k: &str| {
                 props
                     .get(k)
                     .and_then(Value::as_u64)
                     .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| feature_err(index, format!("`{name}`: `{k}` must be a whole number")))
+                    .ok_or_else(|| {
+                        feature_err(index, format!("`{name}`: `{k}` must be a whole number"))
+                    })
             };
             let (from_number, to_number) = (num("from_number")?, num("to_number")?);
             if from_number == to_number {
-                return Err(feature_err(index, format!("`{name}`: from_number equals to_number")));
+                return Err(feature_err(
+                    index,
+                    format!("`{name}`: from_number equals to_number"),
+                ));
             }
             self.streets.push(Street {
                 name,
@@ -242,7 +260,10 @@ impl GazetteerBuilder {
             )
         })?;
         if gtype != "Point" {
-            return Err(feature_err(index, format!("`{name}`: a {kind:?} must be a Point").to_lowercase()));
+            return Err(feature_err(
+                index,
+                format!("`{name}`: a {kind:?} must be a Point").to_lowercase(),
+            ));
         }
         let at = position(coords, index)?;
         let aliases = string_list(props.get("aliases"), index, "aliases")?;
@@ -283,7 +304,9 @@ impl GazetteerBuilder {
                 if i == 0 {
                     g.street_names.insert(k.join(" "), canonical.clone());
                 } else {
-                    g.street_names.entry(k.join(" ")).or_insert_with(|| canonical.clone());
+                    g.street_names
+                        .entry(k.join(" "))
+                        .or_insert_with(|| canonical.clone());
                 }
             }
             g.street_display
@@ -293,11 +316,12 @@ impl GazetteerBuilder {
         };
         for (place, streets) in self.places {
             let idx = g.places.len();
-            if let Some([a, b]) = &streets {
-                if let (Some(ka), Some(kb)) = (register_street(&mut g, a), register_street(&mut g, b)) {
-                    let pair = if ka <= kb { (ka, kb) } else { (kb, ka) };
-                    g.intersections.insert(pair, idx);
-                }
+            if let Some([a, b]) = &streets
+                && let (Some(ka), Some(kb)) =
+                    (register_street(&mut g, a), register_street(&mut g, b))
+            {
+                let pair = if ka <= kb { (ka, kb) } else { (kb, ka) };
+                g.intersections.insert(pair, idx);
             }
             for n in std::iter::once(&place.name).chain(place.aliases.iter()) {
                 let k = name_key(n);
@@ -398,7 +422,10 @@ impl Gazetteer {
     /// The closest sensitive place (school, church, hospital, shelter) within `radius_m`.
     pub fn nearest_sensitive_within(&self, at: LatLon, radius_m: f64) -> Option<(&Place, f64)> {
         let (dlat, dlon) = degree_box(at, radius_m);
-        let env = AABB::from_corners([at.lon - dlon, at.lat - dlat], [at.lon + dlon, at.lat + dlat]);
+        let env = AABB::from_corners(
+            [at.lon - dlon, at.lat - dlat],
+            [at.lon + dlon, at.lat + dlat],
+        );
         self.tree
             .locate_in_envelope(&env)
             .map(|g| &self.places[g.data])

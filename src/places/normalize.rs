@@ -14,9 +14,35 @@ pub struct Token {
 
 /// Words that name a kind of street and are ignored when matching street names.
 const STREET_SUFFIXES: &[&str] = &[
-    "st", "street", "str", "ave", "av", "avenue", "blvd", "boulevard", "rd", "road", "dr",
-    "drive", "way", "pl", "place", "ln", "lane", "ct", "court", "pkwy", "parkway", "hwy",
-    "highway", "ter", "terrace", "calle", "avenida", "bulevar", "camino",
+    "st",
+    "street",
+    "str",
+    "ave",
+    "av",
+    "avenue",
+    "blvd",
+    "boulevard",
+    "rd",
+    "road",
+    "dr",
+    "drive",
+    "way",
+    "pl",
+    "place",
+    "ln",
+    "lane",
+    "ct",
+    "court",
+    "pkwy",
+    "parkway",
+    "hwy",
+    "highway",
+    "ter",
+    "terrace",
+    "calle",
+    "avenida",
+    "bulevar",
+    "camino",
 ];
 
 /// Directions that may precede a street name (`W 47th St`, `South Ashland`).
@@ -94,7 +120,10 @@ pub fn normalize_word(word: &str) -> String {
     let digits = w.bytes().take_while(u8::is_ascii_digit).count();
     if digits > 0 && digits < w.len() {
         let suffix = &w[digits..];
-        if matches!(suffix, "st" | "nd" | "rd" | "th" | "a" | "o" | "ra" | "ro" | "va" | "vo" | "º" | "ª") {
+        if matches!(
+            suffix,
+            "st" | "nd" | "rd" | "th" | "a" | "o" | "ra" | "ro" | "va" | "vo" | "º" | "ª"
+        ) {
             return w[..digits].to_string();
         }
     }
@@ -169,16 +198,19 @@ fn merge_spelled_ordinals(toks: Vec<Token>) -> Vec<Token> {
     let mut out: Vec<Token> = Vec::with_capacity(toks.len());
     for t in toks {
         if let Some((_, n)) = TENS_ORDINALS.iter().find(|(w, _)| *w == t.norm) {
-            out.push(Token { norm: n.to_string(), ..t });
+            out.push(Token {
+                norm: n.to_string(),
+                ..t
+            });
             continue;
         }
         let unit = t.norm.parse::<u32>().ok().filter(|u| (1..=9).contains(u));
-        if let (Some(u), Some(prev)) = (unit, out.last_mut()) {
-            if let Some((_, tens)) = TENS.iter().find(|(w, _)| *w == prev.norm) {
-                prev.norm = (tens + u).to_string();
-                prev.end = t.end;
-                continue;
-            }
+        if let (Some(u), Some(prev)) = (unit, out.last_mut())
+            && let Some((_, tens)) = TENS.iter().find(|(w, _)| *w == prev.norm)
+        {
+            prev.norm = (tens + u).to_string();
+            prev.end = t.end;
+            continue;
         }
         out.push(t);
     }

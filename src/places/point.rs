@@ -29,7 +29,10 @@ impl LatLon {
 
     /// The position of a `geo` point (x = longitude, y = latitude).
     pub fn from_point(p: Point<f64>) -> Self {
-        Self { lat: p.y(), lon: p.x() }
+        Self {
+            lat: p.y(),
+            lon: p.x(),
+        }
     }
 
     /// Great-circle distance in metres.

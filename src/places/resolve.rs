@@ -40,13 +40,18 @@ pub struct Resolved {
     pub uncertainty_m: f64,
 }
 
-static GEO_URI: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)\bgeo:-?\d{1,2}(?:\.\d+)?,-?\d{1,3}(?:\.\d+)?(?:;[a-z]+=[\w.-]+)*").expect("static regex"));
-static COORDS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(-?\d{1,2}\.\d{2,})\s*,\s*(-?\d{1,3}\.\d{2,})").expect("static regex"));
-static BLOCK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(\d{1,6})\s*(?:block|blk)\s+(?:of\s+)?|\bcuadra\s+(\d{1,6})\s+(?:de\s+)?(?:la\s+)?")
+static GEO_URI: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bgeo:-?\d{1,2}(?:\.\d+)?,-?\d{1,3}(?:\.\d+)?(?:;[a-z]+=[\w.-]+)*")
         .expect("static regex")
+});
+static COORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(-?\d{1,2}\.\d{2,})\s*,\s*(-?\d{1,3}\.\d{2,})").expect("static regex")
+});
+static BLOCK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)\b(\d{1,6})\s*(?:block|blk)\s+(?:of\s+)?|\bcuadra\s+(\d{1,6})\s+(?:de\s+)?(?:la\s+)?",
+    )
+    .expect("static regex")
 });
 
 fn coordinate_label(p: LatLon) -> String {
@@ -112,18 +117,29 @@ fn street_mentions(g: &Gazetteer, toks: &[Token]) -> Vec<Mention> {
 }
 
 fn interpolate(s: &Street, number: u32) -> Option<LatLon> {
-    let (lo, hi) = (s.from_number.min(s.to_number), s.from_number.max(s.to_number));
+    let (lo, hi) = (
+        s.from_number.min(s.to_number),
+        s.from_number.max(s.to_number),
+    );
     if number < lo || number > hi {
         return None;
     }
-    let frac = (f64::from(number) - f64::from(s.from_number)) / (f64::from(s.to_number) - f64::from(s.from_number));
+    let frac = (f64::from(number) - f64::from(s.from_number))
+        / (f64::from(s.to_number) - f64::from(s.from_number));
     let lengths: Vec<f64> = s.line.windows(2).map(|w| w[0].distance_m(w[1])).collect();
     let total: f64 = lengths.iter().sum();
     let mut target = frac * total;
     for (w, len) in s.line.windows(2).zip(&lengths) {
         if target <= *len || *len == total {
-            let t = if *len > 0.0 { (target / len).clamp(0.0, 1.0) } else { 0.0 };
-            return LatLon::new(w[0].lat + (w[1].lat - w[0].lat) * t, w[0].lon + (w[1].lon - w[0].lon) * t);
+            let t = if *len > 0.0 {
+                (target / len).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            return LatLon::new(
+                w[0].lat + (w[1].lat - w[0].lat) * t,
+                w[0].lon + (w[1].lon - w[0].lon) * t,
+            );
         }
         target -= len;
     }
@@ -134,15 +150,15 @@ impl Gazetteer {
     /// Finds the location in `text`, trying each form in the order of PRODUCT.md §2.
     /// `text` should have times already blanked out so `8:05` is never read as a street.
     pub fn resolve(&self, text: &str) -> Option<Resolved> {
-        if let Some(m) = GEO_URI.find(text) {
-            if let Some((at, u)) = parse_geo_uri(m.as_str()) {
-                return Some(Resolved {
-                    at,
-                    label: coordinate_label(at),
-                    method: ResolveMethod::GeoUri,
-                    uncertainty_m: u.unwrap_or(25.0),
-                });
-            }
+        if let Some(m) = GEO_URI.find(text)
+            && let Some((at, u)) = parse_geo_uri(m.as_str())
+        {
+            return Some(Resolved {
+                at,
+                label: coordinate_label(at),
+                method: ResolveMethod::GeoUri,
+                uncertainty_m: u.unwrap_or(25.0),
+            });
         }
         if let Some(c) = COORDS.captures(text) {
             let lat = c[1].parse().ok();
@@ -161,15 +177,17 @@ impl Gazetteer {
         for pair in mentions.windows(2) {
             let (a, b) = (&pair[0], &pair[1]);
             let between = &toks[a.end..b.first];
-            if between.len() == 1 && is_connector(&between[0].norm) && a.key != b.key {
-                if let Some(p) = self.intersection(&a.key, &b.key) {
-                    return Some(Resolved {
-                        at: p.at,
-                        label: p.name.clone(),
-                        method: ResolveMethod::Intersection,
-                        uncertainty_m: 30.0,
-                    });
-                }
+            if between.len() == 1
+                && is_connector(&between[0].norm)
+                && a.key != b.key
+                && let Some(p) = self.intersection(&a.key, &b.key)
+            {
+                return Some(Resolved {
+                    at: p.at,
+                    label: p.name.clone(),
+                    method: ResolveMethod::Intersection,
+                    uncertainty_m: 30.0,
+                });
             }
         }
         if let Some(r) = self.resolve_name(&toks) {
@@ -182,10 +200,10 @@ impl Gazetteer {
         let (names, max) = self.names();
         let mut best: Option<(usize, usize)> = None; // (words, place)
         for i in 0..toks.len() {
-            if let Some((len, &idx)) = longest_match(names, toks, i, max) {
-                if best.is_none_or(|(w, _)| len > w) {
-                    best = Some((len, idx));
-                }
+            if let Some((len, &idx)) = longest_match(names, toks, i, max)
+                && best.is_none_or(|(w, _)| len > w)
+            {
+                best = Some((len, idx));
             }
         }
         best.map(|(_, idx)| {
@@ -297,16 +315,36 @@ mod tests {
     #[test]
     fn every_location_form_resolves() {
         let g = Gazetteer::from_geojson(G).unwrap();
-        for text in ["31st & Market", "Market/31st", "31st y Market", "corner of 31st and Market St", "thirty-first & market"] {
+        for text in [
+            "31st & Market",
+            "Market/31st",
+            "31st y Market",
+            "corner of 31st and Market St",
+            "thirty-first & market",
+        ] {
             let r = g.resolve(text).unwrap_or_else(|| panic!("{text}"));
-            assert_eq!((r.method, r.label.as_str()), (ResolveMethod::Intersection, "31st & Market"), "{text}");
+            assert_eq!(
+                (r.method, r.label.as_str()),
+                (ResolveMethod::Intersection, "31st & Market"),
+                "{text}"
+            );
         }
-        assert_eq!(g.resolve("near escuela hoover").unwrap().label, "Hoover Elementary");
+        assert_eq!(
+            g.resolve("near escuela hoover").unwrap().label,
+            "Hoover Elementary"
+        );
         let b = g.resolve("800 block of 31st St").unwrap();
         assert_eq!(b.method, ResolveMethod::Block);
         assert!(b.at.lon > -122.2830 && b.at.lon < -122.2740);
-        assert_eq!(g.resolve("37.8,-122.2 hmm").map(|r| r.method), None, "one decimal is not coordinates");
-        assert_eq!(g.resolve("at 37.8232, -122.2785").unwrap().method, ResolveMethod::Coordinates);
+        assert_eq!(
+            g.resolve("37.8,-122.2 hmm").map(|r| r.method),
+            None,
+            "one decimal is not coordinates"
+        );
+        assert_eq!(
+            g.resolve("at 37.8232, -122.2785").unwrap().method,
+            ResolveMethod::Coordinates
+        );
     }
 
     #[test]

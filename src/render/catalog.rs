@@ -16,7 +16,11 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut HashMap<String, String>) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -33,7 +37,8 @@ static BUILTIN_CATALOGS: LazyLock<Catalogs> = LazyLock::new(|| {
     let mut langs = HashMap::new();
     for (code, text) in BUILTIN {
         // A broken built-in catalog is a build defect, caught by the catalog tests.
-        let v: toml::Value = toml::from_str(text).unwrap_or_else(|e| panic!("catalogs/{code}.toml: {e}"));
+        let v: toml::Value =
+            toml::from_str(text).unwrap_or_else(|e| panic!("catalogs/{code}.toml: {e}"));
         let mut map = HashMap::new();
         flatten("", &v, &mut map);
         langs.insert((*code).to_owned(), map);
@@ -61,7 +66,10 @@ impl Catalogs {
 
     /// Every key of a language's catalog.
     pub fn keys(&self, lang: &str) -> Vec<&str> {
-        self.langs.get(lang).map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default()
+        self.langs
+            .get(lang)
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// The raw template for `key` in `lang`, falling back to English, then to the key.
@@ -118,8 +126,13 @@ mod tests {
         assert!(en.len() > 40);
         let re = regex::Regex::new(r"\{[a-z_]+\}").unwrap();
         for k in en {
-            let es = c.langs["es"].get(k).unwrap_or_else(|| panic!("es.toml lacks `{k}`"));
-            let mut a: Vec<_> = re.find_iter(c.template("en", k)).map(|m| m.as_str()).collect();
+            let es = c.langs["es"]
+                .get(k)
+                .unwrap_or_else(|| panic!("es.toml lacks `{k}`"));
+            let mut a: Vec<_> = re
+                .find_iter(c.template("en", k))
+                .map(|m| m.as_str())
+                .collect();
             let mut b: Vec<_> = re.find_iter(es).map(|m| m.as_str()).collect();
             a.sort_unstable();
             b.sort_unstable();
@@ -132,7 +145,13 @@ mod tests {
     #[test]
     fn fill_escapes_values_in_html_only() {
         let t = "At {place}: {x}";
-        assert_eq!(fill(t, &[("place", "<b>31st</b>")], false), "At <b>31st</b>: {x}");
-        assert_eq!(fill(t, &[("place", "<b>31st</b>")], true), "At &lt;b&gt;31st&lt;&#x2F;b&gt;: {x}");
+        assert_eq!(
+            fill(t, &[("place", "<b>31st</b>")], false),
+            "At <b>31st</b>: {x}"
+        );
+        assert_eq!(
+            fill(t, &[("place", "<b>31st</b>")], true),
+            "At &lt;b&gt;31st&lt;&#x2F;b&gt;: {x}"
+        );
     }
 }

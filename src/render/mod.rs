@@ -92,7 +92,12 @@ impl<'a> Renderer<'a> {
     }
 
     /// A quiet message from one catalog entry.
-    pub fn notice(&self, key: &str, args: &[(&str, &str)], incident: Option<IncidentTag>) -> OutgoingMessage {
+    pub fn notice(
+        &self,
+        key: &str,
+        args: &[(&str, &str)],
+        incident: Option<IncidentTag>,
+    ) -> OutgoingMessage {
         OutgoingMessage {
             msgtype: MsgType::Notice,
             body: self.plain(key, args),
@@ -119,14 +124,23 @@ impl<'a> Renderer<'a> {
     }
 
     /// A confirmed (or closed) alert as relayed to `to` (PRODUCT.md §4).
-    pub fn alert(&self, inc: &Incident, to: &Neighborhood, gazetteer: &Gazetteer) -> OutgoingMessage {
+    pub fn alert(
+        &self,
+        inc: &Incident,
+        to: &Neighborhood,
+        gazetteer: &Gazetteer,
+    ) -> OutgoingMessage {
         let id = inc.id.to_string();
         let place = inc.label.as_str();
         let category = self.plain(inc.details.category.catalog_key(), &[]);
         let status = self.plain(inc.status.catalog_key(), &[]);
         let urgent = inc.status == Status::Confirmed && inc.near.is_some();
         let headline_args: Vec<(&str, String)> = {
-            let mut v = vec![("category", category.clone()), ("place", place.to_owned()), ("status", status.clone())];
+            let mut v = vec![
+                ("category", category.clone()),
+                ("place", place.to_owned()),
+                ("status", status.clone()),
+            ];
             if let Some(n) = &inc.near {
                 v.push(("near", n.name.clone()));
                 v.push(("near_kind", self.plain(n.kind.catalog_key(), &[])));
@@ -141,13 +155,24 @@ impl<'a> Renderer<'a> {
         let landmark = gazetteer
             .nearest_landmark(inc.location)
             .filter(|(p, d)| *d <= 2000.0 && p.name != inc.label)
-            .map(|(p, d)| self.plain("alert.landmark", &[("name", &p.name), ("distance", &distance_words(self, d))]))
+            .map(|(p, d)| {
+                self.plain(
+                    "alert.landmark",
+                    &[("name", &p.name), ("distance", &distance_words(self, d))],
+                )
+            })
             .unwrap_or_default();
         let from_area = to.area.distance_m(inc.location);
         let distance = if from_area < 1.0 {
             self.plain("alert.inside", &[("neighborhood", &to.name)])
         } else {
-            self.plain("alert.away", &[("distance", &distance_words(self, from_area)), ("neighborhood", &to.name)])
+            self.plain(
+                "alert.away",
+                &[
+                    ("distance", &distance_words(self, from_area)),
+                    ("neighborhood", &to.name),
+                ],
+            )
         };
         let mut what = Vec::new();
         if let Some(n) = inc.details.agents {
@@ -156,12 +181,18 @@ impl<'a> Renderer<'a> {
         if let Some(n) = inc.details.vehicles {
             let mut s = self.plain("alert.what_vehicles", &[("n", &n.to_string())]);
             if !inc.details.vehicle_descriptions.is_empty() {
-                s.push_str(&format!(" ({})", self.list(&inc.details.vehicle_descriptions)));
+                s.push_str(&format!(
+                    " ({})",
+                    self.list(&inc.details.vehicle_descriptions)
+                ));
             }
             what.push(s);
         }
         if !inc.details.plates.is_empty() {
-            what.push(self.plain("alert.what_plates", &[("plates", &self.list(&inc.details.plates))]));
+            what.push(self.plain(
+                "alert.what_plates",
+                &[("plates", &self.list(&inc.details.plates))],
+            ));
         }
         let count = inc.reporter_count().to_string();
         // Each line: (catalog key, args). Rendered twice: plain and escaped HTML.
@@ -169,11 +200,18 @@ impl<'a> Renderer<'a> {
             (headline_key, headline_args),
             (
                 "alert.where",
-                vec![("place", place.to_owned()), ("landmark", landmark), ("distance", distance)],
+                vec![
+                    ("place", place.to_owned()),
+                    ("landmark", landmark),
+                    ("distance", distance),
+                ],
             ),
             (
                 "alert.when",
-                vec![("first", self.time(inc.first_seen)), ("last", self.time(inc.last_seen))],
+                vec![
+                    ("first", self.time(inc.first_seen)),
+                    ("last", self.time(inc.last_seen)),
+                ],
             ),
         ];
         if !what.is_empty() {
@@ -196,8 +234,16 @@ impl<'a> Renderer<'a> {
                 .enumerate()
                 .map(|(i, (k, args))| {
                     let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    let s = if html { self.html(k, &a) } else { self.plain(k, &a) };
-                    if html && i == 0 { format!("<strong>{s}</strong>") } else { s }
+                    let s = if html {
+                        self.html(k, &a)
+                    } else {
+                        self.plain(k, &a)
+                    };
+                    if html && i == 0 {
+                        format!("<strong>{s}</strong>")
+                    } else {
+                        s
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(if html { "<br>\n" } else { "\n" })
@@ -216,7 +262,10 @@ impl<'a> Renderer<'a> {
         let uncertainty = if inc.reports.len() > 1 { 60.0 } else { 30.0 };
         LocationContent {
             geo_uri: inc.location.geo_uri(Some(uncertainty)),
-            description: self.plain("alert.location", &[("id", &inc.id.0), ("place", &inc.label)]),
+            description: self.plain(
+                "alert.location",
+                &[("id", &inc.id.0), ("place", &inc.label)],
+            ),
         }
     }
 }

@@ -65,10 +65,12 @@ impl InputLine {
     /// The message this line stands for.
     pub fn into_message(self, line: usize) -> Result<IncomingMessage, ReplayError> {
         let bad = |reason: String| ReplayError::BadLine { line, reason };
-        let ts: DateTime<Utc> = Utc
-            .timestamp_millis_opt(self.ts)
-            .single()
-            .ok_or_else(|| bad(format!("`ts` {} is not a unix time in milliseconds", self.ts)))?;
+        let ts: DateTime<Utc> = Utc.timestamp_millis_opt(self.ts).single().ok_or_else(|| {
+            bad(format!(
+                "`ts` {} is not a unix time in milliseconds",
+                self.ts
+            ))
+        })?;
         let event_id = self.event_id.clone().unwrap_or_else(|| {
             let mut h = Sha256::new();
             for part in [&self.room, &self.sender, &self.ts.to_string(), &self.body] {
@@ -79,7 +81,9 @@ impl InputLine {
             format!("$replay-{}", &hex::encode(h.finalize())[..20])
         });
         let content = if let Some(key) = self.reaction {
-            let relates_to = self.relates_to.ok_or_else(|| bad("a `reaction` needs `relates_to`".into()))?;
+            let relates_to = self
+                .relates_to
+                .ok_or_else(|| bad("a `reaction` needs `relates_to`".into()))?;
             Content::Reaction { key, relates_to }
         } else if let Some(geo_uri) = self.geo {
             Content::Location {
@@ -90,7 +94,11 @@ impl InputLine {
             let notice = match self.msgtype.as_deref() {
                 None | Some("m.text") => false,
                 Some("m.notice") => true,
-                Some(other) => return Err(bad(format!("`msgtype` must be m.text or m.notice, not `{other}`"))),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "`msgtype` must be m.text or m.notice, not `{other}`"
+                    )));
+                }
             };
             Content::Text {
                 body: self.body,

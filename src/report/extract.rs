@@ -7,7 +7,9 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 /// What the agents are doing (PRODUCT.md §2), most severe last.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     /// Nothing more specific was said.
@@ -75,11 +77,26 @@ static PLATE: LazyLock<Regex> = LazyLock::new(|| {
 
 static CATEGORIES: LazyLock<Vec<(Category, Regex)>> = LazyLock::new(|| {
     let rules: [(Category, &str); 5] = [
-        (Category::Impersonation, r"impersonat|fake (?:agents?|ice|police|officers?)|posing as|pretending to be|falsos? agentes|haci[eé]ndose pasar|se hacen pasar"),
-        (Category::Raid, r"\braid|redada|operativo|entering (?:homes?|houses?|the building|apartments?)|breaking (?:in|down)|kicking (?:in|down)|knocking on (?:every )?doors?|tocando puertas|entrando a (?:casas|la casa|los apartamentos)|allanamiento"),
-        (Category::Detention, r"detain|detention|arrest|handcuff|took (?:someone|a man|a woman|a person|him|her)|taking (?:someone|a man|a woman|people)|grabbed|detuvieron|detenid|arrest[oó]|arrestaron|esposad|se llevaron"),
-        (Category::Checkpoint, r"checkpoint|check point|road ?block|ret[eé]n|punto de control|stopping (?:cars|drivers|everyone|people)|parando (?:carros|coches|a todos)"),
-        (Category::Surveillance, r"watching|surveil|parked|sitting in|circling|idling|observ|staking|vigil|estacionad|dando vueltas|rondando|mirando"),
+        (
+            Category::Impersonation,
+            r"impersonat|fake (?:agents?|ice|police|officers?)|posing as|pretending to be|falsos? agentes|haci[eé]ndose pasar|se hacen pasar",
+        ),
+        (
+            Category::Raid,
+            r"\braid|redada|operativo|entering (?:homes?|houses?|the building|apartments?)|breaking (?:in|down)|kicking (?:in|down)|knocking on (?:every )?doors?|tocando puertas|entrando a (?:casas|la casa|los apartamentos)|allanamiento",
+        ),
+        (
+            Category::Detention,
+            r"detain|detention|arrest|handcuff|took (?:someone|a man|a woman|a person|him|her)|taking (?:someone|a man|a woman|people)|grabbed|detuvieron|detenid|arrest[oó]|arrestaron|esposad|se llevaron",
+        ),
+        (
+            Category::Checkpoint,
+            r"checkpoint|check point|road ?block|ret[eé]n|punto de control|stopping (?:cars|drivers|everyone|people)|parando (?:carros|coches|a todos)",
+        ),
+        (
+            Category::Surveillance,
+            r"watching|surveil|parked|sitting in|circling|idling|observ|staking|vigil|estacionad|dando vueltas|rondando|mirando",
+        ),
     ];
     rules
         .into_iter()
@@ -148,7 +165,9 @@ mod tests {
 
     #[test]
     fn counts_category_vehicles_plates() {
-        let d = extract("2 unmarked black SUVs and a white van, 5 agents in vests detained a man, plate 7ABC123");
+        let d = extract(
+            "2 unmarked black SUVs and a white van, 5 agents in vests detained a man, plate 7ABC123",
+        );
         assert_eq!(d.vehicles, Some(3));
         assert_eq!(d.agents, Some(5));
         assert_eq!(d.category, Category::Detention);

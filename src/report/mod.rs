@@ -145,10 +145,14 @@ fn salute_key(word: &str) -> Option<SaluteKey> {
     })
 }
 
-static PREFIX: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)^\s*!(?:report|reporte|r|aviso)(?:\s+|$)").expect("static regex"));
+static PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*!(?:report|reporte|r|aviso)(?:\s+|$)").expect("static regex")
+});
 static LOCATION_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:\bcorner of|\besquina(?: de)?|\bnear|\bcerca de|\bat|\ben|\bon|\bby|\bpor|@)\s+").expect("static regex")
+    Regex::new(
+        r"(?i)(?:\bcorner of|\besquina(?: de)?|\bnear|\bcerca de|\bat|\ben|\bon|\bby|\bpor|@)\s+",
+    )
+    .expect("static regex")
 });
 
 /// The SALUTE lines of a body: (key, value) for each recognized `Key: value` line.
@@ -174,7 +178,10 @@ pub fn is_report_command(body: &str) -> bool {
 /// `Ok(None)`: not a report (ordinary chat, left alone). `Ok(Some(_))`: a report, with a
 /// resolved or unresolved location. `Err(_)`: it looks like a report but cannot be used;
 /// the sender gets the error's reply.
-pub fn parse_report(body: &str, ctx: &ParseContext<'_>) -> Result<Option<ParsedReport>, ReportError> {
+pub fn parse_report(
+    body: &str,
+    ctx: &ParseContext<'_>,
+) -> Result<Option<ParsedReport>, ReportError> {
     let prefixed = PREFIX.find(body);
     let salute = salute_lines(body);
     let looks_salute = salute.len() >= 2;

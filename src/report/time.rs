@@ -32,7 +32,11 @@ pub fn find_time(text: &str, sent_at: DateTime<Utc>, tz: Tz) -> Option<FoundTime
     let clock = CLOCK.captures(text).and_then(|c| {
         let whole = c.get(0)?;
         let (h, m, ampm) = match c.get(1) {
-            Some(h) => (h.as_str().parse::<u32>().ok()?, c[2].parse::<u32>().ok()?, c.get(3)),
+            Some(h) => (
+                h.as_str().parse::<u32>().ok()?,
+                c[2].parse::<u32>().ok()?,
+                c.get(3),
+            ),
             None => (c[4].parse::<u32>().ok()?, 0, c.get(5)),
         };
         let h = match ampm.map(|s| s.as_str().to_ascii_lowercase().starts_with('p')) {
@@ -43,13 +47,22 @@ pub fn find_time(text: &str, sent_at: DateTime<Utc>, tz: Tz) -> Option<FoundTime
         };
         let local_day = sent_at.with_timezone(&tz).date_naive();
         let t = NaiveTime::from_hms_opt(h, m, 0)?;
-        let mut at = tz.from_local_datetime(&local_day.and_time(t)).earliest()?.with_timezone(&Utc);
+        let mut at = tz
+            .from_local_datetime(&local_day.and_time(t))
+            .earliest()?
+            .with_timezone(&Utc);
         if at - sent_at > Duration::hours(12) {
             at -= Duration::days(1);
         } else if sent_at - at > Duration::hours(12) {
             at += Duration::days(1);
         }
-        Some((whole.start(), FoundTime { at, span: whole.range() }))
+        Some((
+            whole.start(),
+            FoundTime {
+                at,
+                span: whole.range(),
+            },
+        ))
     });
     let ago = AGO.captures(text).and_then(|c| {
         let whole = c.get(0)?;
@@ -65,7 +78,13 @@ pub fn find_time(text: &str, sent_at: DateTime<Utc>, tz: Tz) -> Option<FoundTime
             };
             sent_at - d
         };
-        Some((whole.start(), FoundTime { at, span: whole.range() }))
+        Some((
+            whole.start(),
+            FoundTime {
+                at,
+                span: whole.range(),
+            },
+        ))
     });
     match (clock, ago) {
         (Some(a), Some(b)) => Some(if a.0 <= b.0 { a.1 } else { b.1 }),

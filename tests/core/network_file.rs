@@ -34,7 +34,11 @@ fn assert_names(e: &ConfigError, line: usize, key: &str) {
     let msg = e.to_string();
     assert!(msg.contains("test.toml"), "names the file: {msg}");
     assert_eq!(e.line(), Some(line), "line of: {msg}");
-    assert!(e.key().is_some_and(|k| k.ends_with(key)), "key {key} in: {msg} (key {:?})", e.key());
+    assert!(
+        e.key().is_some_and(|k| k.ends_with(key)),
+        "key {key} in: {msg} (key {:?})",
+        e.key()
+    );
     assert!(msg.contains(&format!(":{line}:")), "{msg}");
 }
 
@@ -42,15 +46,32 @@ fn assert_names(e: &ConfigError, line: usize, key: &str) {
 fn the_example_network_is_realistic() {
     let n = &*NETWORK;
     assert!(n.neighborhoods.len() >= 4);
-    let oakland = n.neighborhoods.iter().filter(|x| x.settings.timezone == chrono_tz::America::Los_Angeles).count();
+    let oakland = n
+        .neighborhoods
+        .iter()
+        .filter(|x| x.settings.timezone == chrono_tz::America::Los_Angeles)
+        .count();
     assert!(oakland >= 3);
     let byt = n.neighborhood("back-of-the-yards").unwrap();
     assert_eq!(byt.settings.timezone, chrono_tz::America::Chicago);
-    assert!(byt.gazetteer.places().iter().any(|p| p.name == "Hamline Elementary"));
+    assert!(
+        byt.gazetteer
+            .places()
+            .iter()
+            .any(|p| p.name == "Hamline Elementary")
+    );
     let hf = n.neighborhood("hoover-foster").unwrap();
-    assert!(hf.gazetteer.places().iter().any(|p| p.name == "Hoover Elementary"));
+    assert!(
+        hf.gazetteer
+            .places()
+            .iter()
+            .any(|p| p.name == "Hoover Elementary")
+    );
     assert_eq!(n.neighborhood("fruitvale").unwrap().settings.language, "es");
-    assert!(matches!(n.neighborhood("fruitvale").unwrap().area, Area::Polygons(_)));
+    assert!(matches!(
+        n.neighborhood("fruitvale").unwrap().area,
+        Area::Polygons(_)
+    ));
     assert_eq!(hf.settings.dedupe_radius_m, 250.0);
     assert_eq!(n.matrix.as_ref().unwrap().password_env, "NW_PASSWORD");
 }
@@ -59,8 +80,19 @@ fn the_example_network_is_realistic() {
 fn minimal_file_gets_the_documented_defaults() {
     let n = parse(BASE).unwrap();
     let s = &n.neighborhoods[0].settings;
-    assert_eq!((s.dedupe_radius_m, s.dedupe_window_min, s.confirmations), (250.0, 20, 2));
-    assert_eq!((s.alert_radius_m, s.sensitive_radius_m, s.expiry_hours, s.retention_hours), (1600.0, 300.0, 4, 24));
+    assert_eq!(
+        (s.dedupe_radius_m, s.dedupe_window_min, s.confirmations),
+        (250.0, 20, 2)
+    );
+    assert_eq!(
+        (
+            s.alert_radius_m,
+            s.sensitive_radius_m,
+            s.expiry_hours,
+            s.retention_hours
+        ),
+        (1600.0, 300.0, 4, 24)
+    );
     assert_eq!(s.language, "en");
 }
 
@@ -70,7 +102,10 @@ fn unknown_keys_name_file_line_and_key() {
     assert_names(&e, 3, "confirmatons");
     let e = err(&format!("{BASE}colour = \"red\"\n"));
     assert_names(&e, 10, "colour");
-    let e = err(&BASE.replace("[defaults]", "[matrix]\nhomeserver = \"https://x\"\npasword = \"hunter2\"\n[defaults]"));
+    let e = err(&BASE.replace(
+        "[defaults]",
+        "[matrix]\nhomeserver = \"https://x\"\npasword = \"hunter2\"\n[defaults]",
+    ));
     assert_names(&e, 3, "pasword");
 }
 
@@ -91,7 +126,9 @@ fn bad_values_name_file_line_and_key() {
     assert!(e.to_string().contains("en, es"), "{e}");
     let e = err(&BASE.replace("!a:example.org", "general chat"));
     assert_names(&e, 7, "rooms");
-    let e = err(&format!("{BASE}\n[[neighborhood]]\nid = \"hoover-foster\"\nname = \"x\"\nrooms = [\"!b:x.org\"]\narea = {{ center = [1.0, 1.0], radius_m = 5 }}\n"));
+    let e = err(&format!(
+        "{BASE}\n[[neighborhood]]\nid = \"hoover-foster\"\nname = \"x\"\nrooms = [\"!b:x.org\"]\narea = {{ center = [1.0, 1.0], radius_m = 5 }}\n"
+    ));
     assert_names(&e, 12, "id");
 }
 
@@ -113,7 +150,13 @@ fn broken_gazetteer_names_the_feature() {
     let text = BASE.replace("places/oakland.geojson", "g.geojson");
     let e = Network::parse(&text, &dir.path().join("net.toml")).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("net.toml:9") && msg.contains("g.geojson") && msg.contains("feature 0") && msg.contains("castle"), "{msg}");
+    assert!(
+        msg.contains("net.toml:9")
+            && msg.contains("g.geojson")
+            && msg.contains("feature 0")
+            && msg.contains("castle"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -136,5 +179,9 @@ fn syntax_errors_name_the_line() {
 #[test]
 fn a_missing_network_file_is_a_clear_error() {
     let e = Network::load(Path::new("/nonexistent/net.toml")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/net.toml: cannot read"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/net.toml: cannot read"),
+        "{e}"
+    );
 }

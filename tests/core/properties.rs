@@ -34,7 +34,12 @@ area = {{ center = [0.0, 0.0], radius_m = 50000 }}
 }
 
 fn engine(net: Arc<Network>) -> Engine<MemoryStore> {
-    Engine::open(net, MemoryStore::new(), ReporterKey::new(b"property-test-key-0123456789")).unwrap()
+    Engine::open(
+        net,
+        MemoryStore::new(),
+        ReporterKey::new(b"property-test-key-0123456789"),
+    )
+    .unwrap()
 }
 
 /// A report at (lat, lon) given in metres north/east of (0, 0).
@@ -146,15 +151,30 @@ proptest! {
 #[test]
 fn distinct_reporters_confirm_and_the_same_one_does_not() {
     let mut e = engine(open_network(2));
-    run(&mut e, &[report(0, 1, 0.0, 0.0, 0), report(1, 1, 10.0, 0.0, 1)]);
+    run(
+        &mut e,
+        &[report(0, 1, 0.0, 0.0, 0), report(1, 1, 10.0, 0.0, 1)],
+    );
     assert!(e.incidents().all(|i| i.status == Status::Unverified));
     let fx = run(&mut e, &[report(2, 2, 0.0, 10.0, 2)]);
-    let confirmed: HashSet<_> = e.incidents().filter(|i| i.status == Status::Confirmed).map(|i| i.id.clone()).collect();
+    let confirmed: HashSet<_> = e
+        .incidents()
+        .filter(|i| i.status == Status::Confirmed)
+        .map(|i| i.id.clone())
+        .collect();
     assert_eq!(confirmed.len(), 1);
-    assert_eq!(fx.iter().filter(|x| matches!(x, Effect::Relay { .. })).count(), 1);
+    assert_eq!(
+        fx.iter()
+            .filter(|x| matches!(x, Effect::Relay { .. }))
+            .count(),
+        1
+    );
     let inc = e.incidents().next().unwrap();
     let c = LatLon::centroid(inc.reports.iter().map(|r| r.at)).unwrap();
-    assert_eq!(inc.location, c, "the incident sits at the centroid of its reports");
+    assert_eq!(
+        inc.location, c,
+        "the incident sits at the centroid of its reports"
+    );
 }
 
 #[test]
@@ -162,12 +182,22 @@ fn a_drifting_centroid_never_pulls_in_a_report_beyond_twice_the_radius() {
     // Each report is within 250 m of the moving centroid, but the last is 510 m from the first.
     let mut e = engine(open_network(9));
     let east = [0.0, 240.0, 360.0, 450.0, 510.0];
-    let msgs: Vec<_> = east.iter().enumerate().map(|(i, x)| report(i, i as u8, 0.0, *x, i as i64)).collect();
+    let msgs: Vec<_> = east
+        .iter()
+        .enumerate()
+        .map(|(i, x)| report(i, i as u8, 0.0, *x, i as i64))
+        .collect();
     run(&mut e, &msgs);
     for inc in e.incidents() {
         for a in &inc.reports {
             for b in &inc.reports {
-                assert!(a.at.distance_m(b.at) <= 500.0, "{} and {} share {}", a.event_id, b.event_id, inc.id);
+                assert!(
+                    a.at.distance_m(b.at) <= 500.0,
+                    "{} and {} share {}",
+                    a.event_id,
+                    b.event_id,
+                    inc.id
+                );
             }
         }
     }

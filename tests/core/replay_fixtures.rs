@@ -12,13 +12,18 @@ pub const KEY_VAR: &str = "NW_REPORTER_KEY";
 pub const KEY: &str = "fixture-reporter-key-0123456789";
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(format!("{name}.jsonl"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("{name}.jsonl"))
 }
 
 /// Runs `neighborwatch replay` and returns its actions, stderr and exit code.
 pub fn replay_cmd(input: &Path, store: Option<&Path>) -> (Vec<Value>, String, i32) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_neighborwatch"));
-    cmd.arg("replay").arg("--config").arg(example_path()).env(KEY_VAR, KEY);
+    cmd.arg("replay")
+        .arg("--config")
+        .arg(example_path())
+        .env(KEY_VAR, KEY);
     if let Some(s) = store {
         cmd.arg("--store").arg(s);
     }
@@ -28,7 +33,11 @@ pub fn replay_cmd(input: &Path, store: Option<&Path>) -> (Vec<Value>, String, i3
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    (actions, String::from_utf8_lossy(&out.stderr).into_owned(), out.status.code().unwrap_or(-1))
+    (
+        actions,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
 }
 
 fn replay(name: &str) -> Vec<Value> {
@@ -41,7 +50,12 @@ fn replay(name: &str) -> Vec<Value> {
 fn shape(actions: &[Value]) -> Vec<(String, String)> {
     actions
         .iter()
-        .map(|a| (a["action"].as_str().unwrap().to_owned(), a["room"].as_str().unwrap().to_owned()))
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap().to_owned(),
+                a["room"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -57,7 +71,9 @@ const BY: &str = "!backoftheyards:chicago.example";
 const CO: &str = "!coordination:oakland.example";
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-    v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+    v.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -88,15 +104,27 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
         "the duplicate $a2, the chat line, the bot's own echo and the m.notice produce nothing"
     );
     let id = s(&a[0]["incident"]["id"]).to_owned();
-    assert!(id.len() == 4 && id.chars().all(|c| c.is_ascii_alphanumeric()), "short ID, got {id}");
-    assert!(a.iter().filter(|x| !x["incident"].is_null()).all(|x| x["incident"]["id"] == id.as_str()), "one incident");
+    assert!(
+        id.len() == 4 && id.chars().all(|c| c.is_ascii_alphanumeric()),
+        "short ID, got {id}"
+    );
+    assert!(
+        a.iter()
+            .filter(|x| !x["incident"].is_null())
+            .all(|x| x["incident"]["id"] == id.as_str()),
+        "one incident"
+    );
 
     // First acknowledgment: quiet, in reply to the report, unconfirmed, says 1 of 2.
     assert_eq!(s(&a[0]["in_reply_to"]), "$a1");
     assert_eq!(s(&a[0]["msgtype"]), "m.notice");
     assert_eq!(s(&a[0]["incident"]["status"]), "unverified");
     assert_eq!(a[0]["incident"]["version"], 1);
-    assert!(s(&a[0]["body"]).contains("31st & Market") && s(&a[0]["body"]).contains("1 of 2"), "{}", a[0]["body"]);
+    assert!(
+        s(&a[0]["body"]).contains("31st & Market") && s(&a[0]["body"]).contains("1 of 2"),
+        "{}",
+        a[0]["body"]
+    );
 
     // The alert: notifying m.text, mentions the room (near a school), plain and escaped HTML.
     let alert = &a[2];
@@ -106,14 +134,36 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
     assert_eq!(alert["incident"]["version"], 2);
     assert_eq!(alert["incident"]["hops"], 0);
     let body = s(&alert["body"]);
-    for needle in ["CONFIRMED", "31st & Market", "Hoover Elementary (school)", "first seen 8:05 AM", "last seen 8:09 AM", "2 independent", "4 agent(s)", "2 vehicle(s)", "7ABC123", &id] {
+    for needle in [
+        "CONFIRMED",
+        "31st & Market",
+        "Hoover Elementary (school)",
+        "first seen 8:05 AM",
+        "last seen 8:09 AM",
+        "2 independent",
+        "4 agent(s)",
+        "2 vehicle(s)",
+        "7ABC123",
+        &id,
+    ] {
         assert!(body.contains(needle), "alert lacks {needle:?}:\n{body}");
     }
-    assert!(body.contains("in Hoover-Foster"), "distance from the receiving neighborhood: {body}");
-    assert!(s(&a[4]["body"]).contains("m from Clawson & McClymonds"), "{}", a[4]["body"]);
+    assert!(
+        body.contains("in Hoover-Foster"),
+        "distance from the receiving neighborhood: {body}"
+    );
+    assert!(
+        s(&a[4]["body"]).contains("m from Clawson & McClymonds"),
+        "{}",
+        a[4]["body"]
+    );
     assert!(s(&alert["html"]).contains("31st &amp; Market"));
     // The m.location after each alert.
-    assert!(s(&a[3]["geo_uri"]).starts_with("geo:37.82"), "{}", a[3]["geo_uri"]);
+    assert!(
+        s(&a[3]["geo_uri"]).starts_with("geo:37.82"),
+        "{}",
+        a[3]["geo_uri"]
+    );
     assert!(s(&a[3]["geo_uri"]).contains(";u="));
     assert_eq!(a[3]["incident"]["id"], id.as_str());
     // Confirmation acknowledgment to the second neighbor.
@@ -122,7 +172,10 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
     // Update: the edit carries the new version and count; the thread reply is quiet.
     assert_eq!(a[9]["incident"]["version"], 3);
     assert!(s(&a[9]["body"]).contains("3 independent"));
-    assert_eq!(a[9]["mentions_room"], false, "an edit never pings the room again");
+    assert_eq!(
+        a[9]["mentions_room"], false,
+        "an edit never pings the room again"
+    );
     assert_eq!(s(&a[10]["msgtype"]), "m.notice");
     assert!(s(&a[10]["body"]).contains("3 independent reports"));
     assert_eq!(s(&a[13]["in_reply_to"]), "$a3");
@@ -132,13 +185,19 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
 fn far_away_sighting_never_reaches_oakland() {
     let a = replay("far_away");
     let oakland = [HF, CL, PR, FV];
-    assert!(a.iter().all(|x| !oakland.contains(&s(&x["room"]))), "{a:#?}");
+    assert!(
+        a.iter().all(|x| !oakland.contains(&s(&x["room"]))),
+        "{a:#?}"
+    );
     let relays: Vec<_> = a.iter().filter(|x| x["action"] == "relay").collect();
     assert_eq!(relays.len(), 1);
     assert_eq!(s(&relays[0]["room"]), BY);
     // Back of the Yards reads Spanish, in Chicago time (10:01 and 10:08 local).
     let body = s(&relays[0]["body"]);
-    assert!(body.contains("CONFIRMADO") && body.contains("47th & Ashland"), "{body}");
+    assert!(
+        body.contains("CONFIRMADO") && body.contains("47th & Ashland"),
+        "{body}"
+    );
     assert!(body.contains("visto primero 10:01"), "{body}");
     assert_eq!(a.iter().filter(|x| x["action"] == "location").count(), 1);
 }
@@ -160,7 +219,11 @@ fn unknown_place_gets_suggestions_and_waits_for_an_edit_or_a_location() {
     );
     // Suggestions, no incident yet.
     assert!(a[0]["incident"].is_null());
-    assert!(s(&a[0]["body"]).contains("“Mandela & 18th”") && s(&a[0]["body"]).contains("Mandela Pkwy"), "{}", a[0]["body"]);
+    assert!(
+        s(&a[0]["body"]).contains("“Mandela & 18th”") && s(&a[0]["body"]).contains("Mandela Pkwy"),
+        "{}",
+        a[0]["body"]
+    );
     // The edit resolves it; the acknowledgment answers the original report.
     assert_eq!(s(&a[1]["in_reply_to"]), "$u1");
     assert!(s(&a[1]["body"]).contains("West Grand & Mandela"));
@@ -168,7 +231,11 @@ fn unknown_place_gets_suggestions_and_waits_for_an_edit_or_a_location() {
     assert!(s(&a[3]["body"]).contains("share a location"));
     // The location share completes the waiting report, named by the nearest corner.
     assert_eq!(s(&a[4]["in_reply_to"]), "$u2");
-    assert!(s(&a[4]["body"]).contains("7th & Mandela"), "{}", a[4]["body"]);
+    assert!(
+        s(&a[4]["body"]).contains("7th & Mandela"),
+        "{}",
+        a[4]["body"]
+    );
     // A room outside the network says so.
     assert!(s(&a[6]["body"]).contains("not part of the neighborwatch network"));
 }
@@ -180,8 +247,14 @@ fn html_in_a_report_is_escaped_in_every_html_body() {
     assert_eq!(relays.len(), 2, "Prescott and the nearby Clawson room");
     for r in &relays {
         let html = s(&r["html"]);
-        assert!(!html.contains("<img") && !html.contains("<script") && !html.contains("<b>ICE"), "{html}");
-        assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "{html}");
+        assert!(
+            !html.contains("<img") && !html.contains("<script") && !html.contains("<b>ICE"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
         assert!(html.contains("&quot;vests&quot;"), "{html}");
         // The plain body shows the text as typed.
         assert!(s(&r["body"]).contains("<img src=x onerror=alert(1)>"));
@@ -196,13 +269,38 @@ fn html_in_a_report_is_escaped_in_every_html_body() {
 #[test]
 fn future_old_and_malformed_reports_each_get_their_own_reply() {
     let a = replay("times");
-    assert_eq!(shape(&a), pairs(&[("reply", HF), ("reply", FV), ("reply", HF), ("reply", HF), ("reply", HF)]));
-    assert!(a.iter().all(|x| x["incident"].is_null() && x["msgtype"] == "m.notice"));
+    assert_eq!(
+        shape(&a),
+        pairs(&[
+            ("reply", HF),
+            ("reply", FV),
+            ("reply", HF),
+            ("reply", HF),
+            ("reply", HF)
+        ])
+    );
+    assert!(
+        a.iter()
+            .all(|x| x["incident"].is_null() && x["msgtype"] == "m.notice")
+    );
     let bodies: Vec<&str> = a.iter().map(|x| s(&x["body"])).collect();
-    assert!(bodies[0].contains("84 minutes in the future") && bodies[0].contains("!r 2 unmarked black SUVs"), "{}", bodies[0]);
-    assert!(bodies[1].contains("84 minutos en el futuro") && bodies[1].contains("!aviso"), "{}", bodies[1]);
+    assert!(
+        bodies[0].contains("84 minutes in the future")
+            && bodies[0].contains("!r 2 unmarked black SUVs"),
+        "{}",
+        bodies[0]
+    );
+    assert!(
+        bodies[1].contains("84 minutos en el futuro") && bodies[1].contains("!aviso"),
+        "{}",
+        bodies[1]
+    );
     assert!(bodies[2].contains("older than 20 minutes"), "{}", bodies[2]);
-    assert!(bodies[3].contains("empty") && bodies[3].contains("for example"), "{}", bodies[3]);
+    assert!(
+        bodies[3].contains("empty") && bodies[3].contains("for example"),
+        "{}",
+        bodies[3]
+    );
     assert!(bodies[4].contains("no Location line"), "{}", bodies[4]);
     let ids: Vec<&str> = a.iter().map(|x| s(&x["in_reply_to"])).collect();
     assert_eq!(ids, ["$t1", "$t2", "$t3", "$t4", "$t5"]);
@@ -210,18 +308,32 @@ fn future_old_and_malformed_reports_each_get_their_own_reply() {
 
 #[test]
 fn no_output_names_a_sender() {
-    for name in ["school_dropoff", "far_away", "unknown_place", "html_report", "times"] {
+    for name in [
+        "school_dropoff",
+        "far_away",
+        "unknown_place",
+        "html_report",
+        "times",
+    ] {
         let input = std::fs::read_to_string(fixture(name)).unwrap();
         let senders: Vec<String> = input
             .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap()["sender"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["sender"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .filter(|s| s != "@neighborwatch:oakland.example")
             .collect();
         for action in replay(name) {
             let text = action.to_string();
             for sender in &senders {
                 let local = sender.trim_start_matches('@').split(':').next().unwrap();
-                assert!(!text.contains(sender.as_str()) && !text.contains(&format!("@{local}")), "{name}: {text} names {sender}");
+                assert!(
+                    !text.contains(sender.as_str()) && !text.contains(&format!("@{local}")),
+                    "{name}: {text} names {sender}"
+                );
             }
         }
     }
@@ -233,17 +345,41 @@ fn bad_input_lines_are_reported_with_their_number_and_skipped() {
     let input = dir.path().join("in.jsonl");
     let good = std::fs::read_to_string(fixture("times")).unwrap();
     let first = good.lines().next().unwrap();
-    std::fs::write(&input, format!("{first}\nnot json\n{{\"room\":\"!x:y\"}}\n{first}\n")).unwrap();
+    std::fs::write(
+        &input,
+        format!("{first}\nnot json\n{{\"room\":\"!x:y\"}}\n{first}\n"),
+    )
+    .unwrap();
     let (actions, stderr, code) = replay_cmd(&input, None);
     assert_eq!(code, 2);
-    assert!(stderr.contains("line 2:") && stderr.contains("line 3:") && stderr.contains("missing field `sender`"), "{stderr}");
-    assert_eq!(actions.len(), 1, "the good line is handled once (line 4 repeats it)");
+    assert!(
+        stderr.contains("line 2:")
+            && stderr.contains("line 3:")
+            && stderr.contains("missing field `sender`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        actions.len(),
+        1,
+        "the good line is handled once (line 4 repeats it)"
+    );
 }
 
 #[test]
 fn help_documents_both_formats() {
-    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch")).args(["replay", "--help"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+        .args(["replay", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
-    assert!(help.contains("INPUT FORMAT") && help.contains("\"sender\"") && help.contains("\"geo\""), "{help}");
-    assert!(help.contains("OUTPUT FORMAT") && help.contains("thread_reply") && help.contains("in_reply_to"), "{help}");
+    assert!(
+        help.contains("INPUT FORMAT") && help.contains("\"sender\"") && help.contains("\"geo\""),
+        "{help}"
+    );
+    assert!(
+        help.contains("OUTPUT FORMAT")
+            && help.contains("thread_reply")
+            && help.contains("in_reply_to"),
+        "{help}"
+    );
 }

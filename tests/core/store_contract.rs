@@ -43,7 +43,10 @@ fn pending(id: &str) -> PendingReport {
         report: ParsedReport {
             form: ReportForm::Quick,
             text: "agents at nowhere".into(),
-            location: LocationOutcome::Unresolved { query: "nowhere".into(), suggestions: vec![] },
+            location: LocationOutcome::Unresolved {
+                query: "nowhere".into(),
+                suggestions: vec![],
+            },
             observed_at: t,
             details: Details::default(),
         },
@@ -62,18 +65,28 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     store
         .commit(Batch {
             seen: vec!["$a".into(), "$b".into()],
-            incidents: vec![incident(0, Status::Unverified), incident(1, Status::Confirmed)],
+            incidents: vec![
+                incident(0, Status::Unverified),
+                incident(1, Status::Confirmed),
+            ],
             pending_put: vec![pending("$p1"), pending("$p2")],
             pending_delete: vec![],
             next_seq: Some(2),
         })
         .unwrap();
-    assert!(store.is_seen("$a").unwrap() && store.is_seen("$b").unwrap() && !store.is_seen("$c").unwrap());
+    assert!(
+        store.is_seen("$a").unwrap()
+            && store.is_seen("$b").unwrap()
+            && !store.is_seen("$c").unwrap()
+    );
     let snap = store.load().unwrap();
     assert_eq!(snap.incidents.len(), 2);
     assert_eq!(snap.pending.len(), 2);
     assert_eq!(snap.next_seq, 2);
-    assert!(snap.incidents.contains(&incident(1, Status::Confirmed)), "round trip keeps every field");
+    assert!(
+        snap.incidents.contains(&incident(1, Status::Confirmed)),
+        "round trip keeps every field"
+    );
 
     // Upsert replaces; delete removes; an empty batch changes nothing.
     store
@@ -86,9 +99,16 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     store.commit(Batch::default()).unwrap();
     let snap = store.load().unwrap();
     assert_eq!(snap.incidents.len(), 2);
-    assert!(snap.incidents.iter().any(|i| i.id == IncidentId::from_seq(0) && i.status == Status::Expired));
+    assert!(
+        snap.incidents
+            .iter()
+            .any(|i| i.id == IncidentId::from_seq(0) && i.status == Status::Expired)
+    );
     assert_eq!(snap.pending, vec![pending("$p2")]);
-    assert_eq!(snap.next_seq, 2, "the counter is kept when a batch does not set it");
+    assert_eq!(
+        snap.next_seq, 2,
+        "the counter is kept when a batch does not set it"
+    );
 
     // What was committed survives reopening.
     let store = reopen(store);
@@ -123,7 +143,11 @@ fn resolved_locations_round_trip_through_sled() {
         method: ResolveMethod::Intersection,
         uncertainty_m: 30.0,
     });
-    s.commit(Batch { pending_put: vec![p.clone()], ..Batch::default() }).unwrap();
+    s.commit(Batch {
+        pending_put: vec![p.clone()],
+        ..Batch::default()
+    })
+    .unwrap();
     assert_eq!(s.load().unwrap().pending, vec![p]);
 }
 
@@ -134,7 +158,10 @@ fn replaying_half_then_reopening_sled_and_the_rest_gives_the_same_actions() {
         .map(|n| std::fs::read_to_string(fixture(n)).unwrap())
         .collect();
     // The fixtures each start at 08:06; shift each file by an hour so time only moves forward.
-    let mut lines: Vec<serde_json::Value> = whole.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut lines: Vec<serde_json::Value> = whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut hour = 0i64;
     let mut last = 0i64;
     for l in &mut lines {

@@ -10,8 +10,9 @@ pub fn example_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/example.toml")
 }
 
-pub static NETWORK: LazyLock<Arc<Network>> =
-    LazyLock::new(|| Arc::new(Network::load(&example_path()).expect("config/example.toml is valid")));
+pub static NETWORK: LazyLock<Arc<Network>> = LazyLock::new(|| {
+    Arc::new(Network::load(&example_path()).expect("config/example.toml is valid"))
+});
 
 /// 2026-03-02 08:06 in Oakland (16:06 UTC, PST).
 pub fn sent_at() -> DateTime<Utc> {
