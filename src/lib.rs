@@ -1,3 +1,30 @@
+//! neighborwatch: a Matrix bot for neighborhood rapid-response alert networks.
+//!
+//! Neighbors post sightings in end-to-end encrypted rooms; the bot reads each report,
+//! merges reports of the same incident by place and time, decides when it is confirmed,
+//! and relays confirmed alerts to nearby neighborhood rooms. See `PRODUCT.md` for the
+//! contract and `ARCHITECTURE.md` for the data flow.
+//!
+//! # Layout
+//!
+//! The core does no I/O and reads no clock; time is an argument everywhere.
+//!
+//! - [`config`]: the network file (TOML) → validated [`config::Network`]; reads the
+//!   gazetteer and area files it names. Every error names file, line and key.
+//! - [`places`]: coordinates ([`places::LatLon`]), text normalization, the gazetteer and
+//!   location resolution (geo URIs, coordinates, intersections, names, block addresses).
+//! - [`report`]: recognizing and reading reports: quick reports, SALUTE blocks, times,
+//!   counts, category, vehicles and plates; the rejection reasons.
+//! - [`incident`]: the sans-IO [`incident::Engine`]: deduplication, distinct-reporter
+//!   counting (keyed hashes), confirmation, expiry, retention; the R-tree index.
+//! - [`routing`]: which rooms a confirmed incident is relayed to.
+//! - [`render`]: every outgoing message as data, in English or Spanish, from the message
+//!   catalogs in `catalogs/`; the only place user text is escaped for HTML.
+//! - [`effect`]: [`effect::Effect`], the actions the core asks for.
+//! - [`store`]: the [`store::Store`] trait with in-memory and `sled` backends; atomic
+//!   commits.
+//! - [`replay`]: offline replay of JSON-lines messages into JSON-lines actions.
+
 pub mod config;
 pub mod effect;
 pub mod incident;

@@ -1,7 +1,7 @@
 //! The incident engine: a sans-IO state machine. Messages go in with the current time;
-//! effects come out as data. It never sleeps, reads a clock, or talks to the network;
-//! its state lives in memory and in a [`Store`] that it commits to atomically once per
-//! input.
+//! decisions come out as data, and [`Engine::render`] words them. It never sleeps, reads
+//! a clock, or talks to the network; its state lives in memory and in a [`Store`] that it
+//! commits to atomically once per input.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,17 +9,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tracing::debug;
 
-use super::index::IncidentIndex;
+use super::decision::{AckKind, CoordinationKind, Decision, UpdateKind};
+use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::model::{
     Incident, IncidentId, NearPlace, PendingReport, ReportRecord, ReporterHash, ReporterKey, Status,
 };
-use crate::config::{Neighborhood, Network};
+use crate::config::{Neighborhood, Network, Tunables};
 use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
-use crate::render::{Catalogs, Renderer};
+use crate::render::{Catalogs, render_decisions};
 use crate::report::{
-    Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command,
-    parse_report,
+    Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command, parse_report,
 };
 use crate::routing::plan_relays;
 use crate::store::{Batch, Store, StoreError};
@@ -99,12 +99,12 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// Changes and effects of one input, committed together.
+/// Changes and decisions of one input, committed together.
 #[derive(Default)]
 struct Tx {
     batch: Batch,
     touched: Vec<IncidentId>,
-    effects: Vec<Effect>,
+    decisions: Vec<Decision>,
 }
 
 impl Tx {
@@ -122,11 +122,14 @@ pub struct Engine<S: Store> {
     key: ReporterKey,
     cat: &'static Catalogs,
     incidents: HashMap<IncidentId, Incident>,
-    index: IncidentIndex,
+    /// Open incidents, indexed at their first report (their anchor).
+    index: SpatialIndex,
     pending: Vec<PendingReport>,
     next_seq: u64,
     /// Earliest time at which `tick` has something to do.
     next_due: Option<DateTime<Utc>>,
+    /// The largest `dedupe_radius_m` of the network.
+    max_dedupe_radius_m: f64,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -138,19 +141,39 @@ impl<S: Store> std::fmt::Debug for Engine<S> {
     }
 }
 
+fn anchor(inc: &Incident) -> LatLon {
+    inc.reports.first().map_or(inc.location, |r| r.at)
+}
+
 impl<S: Store> Engine<S> {
     /// Loads state from `store`.
     pub fn open(net: Arc<Network>, store: S, key: ReporterKey) -> Result<Self, EngineError> {
+        Self::open_with(net, store, key, SpatialIndex::RTree(IncidentIndex::new()))
+    }
+
+    /// Like [`Engine::open`], but matching reports by scanning every open incident: the
+    /// naive baseline for benchmarks, and an oracle in tests.
+    pub fn open_naive(net: Arc<Network>, store: S, key: ReporterKey) -> Result<Self, EngineError> {
+        Self::open_with(net, store, key, SpatialIndex::Linear(LinearIndex::default()))
+    }
+
+    fn open_with(net: Arc<Network>, store: S, key: ReporterKey, index: SpatialIndex) -> Result<Self, EngineError> {
+        let max_dedupe_radius_m = net
+            .neighborhoods
+            .iter()
+            .map(|n| n.settings.dedupe_radius_m)
+            .fold(net.defaults.dedupe_radius_m, f64::max);
         let mut e = Self {
             net,
             store,
             key,
             cat: Catalogs::builtin(),
             incidents: HashMap::new(),
-            index: IncidentIndex::new(),
+            index,
             pending: Vec::new(),
             next_seq: 0,
             next_due: None,
+            max_dedupe_radius_m,
         };
         e.reload()?;
         Ok(e)
@@ -158,11 +181,11 @@ impl<S: Store> Engine<S> {
 
     fn reload(&mut self) -> Result<(), EngineError> {
         let snap = self.store.load()?;
-        self.index = IncidentIndex::new();
+        self.index = self.index.emptied();
         self.incidents.clear();
         for inc in snap.incidents {
             if inc.status.is_open() {
-                self.index.insert(inc.id.clone(), inc.location);
+                self.index.insert(inc.id.clone(), anchor(&inc));
             }
             self.incidents.insert(inc.id.clone(), inc);
         }
@@ -207,41 +230,41 @@ impl<S: Store> Engine<S> {
         self.index.len()
     }
 
-    fn commit(&mut self, mut tx: Tx) -> Result<Vec<Effect>, EngineError> {
+    fn commit(&mut self, mut tx: Tx) -> Result<Vec<Decision>, EngineError> {
         for id in &tx.touched {
             if let Some(i) = self.incidents.get(id) {
                 tx.batch.incidents.push(i.clone());
             }
         }
         if tx.batch.is_empty() {
-            return Ok(tx.effects);
+            return Ok(tx.decisions);
         }
         if let Err(e) = self.store.commit(tx.batch) {
             // Roll memory back to what is stored: no half-applied input.
             self.reload()?;
             return Err(e.into());
         }
-        Ok(tx.effects)
+        Ok(tx.decisions)
     }
 
-    /// Handles one message at time `now`. Handling the same event ID twice does nothing.
-    pub fn handle(
-        &mut self,
-        msg: &IncomingMessage,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Effect>, EngineError> {
-        if self
-            .net
-            .matrix
-            .as_ref()
-            .is_some_and(|m| m.user == msg.sender)
-        {
+    /// Words decisions, in each receiving room's language, from the current state.
+    pub fn render(&self, decisions: &[Decision]) -> Vec<Effect> {
+        render_decisions(&self.net, self.cat, |id| self.incidents.get(id), decisions)
+    }
+
+    /// Handles one message at time `now` and words the outcome. Handling the same event
+    /// ID twice does nothing.
+    pub fn handle(&mut self, msg: &IncomingMessage, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+        let d = self.decide(msg, now)?;
+        Ok(self.render(&d))
+    }
+
+    /// Like [`Engine::handle`], returning the decisions without wording them.
+    pub fn decide(&mut self, msg: &IncomingMessage, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+        if self.net.matrix.as_ref().is_some_and(|m| m.user == msg.sender) {
             return Ok(Vec::new());
         }
-        if matches!(
-            msg.content,
-            Content::Text { notice: true, .. } | Content::Reaction { .. }
-        ) {
+        if matches!(msg.content, Content::Text { notice: true, .. } | Content::Reaction { .. }) {
             return Ok(Vec::new());
         }
         if self.store.is_seen(&msg.event_id)? {
@@ -276,17 +299,11 @@ impl<S: Store> Engine<S> {
                 };
                 match parse_report(body, &ctx) {
                     Ok(None) => return Ok(Vec::new()),
-                    Err(e) => {
-                        let r = Renderer::for_neighborhood(self.cat, nb);
-                        let args = error_args(&e, r.example());
-                        let a: Vec<(&str, &str)> =
-                            args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                        tx.effects.push(Effect::Reply {
-                            room: msg.room.clone(),
-                            in_reply_to: reply_to,
-                            message: r.notice(e.catalog_key(), &a, None),
-                        });
-                    }
+                    Err(error) => tx.decisions.push(Decision::Rejected {
+                        room: msg.room.clone(),
+                        in_reply_to: reply_to,
+                        error,
+                    }),
                     Ok(Some(parsed)) => {
                         if let Some(i) = edited {
                             let p = self.pending.remove(i);
@@ -304,10 +321,7 @@ impl<S: Store> Engine<S> {
                     .gazetteer
                     .nearest_place(at)
                     .filter(|(_, d)| *d <= 150.0)
-                    .map_or_else(
-                        || format!("{:.5}, {:.5}", at.lat, at.lon),
-                        |(p, _)| p.name.clone(),
-                    );
+                    .map_or_else(|| format!("{:.5}, {:.5}", at.lat, at.lon), |(p, _)| p.name.clone());
                 let place = Resolved {
                     at,
                     label,
@@ -351,7 +365,7 @@ impl<S: Store> Engine<S> {
         self.commit(tx)
     }
 
-    fn outside_network(&mut self, msg: &IncomingMessage) -> Result<Vec<Effect>, EngineError> {
+    fn outside_network(&mut self, msg: &IncomingMessage) -> Result<Vec<Decision>, EngineError> {
         let is_coordination = self.net.coordination_room.as_deref() == Some(msg.room.as_str());
         let Content::Text { body, .. } = &msg.content else {
             return Ok(Vec::new());
@@ -359,16 +373,10 @@ impl<S: Store> Engine<S> {
         if is_coordination || !is_report_command(body) {
             return Ok(Vec::new());
         }
-        let r = Renderer::new(
-            self.cat,
-            &self.net.defaults.language,
-            self.net.defaults.timezone,
-        );
         let mut tx = Tx::default();
-        tx.effects.push(Effect::Reply {
+        tx.decisions.push(Decision::NotInNetwork {
             room: msg.room.clone(),
             in_reply_to: msg.event_id.clone(),
-            message: r.notice("room.not_in_network", &[], None),
         });
         tx.batch.seen.push(msg.event_id.clone());
         self.commit(tx)
@@ -399,26 +407,12 @@ impl<S: Store> Engine<S> {
                 };
                 self.ingest_in(tx, nb, r, now);
             }
-            LocationOutcome::Unresolved {
-                ref query,
-                ref suggestions,
-            } => {
-                let r = Renderer::for_neighborhood(self.cat, nb);
-                let message = if suggestions.is_empty() {
-                    r.notice("location.unresolved_none", &[("query", query)], None)
-                } else {
-                    let list = suggestions
-                        .join(self.cat.template(&nb.settings.language, "list_separator"));
-                    r.notice(
-                        "location.unresolved",
-                        &[("query", query), ("suggestions", &list)],
-                        None,
-                    )
-                };
-                tx.effects.push(Effect::Reply {
+            LocationOutcome::Unresolved { ref query, ref suggestions } => {
+                tx.decisions.push(Decision::Unresolved {
                     room: room.to_owned(),
                     in_reply_to: event_id.clone(),
-                    message,
+                    query: query.clone(),
+                    suggestions: suggestions.clone(),
                 });
                 let p = PendingReport {
                     event_id: event_id.clone(),
@@ -435,13 +429,10 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    /// Merges a located report into an incident and returns the effects. Public for the
-    /// benchmark and for callers that parse elsewhere; [`Engine::handle`] is the usual way in.
-    pub fn ingest(
-        &mut self,
-        report: LocatedReport,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Effect>, EngineError> {
+    /// Merges a located report into an incident and returns the decisions (unworded).
+    /// For callers that parse elsewhere and for the benchmark; [`Engine::handle`] is the
+    /// usual way in.
+    pub fn ingest(&mut self, report: LocatedReport, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
         let net = Arc::clone(&self.net);
         let Some(nb) = net.neighborhood_of_room(&report.room) else {
             return Ok(Vec::new());
@@ -452,40 +443,41 @@ impl<S: Store> Engine<S> {
         self.commit(tx)
     }
 
+    /// The open incident a report at `at`, seen at `observed_at`, belongs to, if any.
+    fn find_incident(&self, s: &Tunables, at: LatLon, observed_at: DateTime<Utc>) -> Option<IncidentId> {
+        let window = Duration::minutes(i64::from(s.dedupe_window_min));
+        // Incidents are indexed at their first report. Every merged report is within twice
+        // the radius of every other, so the centroid is within 2 × max radius of that
+        // anchor: searching r + 2·r_max around the report finds every candidate.
+        let reach = s.dedupe_radius_m + 2.0 * self.max_dedupe_radius_m;
+        let mut best: Option<(f64, IncidentId)> = None;
+        self.index.within(at, reach, |id| {
+            let Some(i) = self.incidents.get(id) else { return false };
+            let d = i.location.distance_m(at);
+            let fits = i.status.is_open()
+                && d <= s.dedupe_radius_m
+                && (observed_at - i.last_seen).abs() <= window
+                && i.reports.iter().all(|x| x.at.distance_m(at) <= 2.0 * s.dedupe_radius_m);
+            if fits && best.as_ref().is_none_or(|(bd, bid)| d < *bd || (d == *bd && id < bid)) {
+                best = Some((d, id.clone()));
+            }
+            false
+        });
+        best.map(|(_, id)| id)
+    }
+
     fn ingest_in(&mut self, tx: &mut Tx, nb: &Neighborhood, r: LocatedReport, now: DateTime<Utc>) {
         let s = &nb.settings;
-        let window = Duration::minutes(i64::from(s.dedupe_window_min));
-        let render = Renderer::for_neighborhood(self.cat, nb);
-        if now - r.observed_at > window {
-            let w = s.dedupe_window_min.to_string();
-            tx.effects.push(Effect::Reply {
-                room: r.room.clone(),
-                in_reply_to: r.event_id.clone(),
-                message: render.notice(
-                    "ack.old",
-                    &[("place", &r.place.label), ("window", &w)],
-                    None,
-                ),
+        if now - r.observed_at > Duration::minutes(i64::from(s.dedupe_window_min)) {
+            tx.decisions.push(Decision::TooOld {
+                room: r.room,
+                in_reply_to: r.event_id,
+                place: r.place.label,
+                window_min: s.dedupe_window_min,
             });
             return;
         }
-        let incidents = &self.incidents;
-        let found = self
-            .index
-            .within(r.place.at, s.dedupe_radius_m, |id| {
-                // Within the radius of the centroid, and never more than twice the radius
-                // from any report already merged (the centroid drifts as reports arrive).
-                incidents.get(id).is_some_and(|i| {
-                    i.status.is_open()
-                        && (r.observed_at - i.last_seen).abs() <= window
-                        && i.reports
-                            .iter()
-                            .all(|x| x.at.distance_m(r.place.at) <= 2.0 * s.dedupe_radius_m)
-                })
-            })
-            .into_iter()
-            .next()
-            .map(|(id, _)| id);
+        let found = self.find_incident(s, r.place.at, r.observed_at);
         let created = found.is_none();
         let id = match found {
             Some(id) => id,
@@ -512,25 +504,25 @@ impl<S: Store> Engine<S> {
                     near: None,
                     relayed_to: Vec::new(),
                 };
-                self.index.insert(id.clone(), inc.location);
+                self.index.insert(id.clone(), r.place.at);
                 self.incidents.insert(id.clone(), inc);
                 id
             }
         };
         tx.touch(&id);
         let net = Arc::clone(&self.net);
+        let Some(inc) = self.incidents.get_mut(&id) else { return };
         let needed = net
-            .neighborhood(&self.incidents[&id].neighborhood)
-            .map_or(s.confirmations, |n| n.settings.confirmations) as usize;
-        let Some(inc) = self.incidents.get_mut(&id) else {
-            return;
-        };
-        let old_location = inc.location;
+            .neighborhood(&inc.neighborhood)
+            .map_or(s.confirmations, |n| n.settings.confirmations);
         let was_confirmed = inc.status == Status::Confirmed;
         let new_reporter = !inc.reporters.contains(&r.reporter);
         if new_reporter {
             inc.reporters.push(r.reporter);
         }
+        inc.first_seen = inc.first_seen.min(r.observed_at);
+        inc.last_seen = inc.last_seen.max(r.observed_at);
+        inc.merge_details(&r.details);
         inc.reports.push(ReportRecord {
             event_id: r.event_id.clone(),
             room: r.room.clone(),
@@ -538,12 +530,9 @@ impl<S: Store> Engine<S> {
             at: r.place.at,
             observed_at: r.observed_at,
             received_at: now,
-            text: Some(r.text.clone()),
+            text: Some(r.text),
             form: r.form,
         });
-        inc.first_seen = inc.first_seen.min(r.observed_at);
-        inc.last_seen = inc.last_seen.max(r.observed_at);
-        inc.merge_details(&r.details);
         inc.location = LatLon::centroid(inc.reports.iter().map(|x| x.at)).unwrap_or(inc.location);
         inc.near = nb
             .gazetteer
@@ -555,157 +544,88 @@ impl<S: Store> Engine<S> {
             });
         inc.version += 1;
         inc.updated_at = now;
-        if inc.status == Status::Unverified && inc.reporters.len() >= needed {
+        if inc.status == Status::Unverified && inc.reporters.len() >= needed as usize {
             inc.status = Status::Confirmed;
             inc.confirmed_at = Some(now);
         }
         let newly_confirmed = !was_confirmed && inc.status == Status::Confirmed;
-        if inc.location != old_location {
-            self.index.remove(&id, old_location);
-            self.index.insert(id.clone(), inc.location);
-        }
-        let count = inc.reporter_count().to_string();
-        let needed_s = needed.to_string();
-        let place = inc.label.clone();
-        let inc = inc.clone();
-        // Updates to rooms already alerted: edit + one thread reply each.
+        // Rooms already alerted: edit + one thread reply each. New rooms in range: alert.
         if was_confirmed {
             for room in &inc.relayed_to {
-                self.edit_alert(tx, &inc, room, "update.reports");
+                tx.decisions.push(Decision::UpdateAlert {
+                    room: room.clone(),
+                    incident: id.clone(),
+                    update: UpdateKind::Reports,
+                });
             }
         }
-        let mut relayed = Vec::new();
+        let mut relayed = 0;
         if inc.status == Status::Confirmed {
             for t in plan_relays(&net, inc.location, &inc.relayed_to) {
-                let Some(to) = net.neighborhood(&t.neighborhood) else {
-                    continue;
-                };
-                let rr = Renderer::for_neighborhood(self.cat, to);
-                let loc = rr.alert_location(&inc);
-                tx.effects.push(Effect::Relay {
+                tx.decisions.push(Decision::Relay {
                     room: t.room.clone(),
-                    message: rr.alert(&inc, to, &to.gazetteer),
+                    incident: id.clone(),
                 });
-                tx.effects.push(Effect::Location {
-                    room: t.room.clone(),
-                    incident: inc.tag(),
-                    geo_uri: loc.geo_uri,
-                    body: loc.description,
-                });
-                relayed.push(t.room);
+                inc.relayed_to.push(t.room);
+                relayed += 1;
             }
         }
-        let ack_key = if newly_confirmed {
-            "ack.confirmed"
+        let kind = if newly_confirmed {
+            AckKind::Confirmed
         } else if was_confirmed {
-            "ack.update"
+            AckKind::Update
         } else if created {
-            "ack.new"
+            AckKind::New
         } else if new_reporter {
-            "ack.merged"
+            AckKind::Merged
         } else {
-            "ack.same_reporter"
+            AckKind::SameReporter
         };
-        let total_rooms = (inc.relayed_to.len() + relayed.len()).to_string();
-        tx.effects.push(Effect::Reply {
-            room: r.room.clone(),
-            in_reply_to: r.event_id.clone(),
-            message: render.notice(
-                ack_key,
-                &[
-                    ("id", &inc.id.0),
-                    ("place", &place),
-                    ("count", &count),
-                    ("needed", &needed_s),
-                    ("rooms", &total_rooms),
-                ],
-                Some(inc.tag()),
-            ),
+        tx.decisions.push(Decision::Ack {
+            room: r.room,
+            in_reply_to: r.event_id,
+            incident: id.clone(),
+            kind,
+            rooms: inc.relayed_to.len(),
+            needed,
         });
-        if let Some(coord) = net.coordination_room.clone() {
-            let render = Renderer::new(self.cat, &net.defaults.language, net.defaults.timezone);
-            let status = render.plain(inc.status.catalog_key(), &[]);
-            tx.effects.push(Effect::Notice {
+        if let Some(coord) = &net.coordination_room {
+            tx.decisions.push(Decision::Coordination {
                 room: coord.clone(),
-                message: render.notice(
-                    "coord.incident",
-                    &[
-                        ("id", &inc.id.0),
-                        ("status", &status),
-                        ("neighborhood", &nb.name),
-                        ("place", &place),
-                        ("count", &count),
-                        ("needed", &needed_s),
-                    ],
-                    Some(inc.tag()),
-                ),
+                incident: id.clone(),
+                kind: CoordinationKind::Incident,
+                needed,
             });
-            if !relayed.is_empty() {
-                tx.effects.push(Effect::Notice {
-                    room: coord,
-                    message: render.notice(
-                        "coord.relayed",
-                        &[("id", &inc.id.0), ("rooms", &total_rooms)],
-                        Some(inc.tag()),
-                    ),
+            if relayed > 0 {
+                tx.decisions.push(Decision::Coordination {
+                    room: coord.clone(),
+                    incident: id.clone(),
+                    kind: CoordinationKind::Relayed {
+                        rooms: inc.relayed_to.len(),
+                    },
+                    needed,
                 });
             }
         }
-        if let Some(i) = self.incidents.get_mut(&id) {
-            i.relayed_to.extend(relayed);
-        }
-        let expiry = Duration::hours(i64::from(s.expiry_hours));
-        let retention = Duration::hours(i64::from(s.retention_hours));
-        self.note_due((inc.last_seen + expiry).min(now + retention));
-    }
-
-    /// An edit of the alert in `room` plus one thread reply saying what changed.
-    fn edit_alert(&self, tx: &mut Tx, inc: &Incident, room: &str, update_key: &str) {
-        let Some(to) = self
-            .net
-            .neighborhoods
-            .iter()
-            .find(|n| n.rooms.iter().any(|r| r == room))
-        else {
-            return;
-        };
-        let r = Renderer::for_neighborhood(self.cat, to);
-        let mut message = r.alert(inc, to, &to.gazetteer);
-        message.mentions_room = false;
-        tx.effects.push(Effect::Edit {
-            room: room.to_owned(),
-            message,
-        });
-        let status = r.plain(inc.status.catalog_key(), &[]);
-        let hours = self
-            .net
-            .neighborhood(&inc.neighborhood)
-            .map_or(4, |n| n.settings.expiry_hours)
-            .to_string();
-        tx.effects.push(Effect::ThreadReply {
-            room: room.to_owned(),
-            message: r.notice(
-                update_key,
-                &[
-                    ("id", &inc.id.0),
-                    ("count", &inc.reporter_count().to_string()),
-                    ("last", &r.time(inc.last_seen)),
-                    ("status", &status),
-                    ("hours", &hours),
-                ],
-                Some(inc.tag()),
-            ),
-        });
+        let due = (inc.last_seen + Duration::hours(i64::from(s.expiry_hours)))
+            .min(now + Duration::hours(i64::from(s.retention_hours)));
+        self.note_due(due);
     }
 
     fn note_due(&mut self, t: DateTime<Utc>) {
         self.next_due = Some(self.next_due.map_or(t, |d| d.min(t)));
     }
 
-    fn settings_of(&self, neighborhood: &str) -> crate::config::Tunables {
+    fn settings_of(&self, neighborhood: &str) -> &Tunables {
         self.net
             .neighborhood(neighborhood)
-            .map_or_else(|| self.net.defaults.clone(), |n| n.settings.clone())
+            .map_or(&self.net.defaults, |n| &n.settings)
+    }
+
+    fn settings_of_room(&self, room: &str) -> &Tunables {
+        self.net
+            .neighborhood_of_room(room)
+            .map_or(&self.net.defaults, |n| &n.settings)
     }
 
     fn recompute_due(&mut self) {
@@ -721,93 +641,75 @@ impl<S: Store> Engine<S> {
             }
         }
         for p in &self.pending {
-            let s = self
-                .net
-                .neighborhood_of_room(&p.room)
-                .map_or_else(|| self.net.defaults.clone(), |n| n.settings.clone());
+            let s = self.settings_of_room(&p.room);
             note(p.received_at + Duration::minutes(i64::from(s.dedupe_window_min)));
         }
         self.next_due = due;
     }
 
-    /// Time-driven changes at `now`: expiry, text retention, stale pending reports.
-    /// Cheap when nothing is due.
+    /// Time-driven changes at `now`, worded: expiry, text retention, stale pending
+    /// reports. Cheap when nothing is due.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+        let d = self.tick_decisions(now)?;
+        Ok(self.render(&d))
+    }
+
+    /// Like [`Engine::tick`], returning the decisions without wording them.
+    pub fn tick_decisions(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Vec::new());
         }
+        let net = Arc::clone(&self.net);
         let mut tx = Tx::default();
         let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
         ids.sort();
         for id in ids {
-            let Some(inc) = self.incidents.get(&id) else {
-                continue;
-            };
-            let s = self.settings_of(&inc.neighborhood);
-            let expire = inc.status.is_open()
-                && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
+            let Some(inc) = self.incidents.get_mut(&id) else { continue };
+            let s = net.neighborhood(&inc.neighborhood).map_or(&net.defaults, |n| &n.settings);
+            let expire = inc.status.is_open() && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
             let cutoff = now - Duration::hours(i64::from(s.retention_hours));
-            let purge = inc
-                .reports
-                .iter()
-                .any(|r| r.text.is_some() && r.received_at <= cutoff);
+            let purge = inc.reports.iter().any(|r| r.text.is_some() && r.received_at <= cutoff);
             if !expire && !purge {
                 continue;
             }
-            let Some(inc) = self.incidents.get_mut(&id) else {
-                continue;
-            };
-            if purge {
-                for r in inc.reports.iter_mut().filter(|r| r.received_at <= cutoff) {
-                    r.text = None;
-                }
+            for r in inc.reports.iter_mut().filter(|r| r.received_at <= cutoff) {
+                r.text = None;
             }
             if expire {
                 inc.status = Status::Expired;
                 inc.version += 1;
                 inc.updated_at = now;
-                let (loc, snapshot) = (inc.location, inc.clone());
-                self.index.remove(&id, loc);
-                for room in &snapshot.relayed_to {
-                    self.edit_alert(&mut tx, &snapshot, room, "update.expired");
-                }
-                if let Some(coord) = self.net.coordination_room.clone() {
-                    let r = Renderer::new(
-                        self.cat,
-                        &self.net.defaults.language,
-                        self.net.defaults.timezone,
-                    );
-                    tx.effects.push(Effect::Notice {
-                        room: coord,
-                        message: r.notice(
-                            "update.expired",
-                            &[
-                                ("id", &snapshot.id.0),
-                                ("hours", &s.expiry_hours.to_string()),
-                            ],
-                            Some(snapshot.tag()),
-                        ),
+                for room in &inc.relayed_to {
+                    tx.decisions.push(Decision::UpdateAlert {
+                        room: room.clone(),
+                        incident: id.clone(),
+                        update: UpdateKind::Expired,
                     });
                 }
+                if let Some(coord) = &net.coordination_room {
+                    tx.decisions.push(Decision::Coordination {
+                        room: coord.clone(),
+                        incident: id.clone(),
+                        kind: CoordinationKind::Expired,
+                        needed: s.confirmations,
+                    });
+                }
+                let a = anchor(inc);
+                self.index.remove(&id, a);
             }
             tx.touch(&id);
         }
-        let net = Arc::clone(&self.net);
-        let before = self.pending.len();
         let mut dropped = Vec::new();
         self.pending.retain(|p| {
             let w = net
                 .neighborhood_of_room(&p.room)
-                .map_or(net.defaults.dedupe_window_min, |n| {
-                    n.settings.dedupe_window_min
-                });
+                .map_or(net.defaults.dedupe_window_min, |n| n.settings.dedupe_window_min);
             let keep = now - p.received_at < Duration::minutes(i64::from(w));
             if !keep {
                 dropped.push(p.event_id.clone());
             }
             keep
         });
-        debug_assert_eq!(before, self.pending.len() + dropped.len());
         tx.batch.pending_delete = dropped;
         // Closed incidents whose text is gone stay in the store only.
         let closed: Vec<IncidentId> = self
@@ -817,26 +719,11 @@ impl<S: Store> Engine<S> {
             .map(|i| i.id.clone())
             .filter(|id| !tx.touched.contains(id))
             .collect();
-        let effects = self.commit(tx)?;
+        let decisions = self.commit(tx)?;
         for id in closed {
             self.incidents.remove(&id);
         }
         self.recompute_due();
-        Ok(effects)
+        Ok(decisions)
     }
-}
-
-fn error_args(e: &crate::report::ReportError, example: &str) -> Vec<(&'static str, String)> {
-    use crate::report::ReportError as E;
-    let mut v = vec![("example", example.to_owned())];
-    match e {
-        E::TooLong { chars, max } => {
-            v.push(("chars", chars.to_string()));
-            v.push(("max", max.to_string()));
-        }
-        E::FutureTime { minutes } => v.push(("minutes", minutes.to_string())),
-        E::SaluteTooShort { found } => v.push(("found", found.to_string())),
-        E::Empty | E::SaluteNoLocation => {}
-    }
-    v
 }

@@ -83,15 +83,78 @@ impl LinearIndex {
         self.items.push((id, at));
     }
 
-    /// Incidents within `radius_m` of `at`, nearest first.
-    pub fn within(&self, at: LatLon, radius_m: f64) -> Vec<(IncidentId, f64)> {
+    /// Removes an incident.
+    pub fn remove(&mut self, id: &IncidentId) {
+        self.items.retain(|(i, _)| i != id);
+    }
+
+    /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
+    pub fn within(&self, at: LatLon, radius_m: f64, mut accept: impl FnMut(&IncidentId) -> bool) -> Vec<(IncidentId, f64)> {
         let mut out: Vec<(IncidentId, f64)> = self
             .items
             .iter()
-            .map(|(id, p)| (id.clone(), p.distance_m(at)))
-            .filter(|(_, d)| *d <= radius_m)
+            .map(|(id, p)| (id, p.distance_m(at)))
+            .filter(|(id, d)| *d <= radius_m && accept(id))
+            .map(|(id, d)| (id.clone(), d))
             .collect();
         out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         out
+    }
+}
+
+/// The index an engine uses: the R-tree, or (for benchmarks and as a test oracle) the
+/// naive linear scan.
+#[derive(Debug)]
+pub enum SpatialIndex {
+    /// O(log n) per lookup.
+    RTree(IncidentIndex),
+    /// O(n) per lookup.
+    Linear(LinearIndex),
+}
+
+impl SpatialIndex {
+    /// An empty index of the same kind.
+    pub fn emptied(&self) -> Self {
+        match self {
+            Self::RTree(_) => Self::RTree(IncidentIndex::new()),
+            Self::Linear(_) => Self::Linear(LinearIndex::default()),
+        }
+    }
+
+    /// Adds an incident at `at`.
+    pub fn insert(&mut self, id: IncidentId, at: LatLon) {
+        match self {
+            Self::RTree(t) => t.insert(id, at),
+            Self::Linear(l) => l.insert(id, at),
+        }
+    }
+
+    /// Removes an incident that was inserted at `at`.
+    pub fn remove(&mut self, id: &IncidentId, at: LatLon) {
+        match self {
+            Self::RTree(t) => t.remove(id, at),
+            Self::Linear(l) => l.remove(id),
+        }
+    }
+
+    /// Number of incidents indexed.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::RTree(t) => t.len(),
+            Self::Linear(l) => l.items.len(),
+        }
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
+    pub fn within(&self, at: LatLon, radius_m: f64, accept: impl FnMut(&IncidentId) -> bool) -> Vec<(IncidentId, f64)> {
+        match self {
+            Self::RTree(t) => t.within(at, radius_m, accept),
+            Self::Linear(l) => l.within(at, radius_m, accept),
+        }
     }
 }

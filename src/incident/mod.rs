@@ -5,14 +5,16 @@
 //! hashing. Must not touch: clocks (time is an argument), Matrix, files; storage only
 //! through the [`Store`](crate::store::Store) trait.
 
+mod decision;
 mod engine;
 pub mod index;
 mod model;
 
+pub use decision::{AckKind, CoordinationKind, Decision, UpdateKind};
 pub use engine::{
     Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport,
 };
-pub use index::{IncidentIndex, LinearIndex};
+pub use index::{IncidentIndex, LinearIndex, SpatialIndex};
 pub use model::{
     Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord, ReporterHash,
     ReporterKey, Status,

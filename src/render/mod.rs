@@ -7,12 +7,14 @@
 //! clocks. It never receives a reporter's identity, so it cannot leak one.
 
 mod catalog;
+mod decisions;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 pub use catalog::{Catalogs, fill};
+pub use decisions::render_decisions;
 
 use crate::config::Neighborhood;
 use crate::incident::{Incident, IncidentTag, Status};
@@ -119,7 +121,8 @@ impl<'a> Renderer<'a> {
         self.cat.template(self.lang, "example")
     }
 
-    fn list(&self, items: &[String]) -> String {
+    /// Items joined with the language's list separator.
+    pub fn list(&self, items: &[String]) -> String {
         items.join(self.cat.template(self.lang, "list_separator"))
     }
 

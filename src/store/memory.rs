@@ -6,7 +6,7 @@ use super::{Batch, Snapshot, Store, StoreError};
 use crate::incident::{Incident, PendingReport};
 
 /// State kept in memory only.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     seen: HashSet<String>,
     incidents: BTreeMap<String, Incident>,

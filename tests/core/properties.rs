@@ -133,6 +133,13 @@ proptest! {
     }
 
     #[test]
+    fn the_spatial_index_decides_exactly_like_a_linear_scan(msgs in reports(40)) {
+        let mut fast = engine(open_network(2));
+        let mut naive = Engine::open_naive(open_network(2), MemoryStore::new(), ReporterKey::new(b"property-test-key-0123456789")).unwrap();
+        prop_assert_eq!(run(&mut fast, &msgs), run(&mut naive, &msgs));
+    }
+
+    #[test]
     fn handling_the_same_event_twice_changes_nothing(msgs in reports(25)) {
         let mut once = engine(open_network(2));
         let first = run(&mut once, &msgs);

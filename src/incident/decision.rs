@@ -1,0 +1,129 @@
+//! Decisions: what the engine decided, before any wording. `render` turns each into
+//! messages in the receiving room's language; the engine never formats text.
+
+use crate::incident::IncidentId;
+use crate::report::ReportError;
+
+/// How a report changed its incident, for the reporter's acknowledgment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckKind {
+    /// It opened a new incident.
+    New,
+    /// It added a new independent reporter.
+    Merged,
+    /// Same reporter again: counted once.
+    SameReporter,
+    /// It confirmed the incident.
+    Confirmed,
+    /// It updated an already confirmed incident.
+    Update,
+}
+
+/// Why relayed alerts are being updated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// More reports.
+    Reports,
+    /// Expired without new reports.
+    Expired,
+}
+
+/// What the coordination room is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoordinationKind {
+    /// A report changed an incident.
+    Incident,
+    /// The incident was relayed; `rooms` alerted so far.
+    Relayed {
+        /// Rooms alerted so far.
+        rooms: usize,
+    },
+    /// The incident expired.
+    Expired,
+}
+
+/// One decision of the engine. Every incident decision refers to the incident's state
+/// after the input that produced it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Acknowledge a report to its sender (quiet reply).
+    Ack {
+        /// Room of the report.
+        room: String,
+        /// The report's event.
+        in_reply_to: String,
+        /// The incident.
+        incident: IncidentId,
+        /// What happened.
+        kind: AckKind,
+        /// Rooms alerted so far.
+        rooms: usize,
+        /// Independent reports needed to confirm.
+        needed: u32,
+    },
+    /// The report is older than the dedupe window: recorded, not alerted.
+    TooOld {
+        /// Room.
+        room: String,
+        /// The report's event.
+        in_reply_to: String,
+        /// Where it was.
+        place: String,
+        /// The window in minutes.
+        window_min: u32,
+    },
+    /// The report was refused.
+    Rejected {
+        /// Room.
+        room: String,
+        /// The report's event.
+        in_reply_to: String,
+        /// Why.
+        error: ReportError,
+    },
+    /// The location did not resolve; the report waits for an edit or a location share.
+    Unresolved {
+        /// Room.
+        room: String,
+        /// The report's event.
+        in_reply_to: String,
+        /// The words read as the location.
+        query: String,
+        /// Closest gazetteer names.
+        suggestions: Vec<String>,
+    },
+    /// A report in a room that is not part of the network.
+    NotInNetwork {
+        /// Room.
+        room: String,
+        /// The report's event.
+        in_reply_to: String,
+    },
+    /// Send a new alert (and its `m.location`) to a room.
+    Relay {
+        /// Room.
+        room: String,
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// Edit the alert already relayed to a room, and add one reply in its thread.
+    UpdateAlert {
+        /// Room.
+        room: String,
+        /// The incident.
+        incident: IncidentId,
+        /// Why.
+        update: UpdateKind,
+    },
+    /// Tell the coordination room.
+    Coordination {
+        /// The coordination room.
+        room: String,
+        /// The incident.
+        incident: IncidentId,
+        /// What to say.
+        kind: CoordinationKind,
+        /// Independent reports needed to confirm.
+        needed: u32,
+    },
+}
