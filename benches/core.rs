@@ -1,8 +1,10 @@
 //! Throughput of the core, on one core:
 //! - `parse`: reading real-looking reports (targets ≥ 100k reports/s);
-//! - `ingest_10k_open`: merging located reports into an engine holding 10,000 open
+//! - `ingest_10k_open`: the engine's decisions for located reports (dedupe, merge,
+//!   confirmation, routing, atomic commit to the in-memory store) with 10,000 open
 //!   incidents, with the R-tree index and with the naive linear scan (targets ≥ 500k
-//!   reports/s and ≥ 20× the scan).
+//!   reports/s and ≥ 20× the scan);
+//! - `render`: wording those decisions into messages (acknowledgments, alerts).
 //!
 //! Run: `cargo bench --bench core`. README "Performance" lists the numbers measured here.
 
@@ -88,7 +90,11 @@ impl Points {
             (self.0 % 1_000_000) as f64 / 1_000_000.0
         };
         let span = GRID as f64;
-        LatLon::new(SW.0 + span * SPACING_DEG_LAT * f(), SW.1 + span * SPACING_DEG_LON * f()).expect("in range")
+        LatLon::new(
+            SW.0 + span * SPACING_DEG_LAT * f(),
+            SW.1 + span * SPACING_DEG_LON * f(),
+        )
+        .expect("in range")
     }
 }
 
@@ -97,8 +103,14 @@ fn located(i: u64, at: LatLon, minute: i64) -> LocatedReport {
         event_id: format!("$e{i}"),
         room: "!metro:bench".into(),
         reporter: ReporterKey::new(b"bench-key-0123456789").hash(&format!("@u{}:bench", i % 97)),
-        place: Resolved { at, label: "somewhere".into(), method: ResolveMethod::Coordinates, uncertainty_m: 25.0 },
-        observed_at: Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap() + Duration::minutes(minute),
+        place: Resolved {
+            at,
+            label: "somewhere".into(),
+            method: ResolveMethod::Coordinates,
+            uncertainty_m: 25.0,
+        },
+        observed_at: Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap()
+            + Duration::minutes(minute),
         text: "agents at a corner".into(),
         details: Details::default(),
         form: ReportForm::Quick,
@@ -107,7 +119,12 @@ fn located(i: u64, at: LatLon, minute: i64) -> LocatedReport {
 
 /// A store holding 10,000 open incidents on a 100 × 100 grid.
 fn seeded_store(net: &Arc<Network>) -> MemoryStore {
-    let mut e = Engine::open(Arc::clone(net), MemoryStore::new(), ReporterKey::new(b"seed")).expect("engine");
+    let mut e = Engine::open(
+        Arc::clone(net),
+        MemoryStore::new(),
+        ReporterKey::new(b"seed"),
+    )
+    .expect("engine");
     for i in 0..GRID * GRID {
         let at = LatLon::new(
             SW.0 + (i / GRID) as f64 * SPACING_DEG_LAT,
@@ -118,7 +135,11 @@ fn seeded_store(net: &Arc<Network>) -> MemoryStore {
         let now = r.observed_at;
         e.ingest(r, now).expect("ingest");
     }
-    assert_eq!(e.open_count(), GRID * GRID, "seeding made 10,000 open incidents");
+    assert_eq!(
+        e.open_count(),
+        GRID * GRID,
+        "seeding made 10,000 open incidents"
+    );
     e.into_store()
 }
 
@@ -127,7 +148,8 @@ fn ingest(c: &mut Criterion) {
     let store = seeded_store(&net);
     let mut g = c.benchmark_group("ingest_10k_open");
     g.throughput(Throughput::Elements(1));
-    g.sample_size(20).measurement_time(StdDuration::from_secs(8));
+    g.sample_size(20)
+        .measurement_time(StdDuration::from_secs(8));
     for naive in [false, true] {
         let name = if naive { "linear_scan" } else { "rtree" };
         g.bench_function(name, |b| {
@@ -145,7 +167,9 @@ fn ingest(c: &mut Criterion) {
                         Engine::open(Arc::clone(&net), store.clone(), key)
                     }
                     .expect("engine");
-                    let reports: Vec<_> = (0..chunk).map(|k| located(1_000_000 + done + k, pts.next(), 1)).collect();
+                    let reports: Vec<_> = (0..chunk)
+                        .map(|k| located(1_000_000 + done + k, pts.next(), 1))
+                        .collect();
                     let now = reports[0].observed_at;
                     let t = Instant::now();
                     for r in reports {
@@ -161,5 +185,29 @@ fn ingest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parse, ingest);
+fn render(c: &mut Criterion) {
+    let net = grid_network();
+    let store = seeded_store(&net);
+    let mut e = Engine::open(
+        Arc::clone(&net),
+        store,
+        ReporterKey::new(b"bench-key-0123456789"),
+    )
+    .expect("engine");
+    let mut pts = Points(0x1234_5678_9ABC_DEF1);
+    let mut decisions = Vec::new();
+    for k in 0..2_000u64 {
+        let r = located(2_000_000 + k, pts.next(), 1);
+        let now = r.observed_at;
+        decisions.extend(e.ingest(r, now).expect("ingest"));
+    }
+    let mut g = c.benchmark_group("render");
+    g.throughput(Throughput::Elements(decisions.len() as u64));
+    g.bench_function("decisions_of_2000_reports", |b| {
+        b.iter(|| black_box(e.render(black_box(&decisions))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, parse, ingest, render);
 criterion_main!(benches);

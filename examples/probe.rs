@@ -1,22 +1,62 @@
 //! Profiling aid: the benchmark's ingest workload as a plain program (for callgrind/perf).
-use std::{path::Path, sync::Arc};
 use chrono::{TimeZone, Utc};
 use neighborwatch::{config::Network, incident::*, places::*, report::*, store::MemoryStore};
+use std::{path::Path, sync::Arc};
 fn main() {
     let toml = "[[neighborhood]]\nid = \"metro\"\nname = \"Metro\"\nrooms = [\"!metro:bench\"]\narea = { center = [37.80, -122.27], radius_m = 30000 }\n";
     let net = Arc::new(Network::parse(toml, Path::new("b.toml")).unwrap());
     let mut e = Engine::open(net, MemoryStore::new(), ReporterKey::new(b"seed")).unwrap();
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap();
     let key = ReporterKey::new(b"k");
-    let mk = |i: u64, at: LatLon| LocatedReport { event_id: format!("$e{i}"), room: "!metro:bench".into(), reporter: key.hash(&format!("@u{}:b", i % 97)), place: Resolved { at, label: "x".into(), method: ResolveMethod::Coordinates, uncertainty_m: 25.0 }, observed_at: now, text: "agents at a corner".into(), details: Details::default(), form: ReportForm::Quick };
+    let mk = |i: u64, at: LatLon| LocatedReport {
+        event_id: format!("$e{i}"),
+        room: "!metro:bench".into(),
+        reporter: key.hash(&format!("@u{}:b", i % 97)),
+        place: Resolved {
+            at,
+            label: "x".into(),
+            method: ResolveMethod::Coordinates,
+            uncertainty_m: 25.0,
+        },
+        observed_at: now,
+        text: "agents at a corner".into(),
+        details: Details::default(),
+        form: ReportForm::Quick,
+    };
     for i in 0..10_000u64 {
-        let at = LatLon::new(37.62 + (i / 100) as f64 * 400.0 / 111_320.0, -122.49 + (i % 100) as f64 * 400.0 / 88_000.0).unwrap();
+        let at = LatLon::new(
+            37.62 + (i / 100) as f64 * 400.0 / 111_320.0,
+            -122.49 + (i % 100) as f64 * 400.0 / 88_000.0,
+        )
+        .unwrap();
         e.ingest(mk(i, at), now).unwrap();
     }
     let mut s: u64 = 0x2545F4914F6CDD1D;
-    let reports: Vec<_> = (0..20_000u64).map(|i| {
-        let mut f = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; (s % 1_000_000) as f64 / 1e6 };
-        mk(1_000_000 + i, LatLon::new(37.62 + 100.0 * 400.0 / 111_320.0 * f(), -122.49 + 100.0 * 400.0 / 88_000.0 * f()).unwrap())
-    }).collect();
-    for r in reports { std::hint::black_box(e.ingest(r, now).unwrap()); }
+    let reports: Vec<_> = (0..20_000u64)
+        .map(|i| {
+            let mut f = || {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s % 1_000_000) as f64 / 1e6
+            };
+            mk(
+                1_000_000 + i,
+                LatLon::new(
+                    37.62 + 100.0 * 400.0 / 111_320.0 * f(),
+                    -122.49 + 100.0 * 400.0 / 88_000.0 * f(),
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    for r in reports {
+        std::hint::black_box(e.ingest(r, now).unwrap());
+    }
+    eprintln!(
+        "{:.2} us/ingest",
+        t.elapsed().as_secs_f64() * 1e6 / 20_000.0
+    );
+    eprintln!("open {}", e.open_count());
 }

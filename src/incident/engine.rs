@@ -3,7 +3,7 @@
 //! a clock, or talks to the network; its state lives in memory and in a [`Store`] that it
 //! commits to atomically once per input.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +19,8 @@ use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
 use crate::render::{Catalogs, render_decisions};
 use crate::report::{
-    Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command, parse_report,
+    Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command,
+    parse_report,
 };
 use crate::routing::plan_relays;
 use crate::store::{Batch, Store, StoreError};
@@ -110,7 +111,7 @@ struct Tx {
 impl Tx {
     fn touch(&mut self, id: &IncidentId) {
         if !self.touched.contains(id) {
-            self.touched.push(id.clone());
+            self.touched.push(*id);
         }
     }
 }
@@ -122,14 +123,16 @@ pub struct Engine<S: Store> {
     key: ReporterKey,
     cat: &'static Catalogs,
     incidents: HashMap<IncidentId, Incident>,
-    /// Open incidents, indexed at their first report (their anchor).
+    /// Open incidents, indexed near their centroid (within `index_slack_m`).
     index: SpatialIndex,
+    /// Where each open incident is indexed.
+    indexed_at: HashMap<IncidentId, LatLon>,
     pending: Vec<PendingReport>,
     next_seq: u64,
     /// Earliest time at which `tick` has something to do.
     next_due: Option<DateTime<Utc>>,
-    /// The largest `dedupe_radius_m` of the network.
-    max_dedupe_radius_m: f64,
+    /// How far a centroid may drift from where it is indexed before it is re-indexed.
+    index_slack_m: f64,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -141,10 +144,6 @@ impl<S: Store> std::fmt::Debug for Engine<S> {
     }
 }
 
-fn anchor(inc: &Incident) -> LatLon {
-    inc.reports.first().map_or(inc.location, |r| r.at)
-}
-
 impl<S: Store> Engine<S> {
     /// Loads state from `store`.
     pub fn open(net: Arc<Network>, store: S, key: ReporterKey) -> Result<Self, EngineError> {
@@ -154,26 +153,38 @@ impl<S: Store> Engine<S> {
     /// Like [`Engine::open`], but matching reports by scanning every open incident: the
     /// naive baseline for benchmarks, and an oracle in tests.
     pub fn open_naive(net: Arc<Network>, store: S, key: ReporterKey) -> Result<Self, EngineError> {
-        Self::open_with(net, store, key, SpatialIndex::Linear(LinearIndex::default()))
+        Self::open_with(
+            net,
+            store,
+            key,
+            SpatialIndex::Linear(LinearIndex::default()),
+        )
     }
 
-    fn open_with(net: Arc<Network>, store: S, key: ReporterKey, index: SpatialIndex) -> Result<Self, EngineError> {
+    fn open_with(
+        net: Arc<Network>,
+        store: S,
+        key: ReporterKey,
+        index: SpatialIndex,
+    ) -> Result<Self, EngineError> {
         let max_dedupe_radius_m = net
             .neighborhoods
             .iter()
             .map(|n| n.settings.dedupe_radius_m)
             .fold(net.defaults.dedupe_radius_m, f64::max);
+        let index_slack_m = max_dedupe_radius_m / 2.0;
         let mut e = Self {
             net,
             store,
             key,
             cat: Catalogs::builtin(),
-            incidents: HashMap::new(),
+            incidents: HashMap::default(),
             index,
+            indexed_at: HashMap::default(),
             pending: Vec::new(),
             next_seq: 0,
             next_due: None,
-            max_dedupe_radius_m,
+            index_slack_m,
         };
         e.reload()?;
         Ok(e)
@@ -182,12 +193,14 @@ impl<S: Store> Engine<S> {
     fn reload(&mut self) -> Result<(), EngineError> {
         let snap = self.store.load()?;
         self.index = self.index.emptied();
+        self.indexed_at.clear();
         self.incidents.clear();
         for inc in snap.incidents {
             if inc.status.is_open() {
-                self.index.insert(inc.id.clone(), anchor(&inc));
+                self.index.insert(inc.id, inc.location);
+                self.indexed_at.insert(inc.id, inc.location);
             }
-            self.incidents.insert(inc.id.clone(), inc);
+            self.incidents.insert(inc.id, inc);
         }
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;
@@ -254,17 +267,33 @@ impl<S: Store> Engine<S> {
 
     /// Handles one message at time `now` and words the outcome. Handling the same event
     /// ID twice does nothing.
-    pub fn handle(&mut self, msg: &IncomingMessage, now: DateTime<Utc>) -> Result<Vec<Effect>, EngineError> {
+    pub fn handle(
+        &mut self,
+        msg: &IncomingMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, EngineError> {
         let d = self.decide(msg, now)?;
         Ok(self.render(&d))
     }
 
     /// Like [`Engine::handle`], returning the decisions without wording them.
-    pub fn decide(&mut self, msg: &IncomingMessage, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
-        if self.net.matrix.as_ref().is_some_and(|m| m.user == msg.sender) {
+    pub fn decide(
+        &mut self,
+        msg: &IncomingMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, EngineError> {
+        if self
+            .net
+            .matrix
+            .as_ref()
+            .is_some_and(|m| m.user == msg.sender)
+        {
             return Ok(Vec::new());
         }
-        if matches!(msg.content, Content::Text { notice: true, .. } | Content::Reaction { .. }) {
+        if matches!(
+            msg.content,
+            Content::Text { notice: true, .. } | Content::Reaction { .. }
+        ) {
             return Ok(Vec::new());
         }
         if self.store.is_seen(&msg.event_id)? {
@@ -321,7 +350,10 @@ impl<S: Store> Engine<S> {
                     .gazetteer
                     .nearest_place(at)
                     .filter(|(_, d)| *d <= 150.0)
-                    .map_or_else(|| format!("{:.5}, {:.5}", at.lat, at.lon), |(p, _)| p.name.clone());
+                    .map_or_else(
+                        || format!("{:.5}, {:.5}", at.lat, at.lon),
+                        |(p, _)| p.name.clone(),
+                    );
                 let place = Resolved {
                     at,
                     label,
@@ -407,7 +439,10 @@ impl<S: Store> Engine<S> {
                 };
                 self.ingest_in(tx, nb, r, now);
             }
-            LocationOutcome::Unresolved { ref query, ref suggestions } => {
+            LocationOutcome::Unresolved {
+                ref query,
+                ref suggestions,
+            } => {
                 tx.decisions.push(Decision::Unresolved {
                     room: room.to_owned(),
                     in_reply_to: event_id.clone(),
@@ -432,7 +467,11 @@ impl<S: Store> Engine<S> {
     /// Merges a located report into an incident and returns the decisions (unworded).
     /// For callers that parse elsewhere and for the benchmark; [`Engine::handle`] is the
     /// usual way in.
-    pub fn ingest(&mut self, report: LocatedReport, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+    pub fn ingest(
+        &mut self,
+        report: LocatedReport,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, EngineError> {
         let net = Arc::clone(&self.net);
         let Some(nb) = net.neighborhood_of_room(&report.room) else {
             return Ok(Vec::new());
@@ -443,27 +482,35 @@ impl<S: Store> Engine<S> {
         self.commit(tx)
     }
 
-    /// The open incident a report at `at`, seen at `observed_at`, belongs to, if any.
-    fn find_incident(&self, s: &Tunables, at: LatLon, observed_at: DateTime<Utc>) -> Option<IncidentId> {
+    /// The open incident a report at `at`, seen at `observed_at`, belongs to, if any:
+    /// the one with the nearest centroid within the radius, whose newest report is within
+    /// the window, and none of whose reports is farther than twice the radius.
+    fn find_incident(
+        &self,
+        s: &Tunables,
+        at: LatLon,
+        observed_at: DateTime<Utc>,
+    ) -> Option<IncidentId> {
         let window = Duration::minutes(i64::from(s.dedupe_window_min));
-        // Incidents are indexed at their first report. Every merged report is within twice
-        // the radius of every other, so the centroid is within 2 × max radius of that
-        // anchor: searching r + 2·r_max around the report finds every candidate.
-        let reach = s.dedupe_radius_m + 2.0 * self.max_dedupe_radius_m;
-        let mut best: Option<(f64, IncidentId)> = None;
-        self.index.within(at, reach, |id| {
-            let Some(i) = self.incidents.get(id) else { return false };
-            let d = i.location.distance_m(at);
-            let fits = i.status.is_open()
-                && d <= s.dedupe_radius_m
+        let r = s.dedupe_radius_m;
+        let mut best: Option<(f64, &IncidentId)> = None;
+        // Centroids are at most `index_slack_m` from where they are indexed.
+        self.index.for_each_near(at, r + self.index_slack_m, |id| {
+            let Some(i) = self.incidents.get(id) else {
+                return;
+            };
+            let d = i.location.fast_distance_m(at);
+            let fits = d <= r
+                && i.status.is_open()
                 && (observed_at - i.last_seen).abs() <= window
-                && i.reports.iter().all(|x| x.at.distance_m(at) <= 2.0 * s.dedupe_radius_m);
-            if fits && best.as_ref().is_none_or(|(bd, bid)| d < *bd || (d == *bd && id < bid)) {
-                best = Some((d, id.clone()));
+                && i.reports
+                    .iter()
+                    .all(|x| x.at.fast_distance_m(at) <= 2.0 * r);
+            if fits && best.is_none_or(|(bd, bid)| d < bd || (d == bd && &i.id < bid)) {
+                best = Some((d, &i.id));
             }
-            false
         });
-        best.map(|(_, id)| id)
+        best.map(|(_, id)| *id)
     }
 
     fn ingest_in(&mut self, tx: &mut Tx, nb: &Neighborhood, r: LocatedReport, now: DateTime<Utc>) {
@@ -486,7 +533,7 @@ impl<S: Store> Engine<S> {
                 self.next_seq += 1;
                 tx.batch.next_seq = Some(self.next_seq);
                 let inc = Incident {
-                    id: id.clone(),
+                    id,
                     status: Status::Unverified,
                     version: 0,
                     origin: self.net.origin().to_owned(),
@@ -504,14 +551,17 @@ impl<S: Store> Engine<S> {
                     near: None,
                     relayed_to: Vec::new(),
                 };
-                self.index.insert(id.clone(), r.place.at);
-                self.incidents.insert(id.clone(), inc);
+                self.index.insert(id, r.place.at);
+                self.indexed_at.insert(id, r.place.at);
+                self.incidents.insert(id, inc);
                 id
             }
         };
         tx.touch(&id);
         let net = Arc::clone(&self.net);
-        let Some(inc) = self.incidents.get_mut(&id) else { return };
+        let Some(inc) = self.incidents.get_mut(&id) else {
+            return;
+        };
         let needed = net
             .neighborhood(&inc.neighborhood)
             .map_or(s.confirmations, |n| n.settings.confirmations);
@@ -534,6 +584,13 @@ impl<S: Store> Engine<S> {
             form: r.form,
         });
         inc.location = LatLon::centroid(inc.reports.iter().map(|x| x.at)).unwrap_or(inc.location);
+        if let Some(old) = self.indexed_at.get_mut(&id)
+            && old.fast_distance_m(inc.location) > self.index_slack_m
+        {
+            self.index.remove(&id, *old);
+            self.index.insert(id, inc.location);
+            *old = inc.location;
+        }
         inc.near = nb
             .gazetteer
             .nearest_sensitive_within(inc.location, s.sensitive_radius_m)
@@ -554,7 +611,7 @@ impl<S: Store> Engine<S> {
             for room in &inc.relayed_to {
                 tx.decisions.push(Decision::UpdateAlert {
                     room: room.clone(),
-                    incident: id.clone(),
+                    incident: id,
                     update: UpdateKind::Reports,
                 });
             }
@@ -564,7 +621,7 @@ impl<S: Store> Engine<S> {
             for t in plan_relays(&net, inc.location, &inc.relayed_to) {
                 tx.decisions.push(Decision::Relay {
                     room: t.room.clone(),
-                    incident: id.clone(),
+                    incident: id,
                 });
                 inc.relayed_to.push(t.room);
                 relayed += 1;
@@ -584,7 +641,7 @@ impl<S: Store> Engine<S> {
         tx.decisions.push(Decision::Ack {
             room: r.room,
             in_reply_to: r.event_id,
-            incident: id.clone(),
+            incident: id,
             kind,
             rooms: inc.relayed_to.len(),
             needed,
@@ -592,14 +649,14 @@ impl<S: Store> Engine<S> {
         if let Some(coord) = &net.coordination_room {
             tx.decisions.push(Decision::Coordination {
                 room: coord.clone(),
-                incident: id.clone(),
+                incident: id,
                 kind: CoordinationKind::Incident,
                 needed,
             });
             if relayed > 0 {
                 tx.decisions.push(Decision::Coordination {
                     room: coord.clone(),
-                    incident: id.clone(),
+                    incident: id,
                     kind: CoordinationKind::Relayed {
                         rooms: inc.relayed_to.len(),
                     },
@@ -664,11 +721,19 @@ impl<S: Store> Engine<S> {
         let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
         ids.sort();
         for id in ids {
-            let Some(inc) = self.incidents.get_mut(&id) else { continue };
-            let s = net.neighborhood(&inc.neighborhood).map_or(&net.defaults, |n| &n.settings);
-            let expire = inc.status.is_open() && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
+            let Some(inc) = self.incidents.get_mut(&id) else {
+                continue;
+            };
+            let s = net
+                .neighborhood(&inc.neighborhood)
+                .map_or(&net.defaults, |n| &n.settings);
+            let expire = inc.status.is_open()
+                && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
             let cutoff = now - Duration::hours(i64::from(s.retention_hours));
-            let purge = inc.reports.iter().any(|r| r.text.is_some() && r.received_at <= cutoff);
+            let purge = inc
+                .reports
+                .iter()
+                .any(|r| r.text.is_some() && r.received_at <= cutoff);
             if !expire && !purge {
                 continue;
             }
@@ -682,20 +747,21 @@ impl<S: Store> Engine<S> {
                 for room in &inc.relayed_to {
                     tx.decisions.push(Decision::UpdateAlert {
                         room: room.clone(),
-                        incident: id.clone(),
+                        incident: id,
                         update: UpdateKind::Expired,
                     });
                 }
                 if let Some(coord) = &net.coordination_room {
                     tx.decisions.push(Decision::Coordination {
                         room: coord.clone(),
-                        incident: id.clone(),
+                        incident: id,
                         kind: CoordinationKind::Expired,
                         needed: s.confirmations,
                     });
                 }
-                let a = anchor(inc);
-                self.index.remove(&id, a);
+                if let Some(at) = self.indexed_at.remove(&id) {
+                    self.index.remove(&id, at);
+                }
             }
             tx.touch(&id);
         }
@@ -703,7 +769,9 @@ impl<S: Store> Engine<S> {
         self.pending.retain(|p| {
             let w = net
                 .neighborhood_of_room(&p.room)
-                .map_or(net.defaults.dedupe_window_min, |n| n.settings.dedupe_window_min);
+                .map_or(net.defaults.dedupe_window_min, |n| {
+                    n.settings.dedupe_window_min
+                });
             let keep = now - p.received_at < Duration::minutes(i64::from(w));
             if !keep {
                 dropped.push(p.event_id.clone());
@@ -716,7 +784,7 @@ impl<S: Store> Engine<S> {
             .incidents
             .values()
             .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
-            .map(|i| i.id.clone())
+            .map(|i| i.id)
             .filter(|id| !tx.touched.contains(id))
             .collect();
         let decisions = self.commit(tx)?;

@@ -8,10 +8,13 @@ use sha2::Sha256;
 use crate::places::{LatLon, PlaceKind};
 use crate::report::{Category, Details, ParsedReport, ReportForm};
 
-/// Short, easy-to-type incident ID such as `K7Q2` (no 0/O, 1/I).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IncidentId(pub String);
+/// Short, easy-to-type incident ID such as `K7Q2` (no 0/O, 1/I). Stored inline (it is
+/// `Copy`): IDs are handled on every report.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentId {
+    len: u8,
+    bytes: [u8; 6],
+}
 
 const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
 
@@ -22,24 +25,66 @@ impl IncidentId {
         let (bits, len) = if seq < (1 << 20) { (20, 4) } else { (30, 6) };
         let mask = (1u64 << bits) - 1;
         let x = (seq.wrapping_mul(0x9E37_79B1).wrapping_add(0x5_1F3A)) & mask;
-        let s = (0..len)
-            .rev()
-            .map(|i| ALPHABET[((x >> (5 * i)) & 31) as usize] as char)
-            .collect();
-        Self(s)
+        let mut bytes = [0u8; 6];
+        for (i, b) in bytes.iter_mut().take(len).enumerate() {
+            *b = ALPHABET[((x >> (5 * (len - 1 - i))) & 31) as usize];
+        }
+        Self {
+            len: len as u8,
+            bytes,
+        }
     }
 
     /// Parses user input (`k7q2`) into an ID, if it has the right shape.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim().to_ascii_uppercase();
-        let ok = matches!(s.len(), 4 | 6) && s.bytes().all(|b| ALPHABET.contains(&b));
-        ok.then_some(Self(s))
+        let s = s.trim();
+        if !matches!(s.len(), 4 | 6) {
+            return None;
+        }
+        let mut bytes = [0u8; 6];
+        for (b, c) in bytes.iter_mut().zip(s.bytes()) {
+            let c = c.to_ascii_uppercase();
+            if !ALPHABET.contains(&c) {
+                return None;
+            }
+            *b = c;
+        }
+        Some(Self {
+            len: s.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        // Only ALPHABET bytes are ever stored: always ASCII.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or_default()
     }
 }
 
 impl std::fmt::Display for IncidentId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for IncidentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IncidentId({})", self.as_str())
+    }
+}
+
+impl Serialize for IncidentId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for IncidentId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not an incident ID")))
     }
 }
 
@@ -214,7 +259,7 @@ impl Incident {
     /// The tag carried by messages about this incident.
     pub fn tag(&self) -> IncidentTag {
         IncidentTag {
-            id: self.id.clone(),
+            id: self.id,
             status: self.status,
             version: self.version,
             origin: self.origin.clone(),

@@ -40,6 +40,16 @@ impl LatLon {
         Haversine.distance(self.to_point(), other.to_point())
     }
 
+    /// Distance in metres by the equirectangular approximation: within 0.1 % of the
+    /// great-circle distance below 10 km, several times cheaper. For hot-path filtering.
+    pub fn fast_distance_m(self, other: LatLon) -> f64 {
+        const R: f64 = 6_371_008.8;
+        let mean_lat = ((self.lat + other.lat) / 2.0).to_radians();
+        let x = (other.lon - self.lon).to_radians() * mean_lat.cos();
+        let y = (other.lat - self.lat).to_radians();
+        R * x.hypot(y)
+    }
+
     /// `geo:LAT,LON;u=UNCERTAINTY` (RFC 5870), six decimals (about 10 cm).
     pub fn geo_uri(self, uncertainty_m: Option<f64>) -> String {
         match uncertainty_m {
@@ -115,5 +125,10 @@ mod tests {
         let b = LatLon::new(38.0, -122.0).unwrap();
         let d = a.distance_m(b);
         assert!((110_000.0..112_500.0).contains(&d), "{d}");
+        // The fast approximation agrees within 0.1 % at neighborhood scale.
+        let c = LatLon::new(37.8237, -122.2762).unwrap();
+        let e = LatLon::new(37.8262, -122.2801).unwrap();
+        let (exact, fast) = (c.distance_m(e), c.fast_distance_m(e));
+        assert!((exact - fast).abs() / exact < 0.001, "{exact} vs {fast}");
     }
 }

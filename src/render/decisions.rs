@@ -44,7 +44,14 @@ pub fn render_decisions<'i>(
     let mut out = Vec::with_capacity(decisions.len() + 2);
     for d in decisions {
         match d {
-            Decision::Ack { room, in_reply_to, incident: id, kind, rooms, needed } => {
+            Decision::Ack {
+                room,
+                in_reply_to,
+                incident: id,
+                kind,
+                rooms,
+                needed,
+            } => {
                 let Some(inc) = incident(id) else { continue };
                 let r = renderer(net, cat, room);
                 let key = match kind {
@@ -55,7 +62,7 @@ pub fn render_decisions<'i>(
                     AckKind::Update => "ack.update",
                 };
                 let args = [
-                    ("id", inc.id.0.as_str()),
+                    ("id", inc.id.as_str()),
                     ("place", inc.label.as_str()),
                     ("count", &inc.reporter_count().to_string()),
                     ("needed", &needed.to_string()),
@@ -67,15 +74,28 @@ pub fn render_decisions<'i>(
                     message: r.notice(key, &args, Some(inc.tag())),
                 });
             }
-            Decision::TooOld { room, in_reply_to, place, window_min } => {
+            Decision::TooOld {
+                room,
+                in_reply_to,
+                place,
+                window_min,
+            } => {
                 let r = renderer(net, cat, room);
                 out.push(Effect::Reply {
                     room: room.clone(),
                     in_reply_to: in_reply_to.clone(),
-                    message: r.notice("ack.old", &[("place", place), ("window", &window_min.to_string())], None),
+                    message: r.notice(
+                        "ack.old",
+                        &[("place", place), ("window", &window_min.to_string())],
+                        None,
+                    ),
                 });
             }
-            Decision::Rejected { room, in_reply_to, error } => {
+            Decision::Rejected {
+                room,
+                in_reply_to,
+                error,
+            } => {
                 let r = renderer(net, cat, room);
                 let args = error_args(error, r.example());
                 let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -85,13 +105,22 @@ pub fn render_decisions<'i>(
                     message: r.notice(error.catalog_key(), &a, None),
                 });
             }
-            Decision::Unresolved { room, in_reply_to, query, suggestions } => {
+            Decision::Unresolved {
+                room,
+                in_reply_to,
+                query,
+                suggestions,
+            } => {
                 let r = renderer(net, cat, room);
                 let message = if suggestions.is_empty() {
                     r.notice("location.unresolved_none", &[("query", query)], None)
                 } else {
                     let list = r.list(suggestions);
-                    r.notice("location.unresolved", &[("query", query), ("suggestions", &list)], None)
+                    r.notice(
+                        "location.unresolved",
+                        &[("query", query), ("suggestions", &list)],
+                        None,
+                    )
                 };
                 out.push(Effect::Reply {
                     room: room.clone(),
@@ -105,7 +134,9 @@ pub fn render_decisions<'i>(
                 message: coordination(net, cat).notice("room.not_in_network", &[], None),
             }),
             Decision::Relay { room, incident: id } => {
-                let (Some(inc), Some(to)) = (incident(id), net.neighborhood_of_room(room)) else { continue };
+                let (Some(inc), Some(to)) = (incident(id), net.neighborhood_of_room(room)) else {
+                    continue;
+                };
                 let r = Renderer::for_neighborhood(cat, to);
                 let loc = r.alert_location(inc);
                 out.push(Effect::Relay {
@@ -119,8 +150,14 @@ pub fn render_decisions<'i>(
                     body: loc.description,
                 });
             }
-            Decision::UpdateAlert { room, incident: id, update } => {
-                let (Some(inc), Some(to)) = (incident(id), net.neighborhood_of_room(room)) else { continue };
+            Decision::UpdateAlert {
+                room,
+                incident: id,
+                update,
+            } => {
+                let (Some(inc), Some(to)) = (incident(id), net.neighborhood_of_room(room)) else {
+                    continue;
+                };
                 let r = Renderer::for_neighborhood(cat, to);
                 let mut message = r.alert(inc, to, &to.gazetteer);
                 message.mentions_room = false;
@@ -131,12 +168,14 @@ pub fn render_decisions<'i>(
                 let (key, hours) = match update {
                     UpdateKind::Reports => ("update.reports", String::new()),
                     UpdateKind::Expired => {
-                        let h = net.neighborhood(&inc.neighborhood).map_or(net.defaults.expiry_hours, |n| n.settings.expiry_hours);
+                        let h = net
+                            .neighborhood(&inc.neighborhood)
+                            .map_or(net.defaults.expiry_hours, |n| n.settings.expiry_hours);
                         ("update.expired", h.to_string())
                     }
                 };
                 let args = [
-                    ("id", inc.id.0.as_str()),
+                    ("id", inc.id.as_str()),
                     ("count", &inc.reporter_count().to_string()),
                     ("last", &r.time(inc.last_seen)),
                     ("hours", &hours),
@@ -146,16 +185,23 @@ pub fn render_decisions<'i>(
                     message: r.notice(key, &args, Some(inc.tag())),
                 });
             }
-            Decision::Coordination { room, incident: id, kind, needed } => {
+            Decision::Coordination {
+                room,
+                incident: id,
+                kind,
+                needed,
+            } => {
                 let Some(inc) = incident(id) else { continue };
                 let r = coordination(net, cat);
-                let hood = net.neighborhood(&inc.neighborhood).map_or(inc.neighborhood.as_str(), |n| n.name.as_str());
+                let hood = net
+                    .neighborhood(&inc.neighborhood)
+                    .map_or(inc.neighborhood.as_str(), |n| n.name.as_str());
                 let status = r.plain(inc.status.catalog_key(), &[]);
                 let message = match kind {
                     CoordinationKind::Incident => r.notice(
                         "coord.incident",
                         &[
-                            ("id", &inc.id.0),
+                            ("id", inc.id.as_str()),
                             ("status", &status),
                             ("neighborhood", hood),
                             ("place", &inc.label),
@@ -164,12 +210,20 @@ pub fn render_decisions<'i>(
                         ],
                         Some(inc.tag()),
                     ),
-                    CoordinationKind::Relayed { rooms } => {
-                        r.notice("coord.relayed", &[("id", &inc.id.0), ("rooms", &rooms.to_string())], Some(inc.tag()))
-                    }
+                    CoordinationKind::Relayed { rooms } => r.notice(
+                        "coord.relayed",
+                        &[("id", inc.id.as_str()), ("rooms", &rooms.to_string())],
+                        Some(inc.tag()),
+                    ),
                     CoordinationKind::Expired => {
-                        let h = net.neighborhood(&inc.neighborhood).map_or(net.defaults.expiry_hours, |n| n.settings.expiry_hours);
-                        r.notice("update.expired", &[("id", &inc.id.0), ("hours", &h.to_string())], Some(inc.tag()))
+                        let h = net
+                            .neighborhood(&inc.neighborhood)
+                            .map_or(net.defaults.expiry_hours, |n| n.settings.expiry_hours);
+                        r.notice(
+                            "update.expired",
+                            &[("id", inc.id.as_str()), ("hours", &h.to_string())],
+                            Some(inc.tag()),
+                        )
                     }
                 };
                 out.push(Effect::Notice {

@@ -267,7 +267,7 @@ impl<'a> Renderer<'a> {
             geo_uri: inc.location.geo_uri(Some(uncertainty)),
             description: self.plain(
                 "alert.location",
-                &[("id", &inc.id.0), ("place", &inc.label)],
+                &[("id", inc.id.as_str()), ("place", &inc.label)],
             ),
         }
     }

@@ -1,15 +1,17 @@
 //! In-memory store: for tests, benchmarks and replays without `--store`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{Batch, Snapshot, Store, StoreError};
-use crate::incident::{Incident, PendingReport};
+use crate::incident::{Incident, IncidentId, PendingReport};
 
 /// State kept in memory only.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    seen: HashSet<String>,
-    incidents: BTreeMap<String, Incident>,
+    seen: FxHashSet<String>,
+    incidents: FxHashMap<IncidentId, Incident>,
     pending: BTreeMap<String, PendingReport>,
     next_seq: u64,
 }
@@ -23,8 +25,10 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
+        let mut incidents: Vec<Incident> = self.incidents.values().cloned().collect();
+        incidents.sort_by_key(|a| a.id);
         Ok(Snapshot {
-            incidents: self.incidents.values().cloned().collect(),
+            incidents,
             pending: self.pending.values().cloned().collect(),
             next_seq: self.next_seq,
         })
@@ -37,7 +41,7 @@ impl Store for MemoryStore {
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
         self.seen.extend(batch.seen);
         for i in batch.incidents {
-            self.incidents.insert(i.id.0.clone(), i);
+            self.incidents.insert(i.id, i);
         }
         for p in batch.pending_put {
             self.pending.insert(p.event_id.clone(), p);

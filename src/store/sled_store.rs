@@ -107,7 +107,7 @@ impl Store for SledStore {
             b.insert(key(SEEN, id), &[][..]);
         }
         for i in &batch.incidents {
-            b.insert(key(INCIDENT, &i.id.0), encode(i)?);
+            b.insert(key(INCIDENT, i.id.as_str()), encode(i)?);
         }
         for p in &batch.pending_put {
             b.insert(key(PENDING, &p.event_id), encode(p)?);

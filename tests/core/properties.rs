@@ -167,7 +167,7 @@ fn distinct_reporters_confirm_and_the_same_one_does_not() {
     let confirmed: HashSet<_> = e
         .incidents()
         .filter(|i| i.status == Status::Confirmed)
-        .map(|i| i.id.clone())
+        .map(|i| i.id)
         .collect();
     assert_eq!(confirmed.len(), 1);
     assert_eq!(
