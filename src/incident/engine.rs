@@ -23,7 +23,7 @@ use crate::report::{
     parse_report,
 };
 use crate::routing::plan_relays;
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, OutboxEntry, Store, StoreError};
 
 /// A location share attaches to the sender's newest unlocated report this recent.
 pub const LOCATION_ATTACH_MIN: i64 = 10;
@@ -106,6 +106,15 @@ struct Tx {
     batch: Batch,
     touched: Vec<IncidentId>,
     decisions: Vec<Decision>,
+    /// What caused the input (event ID, or the tick time), for transaction IDs.
+    cause: Option<String>,
+}
+
+/// A transaction ID that is the same every time the same input produces its `i`-th effect.
+fn txn_id(cause: &str, i: usize) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(cause.as_bytes());
+    format!("nw{}.{i}", hex::encode(&h[..12]))
 }
 
 impl Tx {
@@ -133,6 +142,8 @@ pub struct Engine<S: Store> {
     next_due: Option<DateTime<Utc>>,
     /// How far a centroid may drift from where it is indexed before it is re-indexed.
     index_slack_m: f64,
+    /// Queue worded effects in the store's outbox, atomically with the state.
+    outbox: bool,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -185,6 +196,7 @@ impl<S: Store> Engine<S> {
             next_seq: 0,
             next_due: None,
             index_slack_m,
+            outbox: false,
         };
         e.reload()?;
         Ok(e)
@@ -206,6 +218,14 @@ impl<S: Store> Engine<S> {
         self.next_seq = snap.next_seq;
         self.recompute_due();
         Ok(())
+    }
+
+    /// From now on, every worded effect is also queued in the store's outbox in the same
+    /// atomic write as the state change it comes from (for the Matrix shell, which sends
+    /// from the outbox). Off by default (offline replay).
+    pub fn with_outbox(mut self) -> Self {
+        self.outbox = true;
+        self
     }
 
     /// The network.
@@ -248,6 +268,18 @@ impl<S: Store> Engine<S> {
             if let Some(i) = self.incidents.get(id) {
                 tx.batch.incidents.push(i.clone());
             }
+        }
+        if self.outbox && !tx.decisions.is_empty() {
+            let cause = tx.cause.clone().unwrap_or_default();
+            tx.batch.outbox = self
+                .render(&tx.decisions)
+                .into_iter()
+                .enumerate()
+                .map(|(i, effect)| OutboxEntry {
+                    txn_id: txn_id(&cause, i),
+                    effect,
+                })
+                .collect();
         }
         if tx.batch.is_empty() {
             return Ok(tx.decisions);
@@ -304,7 +336,10 @@ impl<S: Store> Engine<S> {
         let Some(nb) = net.neighborhood_of_room(&msg.room) else {
             return self.outside_network(msg);
         };
-        let mut tx = Tx::default();
+        let mut tx = Tx {
+            cause: Some(msg.event_id.clone()),
+            ..Tx::default()
+        };
         let reporter = self.key.hash(&msg.sender);
         match &msg.content {
             Content::Text { body, replaces, .. } => {
@@ -405,7 +440,10 @@ impl<S: Store> Engine<S> {
         if is_coordination || !is_report_command(body) {
             return Ok(Vec::new());
         }
-        let mut tx = Tx::default();
+        let mut tx = Tx {
+            cause: Some(msg.event_id.clone()),
+            ..Tx::default()
+        };
         tx.decisions.push(Decision::NotInNetwork {
             room: msg.room.clone(),
             in_reply_to: msg.event_id.clone(),
@@ -476,7 +514,10 @@ impl<S: Store> Engine<S> {
         let Some(nb) = net.neighborhood_of_room(&report.room) else {
             return Ok(Vec::new());
         };
-        let mut tx = Tx::default();
+        let mut tx = Tx {
+            cause: Some(report.event_id.clone()),
+            ..Tx::default()
+        };
         tx.batch.seen.push(report.event_id.clone());
         self.ingest_in(&mut tx, nb, report, now);
         self.commit(tx)
@@ -717,7 +758,10 @@ impl<S: Store> Engine<S> {
             return Ok(Vec::new());
         }
         let net = Arc::clone(&self.net);
-        let mut tx = Tx::default();
+        let mut tx = Tx {
+            cause: Some(format!("tick/{}", now.timestamp_millis())),
+            ..Tx::default()
+        };
         let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
         ids.sort();
         for id in ids {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Batch, Snapshot, Store, StoreError};
+use super::{Batch, OutboxEntry, Queued, Snapshot, Store, StoreError};
 use crate::incident::{Incident, IncidentId, PendingReport};
 
 /// State kept in memory only.
@@ -14,6 +14,9 @@ pub struct MemoryStore {
     incidents: FxHashMap<IncidentId, Incident>,
     pending: BTreeMap<String, PendingReport>,
     next_seq: u64,
+    outbox: BTreeMap<u64, OutboxEntry>,
+    outbox_next: u64,
+    alerts: BTreeMap<(IncidentId, String), String>,
 }
 
 impl MemoryStore {
@@ -52,6 +55,38 @@ impl Store for MemoryStore {
         if let Some(n) = batch.next_seq {
             self.next_seq = n;
         }
+        for e in batch.outbox {
+            self.outbox.insert(self.outbox_next, e);
+            self.outbox_next += 1;
+        }
         Ok(())
+    }
+
+    fn outbox(&self) -> Result<Vec<Queued>, StoreError> {
+        Ok(self
+            .outbox
+            .iter()
+            .map(|(seq, entry)| Queued {
+                seq: *seq,
+                entry: entry.clone(),
+            })
+            .collect())
+    }
+
+    fn outbox_sent(
+        &mut self,
+        seq: u64,
+        alert: Option<(&IncidentId, &str, &str)>,
+    ) -> Result<(), StoreError> {
+        self.outbox.remove(&seq);
+        if let Some((incident, room, event)) = alert {
+            self.alerts
+                .insert((*incident, room.to_owned()), event.to_owned());
+        }
+        Ok(())
+    }
+
+    fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.alerts.get(&(*incident, room.to_owned())).cloned())
     }
 }

@@ -11,7 +11,10 @@ mod sled_store;
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
-use crate::incident::{Incident, PendingReport};
+use serde::{Deserialize, Serialize};
+
+use crate::effect::Effect;
+use crate::incident::{Incident, IncidentId, PendingReport};
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,27 @@ pub struct Batch {
     pub pending_delete: Vec<String>,
     /// New value of the incident counter.
     pub next_seq: Option<u64>,
+    /// Effects to send, queued in the same atomic write as the state they come from.
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// An effect waiting to be sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Matrix transaction ID: derived from the effect's cause, so a retried send is
+    /// recognised by the homeserver and never duplicated.
+    pub txn_id: String,
+    /// What to send.
+    pub effect: Effect,
+}
+
+/// An outbox entry with its place in the queue.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Queued {
+    /// Position: entries are sent in increasing order (per room).
+    pub seq: u64,
+    /// The entry.
+    pub entry: OutboxEntry,
 }
 
 impl Batch {
@@ -66,6 +90,7 @@ impl Batch {
             && self.pending_put.is_empty()
             && self.pending_delete.is_empty()
             && self.next_seq.is_none()
+            && self.outbox.is_empty()
     }
 }
 
@@ -77,4 +102,15 @@ pub trait Store {
     fn is_seen(&self, event_id: &str) -> Result<bool, StoreError>;
     /// Applies a batch atomically.
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError>;
+    /// Outbox entries not yet sent, oldest first.
+    fn outbox(&self) -> Result<Vec<Queued>, StoreError>;
+    /// Marks an entry sent: removes it and, for a relayed alert, remembers the event ID
+    /// the server gave it (edits and thread replies refer to it). One atomic write.
+    fn outbox_sent(
+        &mut self,
+        seq: u64,
+        alert: Option<(&IncidentId, &str, &str)>,
+    ) -> Result<(), StoreError>;
+    /// The event ID of the alert for `incident` relayed to `room`, once sent.
+    fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError>;
 }

@@ -5,12 +5,25 @@ use std::path::Path;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Batch, Snapshot, Store, StoreError};
+use super::{Batch, Queued, Snapshot, Store, StoreError};
+use crate::incident::IncidentId;
 
 const SEEN: &str = "seen/";
 const INCIDENT: &str = "incident/";
 const PENDING: &str = "pending/";
 const NEXT_SEQ: &[u8] = b"meta/next_seq";
+const OUTBOX: &str = "outbox/";
+const ALERT: &str = "alert/";
+
+fn outbox_key(seq: u64) -> Vec<u8> {
+    let mut k = OUTBOX.as_bytes().to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn alert_key(incident: &IncidentId, room: &str) -> Vec<u8> {
+    key(ALERT, &format!("{incident}/{room}"))
+}
 
 /// State in a sled database on disk.
 #[derive(Debug, Clone)]
@@ -118,10 +131,58 @@ impl Store for SledStore {
         if let Some(n) = batch.next_seq {
             b.insert(NEXT_SEQ, encode(&n)?);
         }
+        for e in &batch.outbox {
+            // generate_id is monotonic across restarts: the queue keeps its order.
+            b.insert(outbox_key(self.db.generate_id()?), encode(e)?);
+        }
         self.tree.apply_batch(b)?;
         if self.flush_on_commit {
             self.tree.flush()?;
         }
         Ok(())
+    }
+
+    fn outbox(&self) -> Result<Vec<Queued>, StoreError> {
+        self.tree
+            .scan_prefix(OUTBOX.as_bytes())
+            .map(|r| {
+                let (k, v) = r?;
+                let seq_bytes: [u8; 8] =
+                    k[OUTBOX.len()..]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt {
+                            key: String::from_utf8_lossy(&k).into_owned(),
+                            reason: "outbox key is not a sequence number".into(),
+                        })?;
+                Ok(Queued {
+                    seq: u64::from_be_bytes(seq_bytes),
+                    entry: decode(&k, &v)?,
+                })
+            })
+            .collect()
+    }
+
+    fn outbox_sent(
+        &mut self,
+        seq: u64,
+        alert: Option<(&IncidentId, &str, &str)>,
+    ) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        b.remove(outbox_key(seq));
+        if let Some((incident, room, event)) = alert {
+            b.insert(alert_key(incident, room), event.as_bytes());
+        }
+        self.tree.apply_batch(b)?;
+        if self.flush_on_commit {
+            self.tree.flush()?;
+        }
+        Ok(())
+    }
+
+    fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tree
+            .get(alert_key(incident, room))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 }

@@ -72,6 +72,7 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             pending_put: vec![pending("$p1"), pending("$p2")],
             pending_delete: vec![],
             next_seq: Some(2),
+            outbox: vec![],
         })
         .unwrap();
     assert!(
@@ -216,4 +217,185 @@ fn a_sled_replay_refuses_to_start_without_the_reporter_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NW_REPORTER_KEY"), "{err}");
+}
+
+/// The outbox part of the contract: queued with the state, in order, removed once sent,
+/// and the relayed alert's event ID remembered.
+fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
+    use neighborwatch::effect::Effect;
+    use neighborwatch::store::OutboxEntry;
+    let effect = |room: &str, body: &str| Effect::Location {
+        room: room.into(),
+        incident: incident(0, Status::Confirmed).tag(),
+        geo_uri: "geo:37.8,-122.27".into(),
+        body: body.into(),
+    };
+    assert!(store.outbox().unwrap().is_empty());
+    store
+        .commit(Batch {
+            seen: vec!["$x".into()],
+            outbox: vec![
+                OutboxEntry {
+                    txn_id: "t1".into(),
+                    effect: effect("!a:x", "first"),
+                },
+                OutboxEntry {
+                    txn_id: "t2".into(),
+                    effect: effect("!b:x", "second"),
+                },
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    store
+        .commit(Batch {
+            outbox: vec![OutboxEntry {
+                txn_id: "t3".into(),
+                effect: effect("!a:x", "third"),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let q = store.outbox().unwrap();
+    assert_eq!(
+        q.iter()
+            .map(|e| e.entry.txn_id.as_str())
+            .collect::<Vec<_>>(),
+        ["t1", "t2", "t3"]
+    );
+    assert!(q.windows(2).all(|w| w[0].seq < w[1].seq));
+    let id = IncidentId::from_seq(0);
+    assert_eq!(store.alert_event(&id, "!a:x").unwrap(), None);
+    store
+        .outbox_sent(q[0].seq, Some((&id, "!a:x", "$alert1")))
+        .unwrap();
+    let mut store = reopen(store);
+    let q2 = store.outbox().unwrap();
+    assert_eq!(
+        q2.iter()
+            .map(|e| e.entry.txn_id.as_str())
+            .collect::<Vec<_>>(),
+        ["t2", "t3"],
+        "survives reopening"
+    );
+    assert_eq!(
+        store.alert_event(&id, "!a:x").unwrap().as_deref(),
+        Some("$alert1")
+    );
+    store.outbox_sent(q2[0].seq, None).unwrap();
+    store
+        .commit(Batch {
+            outbox: vec![OutboxEntry {
+                txn_id: "t4".into(),
+                effect: effect("!a:x", "fourth"),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let q3 = store.outbox().unwrap();
+    assert_eq!(
+        q3.iter()
+            .map(|e| e.entry.txn_id.as_str())
+            .collect::<Vec<_>>(),
+        ["t3", "t4"],
+        "new entries queue after old ones"
+    );
+}
+
+#[test]
+fn memory_outbox_meets_the_contract() {
+    outbox_contract(MemoryStore::new(), |s| s);
+}
+
+#[test]
+fn sled_outbox_meets_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sled");
+    outbox_contract(SledStore::open(&path).unwrap(), |s| {
+        drop(s);
+        SledStore::open(&path).unwrap()
+    });
+}
+
+#[test]
+fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
+    use neighborwatch::incident::{Content, Engine, IncomingMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sled");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(fixture("school_dropoff"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let msgs: Vec<IncomingMessage> = lines
+        .iter()
+        .filter(|l| l.get("msgtype").is_none())
+        .map(|l| IncomingMessage {
+            event_id: l["event_id"].as_str().unwrap().into(),
+            room: l["room"].as_str().unwrap().into(),
+            sender: l["sender"].as_str().unwrap().into(),
+            ts: Utc.timestamp_millis_opt(l["ts"].as_i64().unwrap()).unwrap(),
+            content: Content::Text {
+                body: l["body"].as_str().unwrap().into(),
+                notice: false,
+                replaces: None,
+            },
+        })
+        .collect();
+    let key = || ReporterKey::new(b"outbox-test-key-0123456789");
+    let net = crate::support::NETWORK.clone();
+    let mut e = Engine::open(net.clone(), SledStore::open(&path).unwrap(), key())
+        .unwrap()
+        .with_outbox();
+    let mut returned = Vec::new();
+    for m in &msgs {
+        returned.extend(e.handle(m, m.ts).unwrap());
+    }
+    let queued = e.store().outbox().unwrap();
+    assert_eq!(
+        queued
+            .iter()
+            .map(|q| q.entry.effect.clone())
+            .collect::<Vec<_>>(),
+        returned,
+        "the outbox holds exactly what was decided"
+    );
+    assert!(
+        queued
+            .iter()
+            .any(|q| matches!(q.entry.effect, neighborwatch::effect::Effect::Relay { .. }))
+    );
+    let txns: std::collections::HashSet<_> =
+        queued.iter().map(|q| q.entry.txn_id.clone()).collect();
+    assert_eq!(txns.len(), queued.len(), "transaction IDs are unique");
+    drop(e);
+    // After a restart the same events change nothing and queue nothing more.
+    let mut e = Engine::open(net.clone(), SledStore::open(&path).unwrap(), key())
+        .unwrap()
+        .with_outbox();
+    for m in &msgs {
+        assert!(e.handle(m, m.ts).unwrap().is_empty());
+    }
+    assert_eq!(e.store().outbox().unwrap().len(), queued.len());
+    // The same input on a fresh store derives the same transaction IDs.
+    let mut fresh = Engine::open(net, MemoryStore::new(), key())
+        .unwrap()
+        .with_outbox();
+    for m in &msgs {
+        fresh.handle(m, m.ts).unwrap();
+    }
+    let again: Vec<_> = fresh
+        .store()
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|q| q.entry.txn_id)
+        .collect();
+    assert_eq!(
+        again,
+        queued
+            .iter()
+            .map(|q| q.entry.txn_id.clone())
+            .collect::<Vec<_>>()
+    );
 }
