@@ -24,10 +24,17 @@
 //! - [`store`]: the [`store::Store`] trait with in-memory and `sled` backends; atomic
 //!   commits.
 //! - [`replay`]: offline replay of JSON-lines messages into JSON-lines actions.
+//!
+//! The Matrix shell, outside the core:
+//!
+//! - [`matrix`]: session, invites, events in, outbox sender out (`matrix-sdk`).
+
+#![recursion_limit = "256"]
 
 pub mod config;
 pub mod effect;
 pub mod incident;
+pub mod matrix;
 pub mod places;
 pub mod render;
 pub mod replay;

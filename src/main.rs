@@ -63,6 +63,13 @@ enum Command {
         /// Messages, one JSON object per line (`-` for standard input).
         input: PathBuf,
     },
+    /// Run the bot: connect to the homeserver, handle reports in the network's rooms,
+    /// relay alerts. Secrets come from the environment variables the file names.
+    Run {
+        /// The network file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Check a network file and print a summary of it.
     Check {
         /// The network file (TOML).
@@ -120,7 +127,7 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "neighborwatch=info,warn".into()),
         )
         .with_writer(io::stderr)
         .init();
@@ -154,6 +161,13 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run { config } => {
+            let net = Network::load(&config)?;
+            let secrets = neighborwatch::matrix::Secrets::from_env(&net)?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            rt.block_on(neighborwatch::matrix::run(net, secrets, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { config } => {
             let net = Network::load(&config)?;
             println!("{}: ok", config.display());
@@ -171,5 +185,27 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

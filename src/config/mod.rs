@@ -445,14 +445,17 @@ impl Validator<'_> {
 
     fn room(&self, r: &Spanned<String>, key: &str) -> Result<(), ConfigError> {
         let s = r.get_ref();
-        let ok = (s.starts_with('!') || s.starts_with('#')) && s.len() > 3 && s[1..].contains(':');
-        if ok {
+        let clean = !s.contains(char::is_whitespace);
+        // Room IDs are `!opaque:server`, or just `!opaque` from room version 12 on.
+        let id = s.starts_with('!') && s.len() > 2 && clean;
+        let alias = s.starts_with('#') && s.len() > 3 && s[1..].contains(':') && clean;
+        if id || alias {
             Ok(())
         } else {
             Err(self.invalid(
                 &r.span(),
                 key,
-                format!("`{s}` is not a room ID (!id:server) or alias (#name:server)"),
+                format!("`{s}` is not a room ID (!id or !id:server) or alias (#name:server)"),
             ))
         }
     }

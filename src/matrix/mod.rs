@@ -1,0 +1,549 @@
+//! The Matrix shell: connects the pure core to a homeserver.
+//!
+//! Owns: the session (log in once, restore ever after), invites, turning decrypted
+//! events into [`IncomingMessage`]s, the engine task, and the sender that drains the
+//! durable outbox. Must not touch: decisions (the engine makes them) or wording
+//! (`render`). Logs at info level never hold message bodies or user IDs.
+
+pub mod content;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use matrix_sdk::{
+    Client, Room, RoomState,
+    authentication::matrix::MatrixSession,
+    config::SyncSettings,
+    encryption::{BackupDownloadStrategy, EncryptionSettings},
+    ruma::{
+        OwnedRoomId, OwnedTransactionId, RoomAliasId, RoomId, TransactionId,
+        events::{
+            reaction::OriginalSyncReactionEvent,
+            room::{
+                member::StrippedRoomMemberEvent,
+                message::{MessageType, OriginalSyncRoomMessageEvent, Relation},
+            },
+        },
+    },
+};
+use tokio::sync::{Notify, mpsc};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::config::Network;
+use crate::effect::Effect;
+use crate::incident::{Content, Engine, IncomingMessage, ReporterKey};
+use crate::store::{SledStore, Store};
+use content::{ROOM_MESSAGE, is_alert, message_content};
+
+/// Why the bot could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShellError {
+    /// The network file has no `[matrix]` or `[storage]` section.
+    #[error("the network file needs a [{0}] section to run the bot")]
+    MissingSection(&'static str),
+    /// A secret's environment variable is not set.
+    #[error("environment variable {0} is not set (it holds a secret named in the network file)")]
+    MissingEnv(String),
+    /// The reporter key is too short.
+    #[error("{0} must hold at least 16 characters")]
+    WeakKey(String),
+    /// Files of the store could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The saved session is unreadable.
+    #[error("{path}: saved session is unreadable: {reason}")]
+    Session {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The homeserver refused or failed.
+    #[error("matrix: {0}")]
+    Matrix(#[from] matrix_sdk::Error),
+    /// Building the client failed.
+    #[error("matrix client: {0}")]
+    Build(#[from] matrix_sdk::ClientBuildError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The engine failed.
+    #[error(transparent)]
+    Engine(#[from] crate::incident::EngineError),
+}
+
+/// The secrets the bot reads from the environment variables the network file names.
+pub struct Secrets {
+    password: String,
+    store_passphrase: String,
+    reporter_key: ReporterKey,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(…)")
+    }
+}
+
+impl Secrets {
+    /// Reads them. Never from the file itself.
+    pub fn from_env(net: &Network) -> Result<Self, ShellError> {
+        let m = net.matrix.as_ref().ok_or(ShellError::MissingSection("matrix"))?;
+        let s = net.storage.as_ref().ok_or(ShellError::MissingSection("storage"))?;
+        let get = |v: &str| std::env::var(v).map_err(|_| ShellError::MissingEnv(v.to_owned()));
+        let key = get(&s.reporter_key_env)?;
+        if key.len() < 16 {
+            return Err(ShellError::WeakKey(s.reporter_key_env.clone()));
+        }
+        Ok(Self {
+            password: get(&m.password_env)?,
+            store_passphrase: get(&m.store_passphrase_env)?,
+            reporter_key: ReporterKey::new(key.as_bytes()),
+        })
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShellError + '_ {
+    move |source| ShellError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Logs in the first time (saving the session next to the crypto store) and restores
+/// the same device on every later start. Never logs out.
+pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellError> {
+    let m = net.matrix.as_ref().ok_or(ShellError::MissingSection("matrix"))?;
+    std::fs::create_dir_all(&m.store_path).map_err(io(&m.store_path))?;
+    let session_path = m.store_path.join("session.json");
+    let crypto_path = m.store_path.join("sqlite");
+    let build = || {
+        Client::builder()
+            .homeserver_url(&m.homeserver)
+            .sqlite_store(&crypto_path, Some(&secrets.store_passphrase))
+            .with_encryption_settings(EncryptionSettings {
+                auto_enable_cross_signing: true,
+                auto_enable_backups: true,
+                backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+            })
+            .build()
+    };
+    if session_path.exists() {
+        let text = std::fs::read_to_string(&session_path).map_err(io(&session_path))?;
+        let session: MatrixSession = serde_json::from_str(&text).map_err(|e| ShellError::Session {
+            path: session_path.clone(),
+            reason: e.to_string(),
+        })?;
+        let client = build().await?;
+        client.restore_session(session).await?;
+        info!("session restored");
+        return Ok(client);
+    }
+    // First start: a fresh crypto store for a fresh device.
+    let _ = std::fs::remove_dir_all(&crypto_path);
+    let client = build().await?;
+    client
+        .matrix_auth()
+        .login_username(&m.user, &secrets.password)
+        .initial_device_display_name(&m.device_name)
+        .await?;
+    let Some(session) = client.matrix_auth().session() else {
+        return Err(ShellError::Session {
+            path: session_path,
+            reason: "the homeserver returned no session".into(),
+        });
+    };
+    let json = serde_json::to_string(&session).map_err(|e| ShellError::Session {
+        path: session_path.clone(),
+        reason: e.to_string(),
+    })?;
+    write_private(&session_path, &json)?;
+    info!("logged in; session saved");
+    client.encryption().wait_for_e2ee_initialization_tasks().await;
+    match client.encryption().recovery().enable().await {
+        Ok(key) => {
+            let path = m.store_path.join("RECOVERY-KEY.txt");
+            write_private(&path, &format!("{key}\n"))?;
+            eprintln!(
+                "\nneighborwatch: server-side key backup is on. Recovery key (shown once; also saved to {}):\n\n    {key}\n\nKeep it somewhere safe and delete that file: with it, a lost store can be recovered.\n",
+                path.display()
+            );
+        }
+        Err(e) => warn!(error = %e, "could not enable key backup and recovery"),
+    }
+    Ok(client)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), ShellError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(text.as_bytes()).map_err(io(path))
+}
+
+/// Replaces room aliases in the network by room IDs, so events match by ID.
+async fn resolve_aliases(client: &Client, net: &Network) -> Network {
+    let mut net = net.clone();
+    let mut cache: HashMap<String, String> = HashMap::new();
+    let mut resolve = async |r: &str| -> String {
+        if !r.starts_with('#') {
+            return r.to_owned();
+        }
+        if let Some(id) = cache.get(r) {
+            return id.clone();
+        }
+        let id = match RoomAliasId::parse(r) {
+            Ok(alias) => match client.resolve_room_alias(&alias).await {
+                Ok(resp) => resp.room_id.to_string(),
+                Err(e) => {
+                    warn!(alias = r, error = %e, "cannot resolve room alias; its room is ignored until restart");
+                    r.to_owned()
+                }
+            },
+            Err(_) => r.to_owned(),
+        };
+        cache.insert(r.to_owned(), id.clone());
+        id
+    };
+    for n in &mut net.neighborhoods {
+        let mut ids = Vec::new();
+        for r in &n.rooms {
+            ids.push(resolve(r).await);
+        }
+        n.rooms = ids;
+    }
+    if let Some(c) = net.coordination_room.clone() {
+        net.coordination_room = Some(resolve(&c).await);
+    }
+    net
+}
+
+fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(i64::from(ts.get())).single().unwrap_or_else(Utc::now)
+}
+
+/// Turns a decrypted room message into the core's input; `None` for kinds it ignores.
+pub fn incoming(ev: &OriginalSyncRoomMessageEvent, room: &RoomId) -> Option<IncomingMessage> {
+    let (msgtype, replaces) = match &ev.content.relates_to {
+        Some(Relation::Replacement(r)) => (&r.new_content.msgtype, Some(r.event_id.to_string())),
+        _ => (&ev.content.msgtype, None),
+    };
+    let content = match msgtype {
+        MessageType::Text(t) => Content::Text {
+            body: t.body.clone(),
+            notice: false,
+            replaces,
+        },
+        MessageType::Notice(n) => Content::Text {
+            body: n.body.clone(),
+            notice: true,
+            replaces,
+        },
+        MessageType::Location(l) => Content::Location {
+            geo_uri: l.geo_uri.clone(),
+            body: l.body.clone(),
+        },
+        _ => return None,
+    };
+    Some(IncomingMessage {
+        event_id: ev.event_id.to_string(),
+        room: room.to_string(),
+        sender: ev.sender.to_string(),
+        ts: to_utc(ev.origin_server_ts),
+        content,
+    })
+}
+
+const CATCH_UP_KEY: &[u8] = b"catch_up_from";
+
+/// Runs the bot until `shutdown` resolves.
+pub async fn run(net: Network, secrets: Secrets, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ShellError> {
+    let storage = net.storage.clone().ok_or(ShellError::MissingSection("storage"))?;
+    let store = SledStore::open(&storage.path)?;
+    let shell = store.db().open_tree("shell").map_err(crate::store::StoreError::from)?;
+    // Catch-up marker: events from before the store existed are never handled, so a
+    // lost state store never replays old sightings.
+    let catch_up_from = match shell.get(CATCH_UP_KEY).map_err(crate::store::StoreError::from)? {
+        Some(v) => i64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+        None => {
+            let now = Utc::now().timestamp_millis();
+            shell
+                .insert(CATCH_UP_KEY, &now.to_be_bytes())
+                .map_err(crate::store::StoreError::from)?;
+            shell.flush().map_err(crate::store::StoreError::from)?;
+            now
+        }
+    };
+    let client = connect(&net, &secrets).await?;
+    let net = Arc::new(resolve_aliases(&client, &net).await);
+    let own_user = client.user_id().map(ToOwned::to_owned);
+    let mut engine = Engine::open(Arc::clone(&net), store.clone(), secrets.reporter_key.clone())?.with_outbox();
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<IncomingMessage>();
+    let outbox_ready = Arc::new(Notify::new());
+
+    // Invites: rooms of the network file, or from an organizer; decline the rest.
+    let invite_net = Arc::clone(&net);
+    client.add_event_handler(move |ev: StrippedRoomMemberEvent, client: Client, room: Room| {
+        let net = Arc::clone(&invite_net);
+        async move {
+            if client.user_id() != Some(&*ev.state_key) {
+                return;
+            }
+            let rid = room.room_id().to_string();
+            let known = net.neighborhood_of_room(&rid).is_some() || net.coordination_room.as_deref() == Some(rid.as_str());
+            let by_organizer = net.organizers.iter().any(|o| o.as_str() == ev.sender.as_str());
+            tokio::spawn(
+                async move {
+                    if known || by_organizer {
+                        let mut delay = 1;
+                        while let Err(e) = room.join().await {
+                            if delay > 60 {
+                                warn!(error = %e, "giving up joining");
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_secs(delay)).await;
+                            delay *= 2;
+                        }
+                        info!("joined");
+                    } else {
+                        info!("declining an invite to a room outside the network");
+                        let _ = room.leave().await;
+                    }
+                }
+                .instrument(info_span!("invite", room = %rid)),
+            );
+        }
+    });
+    let msg_tx = tx.clone();
+    let me = own_user.clone();
+    client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+        let tx = msg_tx.clone();
+        let me = me.clone();
+        async move {
+            if room.state() != RoomState::Joined || Some(&ev.sender) == me.as_ref() {
+                return;
+            }
+            if i64::from(ev.origin_server_ts.get()) < catch_up_from {
+                debug!("event from before the store existed: skipped");
+                return;
+            }
+            if let Some(m) = incoming(&ev, room.room_id()) {
+                let _ = tx.send(m);
+            }
+        }
+    });
+    let react_tx = tx.clone();
+    let me = own_user.clone();
+    client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
+        let tx = react_tx.clone();
+        let me = me.clone();
+        async move {
+            if Some(&ev.sender) == me.as_ref() || i64::from(ev.origin_server_ts.get()) < catch_up_from {
+                return;
+            }
+            let _ = tx.send(IncomingMessage {
+                event_id: ev.event_id.to_string(),
+                room: room.room_id().to_string(),
+                sender: ev.sender.to_string(),
+                ts: to_utc(ev.origin_server_ts),
+                content: Content::Reaction {
+                    key: ev.content.relates_to.key.clone(),
+                    relates_to: ev.content.relates_to.event_id.to_string(),
+                },
+            });
+        }
+    });
+
+    // The engine task: the only owner of the engine. Inputs in, outbox entries out.
+    let ready = Arc::clone(&outbox_ready);
+    let engine_task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            let result = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => {
+                        let span = info_span!("event", room = %m.room);
+                        let _g = span.enter();
+                        let now = Utc::now();
+                        engine.tick(now).and_then(|_| engine.handle(&m, now)).map(|e| e.len())
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => engine.tick(Utc::now()).map(|e| e.len()),
+            };
+            match result {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(effects = n, "input handled; effects queued");
+                    ready.notify_one();
+                }
+                Err(e) => warn!(error = %e, "input not handled; it will be handled again after a restart"),
+            }
+        }
+    });
+
+    // The sender task: drains the outbox, oldest first per room, with backoff.
+    let sender = tokio::spawn(send_loop(client.clone(), Arc::clone(&net), store.clone(), Arc::clone(&outbox_ready)));
+    outbox_ready.notify_one();
+
+    let sync_client = client.clone();
+    let sync = tokio::spawn(async move {
+        let settings = SyncSettings::default().timeout(Duration::from_secs(10));
+        loop {
+            if let Err(e) = sync_client.sync(settings.clone()).await {
+                warn!(error = %e, "sync failed; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        }
+    });
+    info!(rooms = net.neighborhoods.iter().map(|n| n.rooms.len()).sum::<usize>(), "neighborwatch running");
+    shutdown.await;
+    info!("shutting down");
+    sync.abort();
+    drop(tx);
+    sender.abort();
+    let _ = engine_task.await;
+    store.flush()?;
+    Ok(())
+}
+
+/// Why one outbox entry was not sent this round.
+enum SendOutcome {
+    Sent,
+    /// Retry later (rate limit, server error, network, not joined yet).
+    Later(String),
+}
+
+async fn send_one(client: &Client, net: &Network, store: &mut SledStore, seq: u64, txn_id: &str, effect: &Effect) -> Result<SendOutcome, ShellError> {
+    let Ok(room_id) = <OwnedRoomId>::try_from(effect.room()) else {
+        warn!("outbox entry for an unparsable room ID dropped");
+        store.outbox_sent(seq, None)?;
+        return Ok(SendOutcome::Sent);
+    };
+    let Some(room) = client.get_room(&room_id) else {
+        return Ok(SendOutcome::Later("not in the room yet".into()));
+    };
+    if room.state() != RoomState::Joined {
+        return Ok(SendOutcome::Later("not joined yet".into()));
+    }
+    if is_alert(effect) && !net.allow_unencrypted {
+        let encrypted = room.latest_encryption_state().await.map(|s| s.is_encrypted()).unwrap_or(false);
+        if !encrypted {
+            warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
+            if matches!(effect, Effect::Relay { .. })
+                && let Some(coord) = net.coordination_room.as_deref().and_then(|c| <OwnedRoomId>::try_from(c).ok())
+                && let Some(c) = client.get_room(&coord)
+            {
+                let body = format!("Refused to post an alert into {room_id}: the room is not end-to-end encrypted. Turn on encryption there, or set allow_unencrypted in the network file.");
+                let content = serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
+                let txn = TransactionId::new();
+                if let Err(e) = c.send_raw(ROOM_MESSAGE, content).with_transaction_id(&txn).await {
+                    warn!(error = %e, "could not tell the coordination room");
+                }
+            }
+            store.outbox_sent(seq, None)?;
+            return Ok(SendOutcome::Sent);
+        }
+    }
+    let alert = match effect {
+        Effect::Edit { message, .. } | Effect::ThreadReply { message, .. } => match &message.incident {
+            Some(tag) => store.alert_event(&tag.id, effect.room())?,
+            None => None,
+        },
+        _ => None,
+    };
+    let content = match message_content(effect, alert.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            // The alert was refused or never sent: there is nothing to update.
+            debug!(error = %e, "update dropped");
+            store.outbox_sent(seq, None)?;
+            return Ok(SendOutcome::Sent);
+        }
+    };
+    let txn: OwnedTransactionId = txn_id.into();
+    match room.send_raw(ROOM_MESSAGE, content).with_transaction_id(&txn).await {
+        Ok(resp) => {
+            let event_id = resp.response.event_id.to_string();
+            let alert = match effect {
+                Effect::Relay { message, .. } => message.incident.as_ref().map(|t| t.id),
+                _ => None,
+            };
+            store.outbox_sent(seq, alert.as_ref().map(|id| (id, effect.room(), event_id.as_str())))?;
+            Ok(SendOutcome::Sent)
+        }
+        Err(e) => Ok(SendOutcome::Later(e.to_string())),
+    }
+}
+
+/// Fault injection for crash tests: with `NEIGHBORWATCH_FAULT=hold-outbox` the sender
+/// sends nothing, so a test can kill the bot between a commit and its sends.
+pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
+
+async fn send_loop(client: Client, net: Arc<Network>, mut store: SledStore, ready: Arc<Notify>) {
+    if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
+        warn!("fault injection: the outbox is held; nothing will be sent");
+        std::future::pending::<()>().await;
+    }
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let queued = match store.outbox() {
+            Ok(q) => q,
+            Err(e) => {
+                warn!(error = %e, "cannot read the outbox");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut blocked: Vec<String> = Vec::new();
+        let mut failed = false;
+        for q in &queued {
+            let room = q.entry.effect.room().to_owned();
+            if blocked.contains(&room) {
+                continue; // keep each room's order: nothing overtakes a failed entry
+            }
+            let span = info_span!("send", room = %room, seq = q.seq);
+            match send_one(&client, &net, &mut store, q.seq, &q.entry.txn_id, &q.entry.effect).instrument(span).await {
+                Ok(SendOutcome::Sent) => {}
+                Ok(SendOutcome::Later(why)) => {
+                    debug!(reason = %why, "will retry");
+                    blocked.push(room);
+                    failed = true;
+                }
+                Err(e) => {
+                    warn!(error = %e, "outbox bookkeeping failed");
+                    blocked.push(room);
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = ready.notified() => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        } else {
+            backoff = Duration::from_millis(200);
+            tokio::select! {
+                _ = ready.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Real Synapse homeservers for tests: installed from PyPI into `.venv` if missing,
+//! started on 127.0.0.1 with free ports, federating with each other over loopback.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const SHARED_SECRET: &str = "neighborwatch-test-shared-secret";
+const SYNAPSE_VERSION: &str = "1.163.2";
+
+static INSTALL: Mutex<()> = Mutex::new(());
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The virtualenv with Synapse, installed on first use.
+pub fn venv() -> PathBuf {
+    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = repo().join(".venv");
+    if venv.join("bin/synapse_homeserver").exists() {
+        return venv;
+    }
+    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "python3 -m venv failed: install python3 with venv support");
+    let ok = Command::new(venv.join("bin/pip"))
+        .args(["install", "-q", &format!("matrix-synapse=={SYNAPSE_VERSION}")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "pip install matrix-synapse failed");
+    venv
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// One running homeserver. Killed when dropped.
+pub struct Synapse {
+    pub server_name: String,
+    pub url: String,
+    pub client_port: u16,
+    pub dir: PathBuf,
+    child: Child,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for Synapse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+impl Synapse {
+    /// Starts a homeserver named `localhost:<federation port>`.
+    pub fn start() -> Synapse {
+        let venv = venv();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_owned();
+        let (cp, fp) = (free_port(), free_port());
+        let status = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .arg("-keyout")
+            .arg(dir.join("tls.key"))
+            .arg("-out")
+            .arg(dir.join("tls.crt"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl failed");
+        let d = dir.display();
+        let server_name = format!("localhost:{fp}");
+        let rc = "{per_second: 1000, burst_count: 1000}";
+        let yaml = format!(
+            r#"server_name: "{server_name}"
+public_baseurl: "http://127.0.0.1:{cp}/"
+pid_file: {d}/homeserver.pid
+signing_key_path: {d}/signing.key
+media_store_path: {d}/media
+report_stats: false
+database: {{name: sqlite3, args: {{database: {d}/homeserver.db}}}}
+listeners:
+  - {{port: {cp}, bind_addresses: ['127.0.0.1'], type: http, tls: false, x_forwarded: false, resources: [{{names: [client], compress: false}}]}}
+  - {{port: {fp}, bind_addresses: ['127.0.0.1'], type: http, tls: true, resources: [{{names: [federation]}}]}}
+tls_certificate_path: {d}/tls.crt
+tls_private_key_path: {d}/tls.key
+federation_verify_certificates: false
+trusted_key_servers: []
+suppress_key_server_warning: true
+ip_range_whitelist: ['127.0.0.0/8', '::1/128']
+enable_registration: false
+registration_shared_secret: "{SHARED_SECRET}"
+macaroon_secret_key: "macaroon-{fp}"
+form_secret: "form-{fp}"
+presence: {{enabled: false}}
+url_preview_enabled: false
+bcrypt_rounds: 4
+federation:
+  destination_min_retry_interval: 1s
+  destination_retry_multiplier: 1
+  destination_max_retry_interval: 2s
+rc_message: {rc}
+rc_registration: {rc}
+rc_login: {{address: {rc}, account: {rc}, failed_attempts: {rc}}}
+rc_joins: {{local: {rc}, remote: {rc}}}
+rc_joins_per_room: {rc}
+rc_invites: {{per_room: {rc}, per_user: {rc}, per_issuer: {rc}}}
+rc_room_creation: {rc}
+rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
+rc_key_requests: {rc}
+"#
+        );
+        let cfg = dir.join("homeserver.yaml");
+        std::fs::write(&cfg, yaml).expect("write config");
+        let log = std::fs::File::create(dir.join("synapse.log")).expect("log file");
+        let child = Command::new(venv.join("bin/python"))
+            .args(["-m", "synapse.app.homeserver", "-c"])
+            .arg(&cfg)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("synapse starts");
+        let s = Synapse {
+            server_name,
+            url: format!("http://127.0.0.1:{cp}"),
+            client_port: cp,
+            dir,
+            child,
+            _tmp: tmp,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http_get(cp, "/_matrix/client/versions").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let log = std::fs::read_to_string(s.dir.join("synapse.log")).unwrap_or_default();
+        panic!("synapse did not start:\n{log}");
+    }
+
+    /// Registers `name` with password `password`; returns the full user ID.
+    pub fn register(&self, name: &str, password: &str) -> String {
+        let out = Command::new(venv().join("bin/register_new_matrix_user"))
+            .args(["-u", name, "-p", password, "--no-admin", "-k", SHARED_SECRET, &self.url])
+            .output()
+            .expect("register_new_matrix_user runs");
+        assert!(out.status.success(), "registering {name}: {}", String::from_utf8_lossy(&out.stderr));
+        format!("@{name}:{}", self.server_name)
+    }
+}
+
+pub fn dir_of(p: &Path) -> String {
+    p.display().to_string()
+}
