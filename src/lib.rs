@@ -34,6 +34,7 @@
 pub mod config;
 pub mod effect;
 pub mod incident;
+pub mod logging;
 pub mod matrix;
 pub mod places;
 pub mod render;

@@ -125,11 +125,14 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<ExitCode> {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "neighborwatch=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "neighborwatch=info,warn".into()),
         )
-        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_writer(|| neighborwatch::logging::Redacting(io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Replay {
@@ -164,7 +167,9 @@ fn run() -> Result<ExitCode> {
         Command::Run { config } => {
             let net = Network::load(&config)?;
             let secrets = neighborwatch::matrix::Secrets::from_env(&net)?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(neighborwatch::matrix::run(net, secrets, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -192,13 +197,14 @@ fn run() -> Result<ExitCode> {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -25,16 +25,26 @@ pub enum ContentError {
 
 fn base(m: &OutgoingMessage) -> serde_json::Map<String, Value> {
     let mut c = serde_json::Map::new();
-    c.insert("msgtype".into(), serde_json::to_value(m.msgtype).unwrap_or(Value::Null));
+    c.insert(
+        "msgtype".into(),
+        serde_json::to_value(m.msgtype).unwrap_or(Value::Null),
+    );
     c.insert("body".into(), Value::String(m.body.clone()));
     c.insert("format".into(), "org.matrix.custom.html".into());
     c.insert("formatted_body".into(), Value::String(m.html.clone()));
     c.insert(
         "m.mentions".into(),
-        if m.mentions_room { json!({ "room": true }) } else { json!({}) },
+        if m.mentions_room {
+            json!({ "room": true })
+        } else {
+            json!({})
+        },
     );
     if let Some(tag) = &m.incident {
-        c.insert(INCIDENT_FIELD.into(), serde_json::to_value(tag).unwrap_or(Value::Null));
+        c.insert(
+            INCIDENT_FIELD.into(),
+            serde_json::to_value(tag).unwrap_or(Value::Null),
+        );
     }
     c
 }
@@ -44,13 +54,27 @@ fn base(m: &OutgoingMessage) -> serde_json::Map<String, Value> {
 /// replies).
 pub fn message_content(effect: &Effect, alert_event: Option<&str>) -> Result<Value, ContentError> {
     Ok(match effect {
-        Effect::Reply { in_reply_to, message, .. } => {
+        Effect::Reply {
+            in_reply_to,
+            message,
+            ..
+        } => {
             let mut c = base(message);
-            c.insert("m.relates_to".into(), json!({ "m.in_reply_to": { "event_id": in_reply_to } }));
+            c.insert(
+                "m.relates_to".into(),
+                json!({ "m.in_reply_to": { "event_id": in_reply_to } }),
+            );
             Value::Object(c)
         }
-        Effect::Notice { message, .. } | Effect::Relay { message, .. } => Value::Object(base(message)),
-        Effect::Location { incident, geo_uri, body, .. } => json!({
+        Effect::Notice { message, .. } | Effect::Relay { message, .. } => {
+            Value::Object(base(message))
+        }
+        Effect::Location {
+            incident,
+            geo_uri,
+            body,
+            ..
+        } => json!({
             "msgtype": "m.location",
             "body": body,
             "geo_uri": geo_uri,
@@ -65,9 +89,15 @@ pub fn message_content(effect: &Effect, alert_event: Option<&str>) -> Result<Val
             let new_content = Value::Object(base(message));
             let mut c = base(message);
             c.insert("body".into(), Value::String(format!("* {}", message.body)));
-            c.insert("formatted_body".into(), Value::String(format!("* {}", message.html)));
+            c.insert(
+                "formatted_body".into(),
+                Value::String(format!("* {}", message.html)),
+            );
             c.insert("m.new_content".into(), new_content);
-            c.insert("m.relates_to".into(), json!({ "rel_type": "m.replace", "event_id": target }));
+            c.insert(
+                "m.relates_to".into(),
+                json!({ "rel_type": "m.replace", "event_id": target }),
+            );
             Value::Object(c)
         }
         Effect::ThreadReply { message, .. } => {
@@ -89,7 +119,13 @@ pub fn message_content(effect: &Effect, alert_event: Option<&str>) -> Result<Val
 
 /// True for effects that carry an alert into a room (refused in unencrypted rooms).
 pub fn is_alert(effect: &Effect) -> bool {
-    matches!(effect, Effect::Relay { .. } | Effect::Location { .. } | Effect::Edit { .. } | Effect::ThreadReply { .. })
+    matches!(
+        effect,
+        Effect::Relay { .. }
+            | Effect::Location { .. }
+            | Effect::Edit { .. }
+            | Effect::ThreadReply { .. }
+    )
 }
 
 #[cfg(test)]
@@ -116,7 +152,14 @@ mod tests {
 
     #[test]
     fn relay_is_text_with_room_mention_and_incident_tag() {
-        let c = message_content(&Effect::Relay { room: "!r:x".into(), message: msg(true) }, None).unwrap();
+        let c = message_content(
+            &Effect::Relay {
+                room: "!r:x".into(),
+                message: msg(true),
+            },
+            None,
+        )
+        .unwrap();
         assert_eq!(c["msgtype"], "m.text");
         assert_eq!(c["m.mentions"], json!({"room": true}));
         assert_eq!(c[INCIDENT_FIELD]["status"], "confirmed");
@@ -126,10 +169,16 @@ mod tests {
 
     #[test]
     fn edit_replaces_the_alert_and_needs_its_event_id() {
-        let e = Effect::Edit { room: "!r:x".into(), message: msg(false) };
+        let e = Effect::Edit {
+            room: "!r:x".into(),
+            message: msg(false),
+        };
         assert_eq!(message_content(&e, None), Err(ContentError::NoAlertEvent));
         let c = message_content(&e, Some("$alert")).unwrap();
-        assert_eq!(c["m.relates_to"], json!({"rel_type": "m.replace", "event_id": "$alert"}));
+        assert_eq!(
+            c["m.relates_to"],
+            json!({"rel_type": "m.replace", "event_id": "$alert"})
+        );
         assert_eq!(c["m.new_content"]["body"], "alert <b>");
         assert_eq!(c["body"], "* alert <b>");
         assert_eq!(c["m.mentions"], json!({}));
@@ -137,11 +186,22 @@ mod tests {
 
     #[test]
     fn thread_reply_and_reply_relations() {
-        let t = message_content(&Effect::ThreadReply { room: "!r:x".into(), message: msg(false) }, Some("$a")).unwrap();
+        let t = message_content(
+            &Effect::ThreadReply {
+                room: "!r:x".into(),
+                message: msg(false),
+            },
+            Some("$a"),
+        )
+        .unwrap();
         assert_eq!(t["m.relates_to"]["rel_type"], "m.thread");
         assert_eq!(t["m.relates_to"]["event_id"], "$a");
         let r = message_content(
-            &Effect::Reply { room: "!r:x".into(), in_reply_to: "$rep".into(), message: msg(false) },
+            &Effect::Reply {
+                room: "!r:x".into(),
+                in_reply_to: "$rep".into(),
+                message: msg(false),
+            },
             None,
         )
         .unwrap();
@@ -152,7 +212,12 @@ mod tests {
     fn location_has_msc3488_fields() {
         let tag = msg(false).incident.unwrap();
         let c = message_content(
-            &Effect::Location { room: "!r:x".into(), incident: tag, geo_uri: "geo:1,2;u=30".into(), body: "here".into() },
+            &Effect::Location {
+                room: "!r:x".into(),
+                incident: tag,
+                geo_uri: "geo:1,2;u=30".into(),
+                body: "here".into(),
+            },
             None,
         )
         .unwrap();

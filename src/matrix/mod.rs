@@ -96,8 +96,14 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// Reads them. Never from the file itself.
     pub fn from_env(net: &Network) -> Result<Self, ShellError> {
-        let m = net.matrix.as_ref().ok_or(ShellError::MissingSection("matrix"))?;
-        let s = net.storage.as_ref().ok_or(ShellError::MissingSection("storage"))?;
+        let m = net
+            .matrix
+            .as_ref()
+            .ok_or(ShellError::MissingSection("matrix"))?;
+        let s = net
+            .storage
+            .as_ref()
+            .ok_or(ShellError::MissingSection("storage"))?;
         let get = |v: &str| std::env::var(v).map_err(|_| ShellError::MissingEnv(v.to_owned()));
         let key = get(&s.reporter_key_env)?;
         if key.len() < 16 {
@@ -121,7 +127,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShellError + '_ {
 /// Logs in the first time (saving the session next to the crypto store) and restores
 /// the same device on every later start. Never logs out.
 pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellError> {
-    let m = net.matrix.as_ref().ok_or(ShellError::MissingSection("matrix"))?;
+    let m = net
+        .matrix
+        .as_ref()
+        .ok_or(ShellError::MissingSection("matrix"))?;
     std::fs::create_dir_all(&m.store_path).map_err(io(&m.store_path))?;
     let session_path = m.store_path.join("session.json");
     let crypto_path = m.store_path.join("sqlite");
@@ -138,10 +147,11 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
     };
     if session_path.exists() {
         let text = std::fs::read_to_string(&session_path).map_err(io(&session_path))?;
-        let session: MatrixSession = serde_json::from_str(&text).map_err(|e| ShellError::Session {
-            path: session_path.clone(),
-            reason: e.to_string(),
-        })?;
+        let session: MatrixSession =
+            serde_json::from_str(&text).map_err(|e| ShellError::Session {
+                path: session_path.clone(),
+                reason: e.to_string(),
+            })?;
         let client = build().await?;
         client.restore_session(session).await?;
         info!("session restored");
@@ -167,7 +177,10 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
     })?;
     write_private(&session_path, &json)?;
     info!("logged in; session saved");
-    client.encryption().wait_for_e2ee_initialization_tasks().await;
+    client
+        .encryption()
+        .wait_for_e2ee_initialization_tasks()
+        .await;
     match client.encryption().recovery().enable().await {
         Ok(key) => {
             let path = m.store_path.join("RECOVERY-KEY.txt");
@@ -233,7 +246,9 @@ async fn resolve_aliases(client: &Client, net: &Network) -> Network {
 }
 
 fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(i64::from(ts.get())).single().unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(i64::from(ts.get()))
+        .single()
+        .unwrap_or_else(Utc::now)
 }
 
 /// Turns a decrypted room message into the core's input; `None` for kinds it ignores.
@@ -271,13 +286,26 @@ pub fn incoming(ev: &OriginalSyncRoomMessageEvent, room: &RoomId) -> Option<Inco
 const CATCH_UP_KEY: &[u8] = b"catch_up_from";
 
 /// Runs the bot until `shutdown` resolves.
-pub async fn run(net: Network, secrets: Secrets, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ShellError> {
-    let storage = net.storage.clone().ok_or(ShellError::MissingSection("storage"))?;
+pub async fn run(
+    net: Network,
+    secrets: Secrets,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ShellError> {
+    let storage = net
+        .storage
+        .clone()
+        .ok_or(ShellError::MissingSection("storage"))?;
     let store = SledStore::open(&storage.path)?;
-    let shell = store.db().open_tree("shell").map_err(crate::store::StoreError::from)?;
+    let shell = store
+        .db()
+        .open_tree("shell")
+        .map_err(crate::store::StoreError::from)?;
     // Catch-up marker: events from before the store existed are never handled, so a
     // lost state store never replays old sightings.
-    let catch_up_from = match shell.get(CATCH_UP_KEY).map_err(crate::store::StoreError::from)? {
+    let catch_up_from = match shell
+        .get(CATCH_UP_KEY)
+        .map_err(crate::store::StoreError::from)?
+    {
         Some(v) => i64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
         None => {
             let now = Utc::now().timestamp_millis();
@@ -291,44 +319,55 @@ pub async fn run(net: Network, secrets: Secrets, shutdown: impl std::future::Fut
     let client = connect(&net, &secrets).await?;
     let net = Arc::new(resolve_aliases(&client, &net).await);
     let own_user = client.user_id().map(ToOwned::to_owned);
-    let mut engine = Engine::open(Arc::clone(&net), store.clone(), secrets.reporter_key.clone())?.with_outbox();
+    let mut engine = Engine::open(
+        Arc::clone(&net),
+        store.clone(),
+        secrets.reporter_key.clone(),
+    )?
+    .with_outbox();
 
     let (tx, mut rx) = mpsc::unbounded_channel::<IncomingMessage>();
     let outbox_ready = Arc::new(Notify::new());
 
     // Invites: rooms of the network file, or from an organizer; decline the rest.
     let invite_net = Arc::clone(&net);
-    client.add_event_handler(move |ev: StrippedRoomMemberEvent, client: Client, room: Room| {
-        let net = Arc::clone(&invite_net);
-        async move {
-            if client.user_id() != Some(&*ev.state_key) {
-                return;
-            }
-            let rid = room.room_id().to_string();
-            let known = net.neighborhood_of_room(&rid).is_some() || net.coordination_room.as_deref() == Some(rid.as_str());
-            let by_organizer = net.organizers.iter().any(|o| o.as_str() == ev.sender.as_str());
-            tokio::spawn(
-                async move {
-                    if known || by_organizer {
-                        let mut delay = 1;
-                        while let Err(e) = room.join().await {
-                            if delay > 60 {
-                                warn!(error = %e, "giving up joining");
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_secs(delay)).await;
-                            delay *= 2;
-                        }
-                        info!("joined");
-                    } else {
-                        info!("declining an invite to a room outside the network");
-                        let _ = room.leave().await;
-                    }
+    client.add_event_handler(
+        move |ev: StrippedRoomMemberEvent, client: Client, room: Room| {
+            let net = Arc::clone(&invite_net);
+            async move {
+                if client.user_id() != Some(&*ev.state_key) {
+                    return;
                 }
-                .instrument(info_span!("invite", room = %rid)),
-            );
-        }
-    });
+                let rid = room.room_id().to_string();
+                let known = net.neighborhood_of_room(&rid).is_some()
+                    || net.coordination_room.as_deref() == Some(rid.as_str());
+                let by_organizer = net
+                    .organizers
+                    .iter()
+                    .any(|o| o.as_str() == ev.sender.as_str());
+                tokio::spawn(
+                    async move {
+                        if known || by_organizer {
+                            let mut delay = 1;
+                            while let Err(e) = room.join().await {
+                                if delay > 60 {
+                                    warn!(error = %e, "giving up joining");
+                                    return;
+                                }
+                                tokio::time::sleep(Duration::from_secs(delay)).await;
+                                delay *= 2;
+                            }
+                            info!("joined");
+                        } else {
+                            info!("declining an invite to a room outside the network");
+                            let _ = room.leave().await;
+                        }
+                    }
+                    .instrument(info_span!("invite", room = %rid)),
+                );
+            }
+        },
+    );
     let msg_tx = tx.clone();
     let me = own_user.clone();
     client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
@@ -353,7 +392,9 @@ pub async fn run(net: Network, secrets: Secrets, shutdown: impl std::future::Fut
         let tx = react_tx.clone();
         let me = me.clone();
         async move {
-            if Some(&ev.sender) == me.as_ref() || i64::from(ev.origin_server_ts.get()) < catch_up_from {
+            if Some(&ev.sender) == me.as_ref()
+                || i64::from(ev.origin_server_ts.get()) < catch_up_from
+            {
                 return;
             }
             let _ = tx.send(IncomingMessage {
@@ -392,13 +433,20 @@ pub async fn run(net: Network, secrets: Secrets, shutdown: impl std::future::Fut
                     info!(effects = n, "input handled; effects queued");
                     ready.notify_one();
                 }
-                Err(e) => warn!(error = %e, "input not handled; it will be handled again after a restart"),
+                Err(e) => {
+                    warn!(error = %e, "input not handled; it will be handled again after a restart")
+                }
             }
         }
     });
 
     // The sender task: drains the outbox, oldest first per room, with backoff.
-    let sender = tokio::spawn(send_loop(client.clone(), Arc::clone(&net), store.clone(), Arc::clone(&outbox_ready)));
+    let sender = tokio::spawn(send_loop(
+        client.clone(),
+        Arc::clone(&net),
+        store.clone(),
+        Arc::clone(&outbox_ready),
+    ));
     outbox_ready.notify_one();
 
     let sync_client = client.clone();
@@ -411,7 +459,14 @@ pub async fn run(net: Network, secrets: Secrets, shutdown: impl std::future::Fut
             }
         }
     });
-    info!(rooms = net.neighborhoods.iter().map(|n| n.rooms.len()).sum::<usize>(), "neighborwatch running");
+    info!(
+        rooms = net
+            .neighborhoods
+            .iter()
+            .map(|n| n.rooms.len())
+            .sum::<usize>(),
+        "neighborwatch running"
+    );
     shutdown.await;
     info!("shutting down");
     sync.abort();
@@ -429,7 +484,14 @@ enum SendOutcome {
     Later(String),
 }
 
-async fn send_one(client: &Client, net: &Network, store: &mut SledStore, seq: u64, txn_id: &str, effect: &Effect) -> Result<SendOutcome, ShellError> {
+async fn send_one(
+    client: &Client,
+    net: &Network,
+    store: &mut SledStore,
+    seq: u64,
+    txn_id: &str,
+    effect: &Effect,
+) -> Result<SendOutcome, ShellError> {
     let Ok(room_id) = <OwnedRoomId>::try_from(effect.room()) else {
         warn!("outbox entry for an unparsable room ID dropped");
         store.outbox_sent(seq, None)?;
@@ -442,17 +504,31 @@ async fn send_one(client: &Client, net: &Network, store: &mut SledStore, seq: u6
         return Ok(SendOutcome::Later("not joined yet".into()));
     }
     if is_alert(effect) && !net.allow_unencrypted {
-        let encrypted = room.latest_encryption_state().await.map(|s| s.is_encrypted()).unwrap_or(false);
+        let encrypted = room
+            .latest_encryption_state()
+            .await
+            .map(|s| s.is_encrypted())
+            .unwrap_or(false);
         if !encrypted {
             warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
             if matches!(effect, Effect::Relay { .. })
-                && let Some(coord) = net.coordination_room.as_deref().and_then(|c| <OwnedRoomId>::try_from(c).ok())
+                && let Some(coord) = net
+                    .coordination_room
+                    .as_deref()
+                    .and_then(|c| <OwnedRoomId>::try_from(c).ok())
                 && let Some(c) = client.get_room(&coord)
             {
-                let body = format!("Refused to post an alert into {room_id}: the room is not end-to-end encrypted. Turn on encryption there, or set allow_unencrypted in the network file.");
-                let content = serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
+                let body = format!(
+                    "Refused to post an alert into {room_id}: the room is not end-to-end encrypted. Turn on encryption there, or set allow_unencrypted in the network file."
+                );
+                let content =
+                    serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
                 let txn = TransactionId::new();
-                if let Err(e) = c.send_raw(ROOM_MESSAGE, content).with_transaction_id(&txn).await {
+                if let Err(e) = c
+                    .send_raw(ROOM_MESSAGE, content)
+                    .with_transaction_id(&txn)
+                    .await
+                {
                     warn!(error = %e, "could not tell the coordination room");
                 }
             }
@@ -461,10 +537,12 @@ async fn send_one(client: &Client, net: &Network, store: &mut SledStore, seq: u6
         }
     }
     let alert = match effect {
-        Effect::Edit { message, .. } | Effect::ThreadReply { message, .. } => match &message.incident {
-            Some(tag) => store.alert_event(&tag.id, effect.room())?,
-            None => None,
-        },
+        Effect::Edit { message, .. } | Effect::ThreadReply { message, .. } => {
+            match &message.incident {
+                Some(tag) => store.alert_event(&tag.id, effect.room())?,
+                None => None,
+            }
+        }
         _ => None,
     };
     let content = match message_content(effect, alert.as_deref()) {
@@ -477,14 +555,23 @@ async fn send_one(client: &Client, net: &Network, store: &mut SledStore, seq: u6
         }
     };
     let txn: OwnedTransactionId = txn_id.into();
-    match room.send_raw(ROOM_MESSAGE, content).with_transaction_id(&txn).await {
+    match room
+        .send_raw(ROOM_MESSAGE, content)
+        .with_transaction_id(&txn)
+        .await
+    {
         Ok(resp) => {
             let event_id = resp.response.event_id.to_string();
             let alert = match effect {
                 Effect::Relay { message, .. } => message.incident.as_ref().map(|t| t.id),
                 _ => None,
             };
-            store.outbox_sent(seq, alert.as_ref().map(|id| (id, effect.room(), event_id.as_str())))?;
+            store.outbox_sent(
+                seq,
+                alert
+                    .as_ref()
+                    .map(|id| (id, effect.room(), event_id.as_str())),
+            )?;
             Ok(SendOutcome::Sent)
         }
         Err(e) => Ok(SendOutcome::Later(e.to_string())),
@@ -518,7 +605,17 @@ async fn send_loop(client: Client, net: Arc<Network>, mut store: SledStore, read
                 continue; // keep each room's order: nothing overtakes a failed entry
             }
             let span = info_span!("send", room = %room, seq = q.seq);
-            match send_one(&client, &net, &mut store, q.seq, &q.entry.txn_id, &q.entry.effect).instrument(span).await {
+            match send_one(
+                &client,
+                &net,
+                &mut store,
+                q.seq,
+                &q.entry.txn_id,
+                &q.entry.effect,
+            )
+            .instrument(span)
+            .await
+            {
                 Ok(SendOutcome::Sent) => {}
                 Ok(SendOutcome::Later(why)) => {
                     debug!(reason = %why, "will retry");

@@ -129,7 +129,13 @@ fn bad_values_name_file_line_and_key() {
     let e = err(&BASE.replace("!a:example.org", "#alerts"));
     assert_names(&e, 7, "rooms");
     // Room version 12 IDs have no server part.
-    assert!(parse(&BASE.replace("!a:example.org", "!ZMLINPBuo8bi8s-FTST0VJge34cRzefhdK4nFQIY_XE")).is_ok());
+    assert!(
+        parse(&BASE.replace(
+            "!a:example.org",
+            "!ZMLINPBuo8bi8s-FTST0VJge34cRzefhdK4nFQIY_XE"
+        ))
+        .is_ok()
+    );
     let e = err(&format!(
         "{BASE}\n[[neighborhood]]\nid = \"hoover-foster\"\nname = \"x\"\nrooms = [\"!b:x.org\"]\narea = {{ center = [1.0, 1.0], radius_m = 5 }}\n"
     ));

@@ -18,7 +18,10 @@ use matrix_sdk::{
     ruma::{
         OwnedEventId, OwnedRoomId, OwnedUserId,
         api::client::room::create_room::v3::Request as CreateRoomRequest,
-        events::room::{member::StrippedRoomMemberEvent, message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent}},
+        events::room::{
+            member::StrippedRoomMemberEvent,
+            message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent},
+        },
     },
 };
 use serde_json::Value;
@@ -44,42 +47,60 @@ impl Neighbor {
             .build()
             .await
             .unwrap();
-        client.matrix_auth().login_username(&user, PASSWORD).await.unwrap();
+        client
+            .matrix_auth()
+            .login_username(&user, PASSWORD)
+            .await
+            .unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let rec = Arc::clone(&received);
-        client.add_event_handler(move |_ev: OriginalSyncRoomMessageEvent, room: Room, raw: RawEvent| {
-            let rec = Arc::clone(&rec);
-            async move {
-                if let Ok(v) = serde_json::from_str::<Value>(raw.0.get()) {
-                    rec.lock().unwrap().push((room.room_id().to_owned(), v));
-                }
-            }
-        });
-        client.add_event_handler(|ev: StrippedRoomMemberEvent, client: Client, room: Room| async move {
-            if client.user_id() == Some(&*ev.state_key) {
-                tokio::spawn(async move {
-                    for _ in 0..20 {
-                        if room.join().await.is_ok() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(500)).await;
+        client.add_event_handler(
+            move |_ev: OriginalSyncRoomMessageEvent, room: Room, raw: RawEvent| {
+                let rec = Arc::clone(&rec);
+                async move {
+                    if let Ok(v) = serde_json::from_str::<Value>(raw.0.get()) {
+                        rec.lock().unwrap().push((room.room_id().to_owned(), v));
                     }
-                });
-            }
-        });
+                }
+            },
+        );
+        client.add_event_handler(
+            |ev: StrippedRoomMemberEvent, client: Client, room: Room| async move {
+                if client.user_id() == Some(&*ev.state_key) {
+                    tokio::spawn(async move {
+                        for _ in 0..20 {
+                            if room.join().await.is_ok() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    });
+                }
+            },
+        );
         let c = client.clone();
         tokio::spawn(async move {
             loop {
-                let _ = c.sync(SyncSettings::default().timeout(Duration::from_secs(5))).await;
+                let _ = c
+                    .sync(SyncSettings::default().timeout(Duration::from_secs(5)))
+                    .await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         });
-        Neighbor { client, user, received, _dir: dir }
+        Neighbor {
+            client,
+            user,
+            received,
+            _dir: dir,
+        }
     }
 
     async fn create_room(&self, invite: &[&str], encrypted: bool) -> OwnedRoomId {
         let mut req = CreateRoomRequest::new();
-        req.invite = invite.iter().map(|u| OwnedUserId::try_from(*u).unwrap()).collect();
+        req.invite = invite
+            .iter()
+            .map(|u| OwnedUserId::try_from(*u).unwrap())
+            .collect();
         let room = self.client.create_room(req).await.unwrap();
         if encrypted {
             room.enable_encryption().await.unwrap();
@@ -88,7 +109,10 @@ impl Neighbor {
     }
 
     async fn room(&self, id: &OwnedRoomId) -> Room {
-        wait_for("the room to sync", 30, || async { self.client.get_room(id) }).await
+        wait_for("the room to sync", 30, || async {
+            self.client.get_room(id)
+        })
+        .await
     }
 
     /// Sends a text message once every member in `members` is seen as joined (a sender
@@ -97,10 +121,17 @@ impl Neighbor {
         let r = self.room(room).await;
         wait_for("members to join", 60, || async {
             let joined = r.members(RoomMemberships::JOIN).await.ok()?;
-            members.iter().all(|m| joined.iter().any(|j| j.user_id().as_str() == *m)).then_some(())
+            members
+                .iter()
+                .all(|m| joined.iter().any(|j| j.user_id().as_str() == *m))
+                .then_some(())
         })
         .await;
-        r.send(RoomMessageEventContent::text_plain(body)).await.unwrap().response.event_id
+        r.send(RoomMessageEventContent::text_plain(body))
+            .await
+            .unwrap()
+            .response
+            .event_id
     }
 
     /// Messages received in `room` from `sender`.
@@ -142,7 +173,11 @@ impl Bot {
     }
 
     fn start_with(config: &Path, log: &Path, fault: Option<&str>) -> Bot {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
             .arg("run")
             .arg("--config")
@@ -157,7 +192,10 @@ impl Bot {
             .stderr(Stdio::from(out))
             .spawn()
             .expect("the bot starts");
-        Bot { child, log: log.to_owned() }
+        Bot {
+            child,
+            log: log.to_owned(),
+        }
     }
 
     fn kill(&mut self) {
@@ -174,13 +212,20 @@ impl Drop for Bot {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
-            eprintln!("---- bot log ----\n{}\n---- end of bot log ----", self.log());
+            eprintln!(
+                "---- bot log ----\n{}\n---- end of bot log ----",
+                self.log()
+            );
         }
     }
 }
 
 fn places(file: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/places").join(file).display().to_string()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config/places")
+        .join(file)
+        .display()
+        .to_string()
 }
 
 struct Rooms<'a> {
@@ -267,92 +312,177 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
         dir.path(),
         &hs1,
         &bot_user,
-        &Rooms { a: a.as_str(), b: b.as_str(), c: c.as_str(), u: u.as_str(), coord: coord.as_str() },
+        &Rooms {
+            a: a.as_str(),
+            b: b.as_str(),
+            c: c.as_str(),
+            u: u.as_str(),
+            coord: coord.as_str(),
+        },
     );
     let mut bot = Bot::start(&cfg, &dir.path().join("bot.log"));
 
     // The bot joins every room (B across federation).
-    let alice_a = alice.say(&a, &[&bot_user, &bob.user], "hello, is the bot here?").await;
+    let alice_a = alice
+        .say(&a, &[&bot_user, &bob.user], "hello, is the bot here?")
+        .await;
     let _ = alice_a;
     carol.room(&b).await;
     wait_for("the bot to join room B", 90, || async {
         let r = carol.client.get_room(&b)?;
         let m = r.members(RoomMemberships::JOIN).await.ok()?;
-        m.iter().any(|x| x.user_id().as_str() == bot_user).then_some(())
+        m.iter()
+            .any(|x| x.user_id().as_str() == bot_user)
+            .then_some(())
     })
     .await;
 
     // Two neighbors report the same incident.
-    let r1 = alice.say(&a, &[&bot_user, &bob.user], "!r 2 unmarked black SUVs, agents in vests at 31st & Market").await;
+    let r1 = alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r 2 unmarked black SUVs, agents in vests at 31st & Market",
+        )
+        .await;
     let ack1 = wait_for("the first acknowledgment", 60, || async {
-        alice.from(&a, &bot_user).into_iter().find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r1.as_str())
+        alice
+            .from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r1.as_str())
     })
     .await;
     assert_eq!(ack1["content"]["msgtype"], "m.notice");
-    assert_eq!(ack1["content"]["org.neighborwatch.incident"]["status"], "unverified");
-    let r2 = bob.say(&a, &[&bot_user, &alice.user], "!report 4 agents stopping parents near Hoover Elementary").await;
+    assert_eq!(
+        ack1["content"]["org.neighborwatch.incident"]["status"],
+        "unverified"
+    );
+    let r2 = bob
+        .say(
+            &a,
+            &[&bot_user, &alice.user],
+            "!report 4 agents stopping parents near Hoover Elementary",
+        )
+        .await;
     wait_for("the confirmation acknowledgment", 60, || async {
-        bob.from(&a, &bot_user).into_iter().find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r2.as_str())
+        bob.from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r2.as_str())
     })
     .await;
 
     // Room B, on the other homeserver, receives exactly one decrypted alert and its location.
     let alert = wait_for("the alert in room B", 90, || async {
-        carol.from(&b, &bot_user).into_iter().find(|v| v["content"]["msgtype"] == "m.text")
+        carol
+            .from(&b, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["msgtype"] == "m.text")
     })
     .await;
     wait_for("the m.location in room B", 60, || async {
-        carol.from(&b, &bot_user).into_iter().find(|v| v["content"]["msgtype"] == "m.location")
+        carol
+            .from(&b, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["msgtype"] == "m.location")
     })
     .await;
     let content = &alert["content"];
     assert_eq!(content["org.neighborwatch.incident"]["status"], "confirmed");
-    assert!(content["body"].as_str().unwrap().contains("31st & Market"), "{content}");
-    assert_eq!(content["m.mentions"]["room"], true, "near a school: the room is mentioned");
+    assert!(
+        content["body"].as_str().unwrap().contains("31st & Market"),
+        "{content}"
+    );
+    assert_eq!(
+        content["m.mentions"]["room"], true,
+        "near a school: the room is mentioned"
+    );
 
     // A malformed report gets the error reply.
     let bad = bob.say(&a, &[&bot_user], "!r").await;
     let err = wait_for("the error reply", 60, || async {
-        bob.from(&a, &bot_user).into_iter().find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == bad.as_str())
+        bob.from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == bad.as_str())
     })
     .await;
-    assert!(err["content"]["body"].as_str().unwrap().contains("empty"), "{err}");
+    assert!(
+        err["content"]["body"].as_str().unwrap().contains("empty"),
+        "{err}"
+    );
 
     // The coordination room hears that the unencrypted room was refused.
     wait_for("the refusal notice", 60, || async {
-        alice.from(&coord, &bot_user).into_iter().find(|v| v["content"]["body"].as_str().is_some_and(|b| b.contains("not end-to-end encrypted")))
+        alice.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("not end-to-end encrypted"))
+        })
     })
     .await;
 
     // Give stragglers time, then check what must NOT have happened.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let in_b = carol.from(&b, &bot_user);
-    assert_eq!(in_b.iter().filter(|v| v["content"]["msgtype"] == "m.text").count(), 1, "exactly one alert: {in_b:#?}");
-    assert_eq!(in_b.iter().filter(|v| v["content"]["msgtype"] == "m.location").count(), 1);
+    assert_eq!(
+        in_b.iter()
+            .filter(|v| v["content"]["msgtype"] == "m.text")
+            .count(),
+        1,
+        "exactly one alert: {in_b:#?}"
+    );
+    assert_eq!(
+        in_b.iter()
+            .filter(|v| v["content"]["msgtype"] == "m.location")
+            .count(),
+        1
+    );
     for v in &in_b {
         let text = v["content"].to_string();
         for who in [&alice.user, &bob.user, "alice", "bob"] {
-            assert!(!text.contains(who), "room B received a reporter's identity: {text}");
+            assert!(
+                !text.contains(who),
+                "room B received a reporter's identity: {text}"
+            );
         }
     }
-    assert!(dave.from(&c, &bot_user).is_empty(), "the far-away room C got: {:#?}", dave.from(&c, &bot_user));
-    assert!(dave.from(&u, &bot_user).is_empty(), "the unencrypted room got an alert");
+    assert!(
+        dave.from(&c, &bot_user).is_empty(),
+        "the far-away room C got: {:#?}",
+        dave.from(&c, &bot_user)
+    );
+    assert!(
+        dave.from(&u, &bot_user).is_empty(),
+        "the unencrypted room got an alert"
+    );
 
     // Logs at info level hold no message body and no user ID.
     bot.kill();
     let log = bot.log();
     assert!(log.contains("neighborwatch running"), "{log}");
-    for secret in ["unmarked black SUVs", "31st & Market", "stopping parents", "Hoover Elementary", &alice.user, &bob.user, &carol.user, &bot_user] {
+    for secret in [
+        "unmarked black SUVs",
+        "31st & Market",
+        "stopping parents",
+        "Hoover Elementary",
+        &alice.user,
+        &bob.user,
+        &carol.user,
+        &bot_user,
+    ] {
         assert!(!log.contains(secret), "the log contains {secret:?}:\n{log}");
     }
 }
 
 async fn wait_for_log(bot: &Bot, needle: &str, count: usize, secs: u64) {
-    wait_for(needle, secs, || async { (bot.log().matches(needle).count() >= count).then_some(()) }).await;
+    wait_for(needle, secs, || async {
+        (bot.log().matches(needle).count() >= count).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_one_alert_after_restart() {
+async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_one_alert_after_restart()
+ {
     let (hs1, hs2) = (Synapse::start(), Synapse::start());
     let bot_user = hs1.register("neighborwatch", PASSWORD);
     let alice = Neighbor::new(&hs1, "alice").await;
@@ -368,7 +498,13 @@ async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_
         dir.path(),
         &hs1,
         &bot_user,
-        &Rooms { a: a.as_str(), b: b.as_str(), c: c.as_str(), u: u.as_str(), coord: coord.as_str() },
+        &Rooms {
+            a: a.as_str(),
+            b: b.as_str(),
+            c: c.as_str(),
+            u: u.as_str(),
+            coord: coord.as_str(),
+        },
     );
     let log = dir.path().join("bot.log");
     // First run: everything is decided and committed, but nothing is sent.
@@ -377,32 +513,76 @@ async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_
     wait_for("the bot to join room B", 90, || async {
         let r = carol.client.get_room(&b)?;
         let m = r.members(RoomMemberships::JOIN).await.ok()?;
-        m.iter().any(|x| x.user_id().as_str() == bot_user).then_some(())
+        m.iter()
+            .any(|x| x.user_id().as_str() == bot_user)
+            .then_some(())
     })
     .await;
-    alice.say(&a, &[&bot_user, &bob.user], "!r 2 unmarked black SUVs at 31st & Market").await;
+    alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r 2 unmarked black SUVs at 31st & Market",
+        )
+        .await;
     wait_for_log(&bot, "effects queued", 1, 60).await;
-    bob.say(&a, &[&bot_user, &alice.user], "!r agents near Hoover Elementary").await;
+    bob.say(
+        &a,
+        &[&bot_user, &alice.user],
+        "!r agents near Hoover Elementary",
+    )
+    .await;
     wait_for_log(&bot, "effects queued", 2, 60).await;
     bot.kill(); // SIGKILL: the confirmed alert is committed to the outbox, not sent
-    assert!(carol.from(&b, &bot_user).is_empty(), "nothing was sent before the kill");
+    assert!(
+        carol.from(&b, &bot_user).is_empty(),
+        "nothing was sent before the kill"
+    );
 
     // While the bot is down, carol reports from room B.
-    let down = carol.say(&b, &[&bot_user], "!r agents still at 31st and Market").await;
+    let down = carol
+        .say(&b, &[&bot_user], "!r agents still at 31st and Market")
+        .await;
 
     // Restart normally: the outbox is sent once; the report from the downtime is handled.
     let _bot = Bot::start(&cfg, &log);
-    let reply = wait_for("the reply to the report sent while the bot was down", 120, || async {
-        carol.from(&b, &bot_user).into_iter().find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == down.as_str())
-    })
+    let reply = wait_for(
+        "the reply to the report sent while the bot was down",
+        120,
+        || async {
+            carol.from(&b, &bot_user).into_iter().find(|v| {
+                v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == down.as_str()
+            })
+        },
+    )
     .await;
-    assert!(reply["content"]["body"].as_str().unwrap().contains("confirmed incident"), "{reply}");
+    assert!(
+        reply["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed incident"),
+        "{reply}"
+    );
     wait_for("the alert in room B", 60, || async {
-        carol.from(&b, &bot_user).into_iter().find(|v| v["content"]["msgtype"] == "m.text")
+        carol
+            .from(&b, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["msgtype"] == "m.text")
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let texts: Vec<_> = carol.from(&b, &bot_user).into_iter().filter(|v| v["content"]["msgtype"] == "m.text").collect();
-    let top_level: Vec<_> = texts.iter().filter(|v| v["content"]["m.relates_to"].is_null()).collect();
-    assert_eq!(top_level.len(), 1, "exactly one alert in room B: {texts:#?}");
+    let texts: Vec<_> = carol
+        .from(&b, &bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["msgtype"] == "m.text")
+        .collect();
+    let top_level: Vec<_> = texts
+        .iter()
+        .filter(|v| v["content"]["m.relates_to"].is_null())
+        .collect();
+    assert_eq!(
+        top_level.len(),
+        1,
+        "exactly one alert in room B: {texts:#?}"
+    );
 }

@@ -24,10 +24,22 @@ pub fn venv() -> PathBuf {
     if venv.join("bin/synapse_homeserver").exists() {
         return venv;
     }
-    let ok = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().map(|s| s.success()).unwrap_or(false);
-    assert!(ok, "python3 -m venv failed: install python3 with venv support");
+    let ok = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python3 -m venv failed: install python3 with venv support"
+    );
     let ok = Command::new(venv.join("bin/pip"))
-        .args(["install", "-q", &format!("matrix-synapse=={SYNAPSE_VERSION}")])
+        .args([
+            "install",
+            "-q",
+            &format!("matrix-synapse=={SYNAPSE_VERSION}"),
+        ])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
@@ -36,7 +48,10 @@ pub fn venv() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// One running homeserver. Killed when dropped.
@@ -59,7 +74,11 @@ impl Drop for Synapse {
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -73,7 +92,17 @@ impl Synapse {
         let dir = tmp.path().to_owned();
         let (cp, fp) = (free_port(), free_port());
         let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=localhost",
+            ])
             .arg("-keyout")
             .arg(dir.join("tls.key"))
             .arg("-out")
@@ -145,7 +174,9 @@ rc_key_requests: {rc}
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if http_get(cp, "/_matrix/client/versions").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            if http_get(cp, "/_matrix/client/versions")
+                .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
+            {
                 return s;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -157,10 +188,23 @@ rc_key_requests: {rc}
     /// Registers `name` with password `password`; returns the full user ID.
     pub fn register(&self, name: &str, password: &str) -> String {
         let out = Command::new(venv().join("bin/register_new_matrix_user"))
-            .args(["-u", name, "-p", password, "--no-admin", "-k", SHARED_SECRET, &self.url])
+            .args([
+                "-u",
+                name,
+                "-p",
+                password,
+                "--no-admin",
+                "-k",
+                SHARED_SECRET,
+                &self.url,
+            ])
             .output()
             .expect("register_new_matrix_user runs");
-        assert!(out.status.success(), "registering {name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "registering {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         format!("@{name}:{}", self.server_name)
     }
 }
