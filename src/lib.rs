@@ -28,10 +28,12 @@
 //! The Matrix shell, outside the core:
 //!
 //! - [`matrix`]: session, invites, events in, outbox sender out (`matrix-sdk`).
+//! - [`devnet`]: a local Synapse network for the demo and the end-to-end tests.
 
 #![recursion_limit = "256"]
 
 pub mod config;
+pub mod devnet;
 pub mod effect;
 pub mod incident;
 pub mod logging;

@@ -70,6 +70,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// A whole local network in one command: Synapse on loopback, the bot, neighbors and
+    /// the rooms of config/example.toml; plays the example scenario, then keeps running.
+    Demo,
     /// Check a network file and print a summary of it.
     Check {
         /// The network file (TOML).
@@ -126,15 +129,21 @@ fn main() -> ExitCode {
 
 fn run() -> Result<ExitCode> {
     use std::io::IsTerminal;
+    let cli = Cli::parse();
+    // The demo prints its own story; dependencies' warnings would drown it.
+    let default_filter = match cli.command {
+        Command::Demo => "off,neighborwatch=warn",
+        _ => "neighborwatch=info,warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "neighborwatch=info,warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .with_ansi(io::stderr().is_terminal())
         .with_writer(|| neighborwatch::logging::Redacting(io::stderr()))
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Replay {
             config,
             store,
@@ -171,6 +180,14 @@ fn run() -> Result<ExitCode> {
                 .enable_all()
                 .build()?;
             rt.block_on(neighborwatch::matrix::run(net, secrets, shutdown_signal()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(neighborwatch::devnet::demo::run(&repo, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { config } => {

@@ -23,6 +23,7 @@ use matrix_sdk::{
         events::{
             reaction::OriginalSyncReactionEvent,
             room::{
+                encrypted::OriginalSyncRoomEncryptedEvent,
                 member::StrippedRoomMemberEvent,
                 message::{MessageType, OriginalSyncRoomMessageEvent, Relation},
             },
@@ -68,10 +69,10 @@ pub enum ShellError {
     },
     /// The homeserver refused or failed.
     #[error("matrix: {0}")]
-    Matrix(#[from] matrix_sdk::Error),
+    Matrix(Box<matrix_sdk::Error>),
     /// Building the client failed.
     #[error("matrix client: {0}")]
-    Build(#[from] matrix_sdk::ClientBuildError),
+    Build(Box<matrix_sdk::ClientBuildError>),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
@@ -79,6 +80,28 @@ pub enum ShellError {
     #[error(transparent)]
     Engine(#[from] crate::incident::EngineError),
 }
+
+impl From<matrix_sdk::Error> for ShellError {
+    fn from(e: matrix_sdk::Error) -> Self {
+        Self::Matrix(Box::new(e))
+    }
+}
+
+impl From<matrix_sdk::ClientBuildError> for ShellError {
+    fn from(e: matrix_sdk::ClientBuildError) -> Self {
+        Self::Build(Box::new(e))
+    }
+}
+
+/// Events not decryptable yet, by room.
+type Undecrypted = Arc<
+    std::sync::Mutex<
+        Vec<(
+            OwnedRoomId,
+            matrix_sdk::ruma::serde::Raw<OriginalSyncRoomEncryptedEvent>,
+        )>,
+    >,
+>;
 
 /// The secrets the bot reads from the environment variables the network file names.
 pub struct Secrets {
@@ -94,6 +117,15 @@ impl std::fmt::Debug for Secrets {
 }
 
 impl Secrets {
+    /// Secrets given directly (the demo makes its own).
+    pub fn new(password: &str, store_passphrase: &str, reporter_key: &[u8]) -> Self {
+        Self {
+            password: password.to_owned(),
+            store_passphrase: store_passphrase.to_owned(),
+            reporter_key: ReporterKey::new(reporter_key),
+        }
+    }
+
     /// Reads them. Never from the file itself.
     pub fn from_env(net: &Network) -> Result<Self, ShellError> {
         let m = net
@@ -409,6 +441,73 @@ pub async fn run(
             });
         }
     });
+
+    // Events that could not be decrypted yet: kept, and handled when their keys arrive
+    // (the SDK re-decrypts for its timeline, but never calls event handlers again).
+    let utds: Undecrypted = Arc::default();
+    let keep = Arc::clone(&utds);
+    client.add_event_handler(
+        move |_ev: OriginalSyncRoomEncryptedEvent,
+              room: Room,
+              raw: matrix_sdk::event_handler::RawEvent| {
+            let keep = Arc::clone(&keep);
+            async move {
+                debug!("event not decryptable yet; kept for when its key arrives");
+                if let Ok(mut k) = keep.lock() {
+                    k.push((
+                        room.room_id().to_owned(),
+                        matrix_sdk::ruma::serde::Raw::from_json(raw.0.clone()),
+                    ));
+                }
+            }
+        },
+    );
+    if let Some(mut keys) = client.encryption().room_keys_received_stream().await {
+        let (client, utds, tx, me) = (
+            client.clone(),
+            Arc::clone(&utds),
+            tx.clone(),
+            own_user.clone(),
+        );
+        tokio::spawn(async move {
+            use futures_util::StreamExt;
+            while let Some(Ok(infos)) = keys.next().await {
+                let waiting: Vec<_> = match utds.lock() {
+                    Ok(mut k) => {
+                        let rooms: Vec<&RoomId> = infos.iter().map(|i| &*i.room_id).collect();
+                        let (now, later): (Vec<_>, Vec<_>) =
+                            k.drain(..).partition(|(r, _)| rooms.contains(&&**r));
+                        *k = later;
+                        now
+                    }
+                    Err(_) => continue,
+                };
+                for (room_id, raw) in waiting {
+                    let Some(room) = client.get_room(&room_id) else {
+                        continue;
+                    };
+                    match room.decrypt_event(&raw, None).await {
+                        Ok(te) if !te.kind.is_utd() => {
+                            if let Ok(ev) = serde_json::from_str::<OriginalSyncRoomMessageEvent>(
+                                te.raw().json().get(),
+                            ) && Some(&ev.sender) != me.as_ref()
+                                && i64::from(ev.origin_server_ts.get()) >= catch_up_from
+                                && let Some(m) = incoming(&ev, &room_id)
+                            {
+                                info!("a late-decrypted event is handled");
+                                let _ = tx.send(m);
+                            }
+                        }
+                        _ => {
+                            if let Ok(mut k) = utds.lock() {
+                                k.push((room_id, raw));
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
 
     // The engine task: the only owner of the engine. Inputs in, outbox entries out.
     let ready = Arc::clone(&outbox_ready);

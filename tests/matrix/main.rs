@@ -4,162 +4,15 @@
 
 #![recursion_limit = "256"]
 
-mod synapse;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use matrix_sdk::{
-    Client, Room, RoomMemberships,
-    config::SyncSettings,
-    event_handler::RawEvent,
-    ruma::{
-        OwnedEventId, OwnedRoomId, OwnedUserId,
-        api::client::room::create_room::v3::Request as CreateRoomRequest,
-        events::room::{
-            member::StrippedRoomMemberEvent,
-            message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent},
-        },
-    },
-};
-use serde_json::Value;
-use synapse::Synapse;
+use matrix_sdk::RoomMemberships;
+use neighborwatch::devnet::client::{Neighbor, wait_for};
+use neighborwatch::devnet::synapse::Synapse;
 
 const PASSWORD: &str = "correct-horse-battery";
-
-/// A neighbor: a real client that records every decrypted message it receives.
-struct Neighbor {
-    client: Client,
-    user: String,
-    received: Arc<Mutex<Vec<(OwnedRoomId, Value)>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Neighbor {
-    async fn new(hs: &Synapse, name: &str) -> Neighbor {
-        let user = hs.register(name, PASSWORD);
-        let dir = tempfile::tempdir().unwrap();
-        let client = Client::builder()
-            .homeserver_url(&hs.url)
-            .sqlite_store(dir.path(), None)
-            .build()
-            .await
-            .unwrap();
-        client
-            .matrix_auth()
-            .login_username(&user, PASSWORD)
-            .await
-            .unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let rec = Arc::clone(&received);
-        client.add_event_handler(
-            move |_ev: OriginalSyncRoomMessageEvent, room: Room, raw: RawEvent| {
-                let rec = Arc::clone(&rec);
-                async move {
-                    if let Ok(v) = serde_json::from_str::<Value>(raw.0.get()) {
-                        rec.lock().unwrap().push((room.room_id().to_owned(), v));
-                    }
-                }
-            },
-        );
-        client.add_event_handler(
-            |ev: StrippedRoomMemberEvent, client: Client, room: Room| async move {
-                if client.user_id() == Some(&*ev.state_key) {
-                    tokio::spawn(async move {
-                        for _ in 0..20 {
-                            if room.join().await.is_ok() {
-                                return;
-                            }
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                    });
-                }
-            },
-        );
-        let c = client.clone();
-        tokio::spawn(async move {
-            loop {
-                let _ = c
-                    .sync(SyncSettings::default().timeout(Duration::from_secs(5)))
-                    .await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        });
-        Neighbor {
-            client,
-            user,
-            received,
-            _dir: dir,
-        }
-    }
-
-    async fn create_room(&self, invite: &[&str], encrypted: bool) -> OwnedRoomId {
-        let mut req = CreateRoomRequest::new();
-        req.invite = invite
-            .iter()
-            .map(|u| OwnedUserId::try_from(*u).unwrap())
-            .collect();
-        let room = self.client.create_room(req).await.unwrap();
-        if encrypted {
-            room.enable_encryption().await.unwrap();
-        }
-        room.room_id().to_owned()
-    }
-
-    async fn room(&self, id: &OwnedRoomId) -> Room {
-        wait_for("the room to sync", 30, || async {
-            self.client.get_room(id)
-        })
-        .await
-    }
-
-    /// Sends a text message once every member in `members` is seen as joined (a sender
-    /// only shares room keys with members its client knows about).
-    async fn say(&self, room: &OwnedRoomId, members: &[&str], body: &str) -> OwnedEventId {
-        let r = self.room(room).await;
-        wait_for("members to join", 60, || async {
-            let joined = r.members(RoomMemberships::JOIN).await.ok()?;
-            members
-                .iter()
-                .all(|m| joined.iter().any(|j| j.user_id().as_str() == *m))
-                .then_some(())
-        })
-        .await;
-        r.send(RoomMessageEventContent::text_plain(body))
-            .await
-            .unwrap()
-            .response
-            .event_id
-    }
-
-    /// Messages received in `room` from `sender`.
-    fn from(&self, room: &OwnedRoomId, sender: &str) -> Vec<Value> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(r, v)| r == room && v["sender"] == sender)
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-}
-
-async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The bot process. Killed with SIGKILL when dropped.
 struct Bot {
@@ -296,12 +149,12 @@ gazetteer = ["{oak}"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_one_alert() {
-    let (hs1, hs2) = (Synapse::start(), Synapse::start());
-    let bot_user = hs1.register("neighborwatch", PASSWORD);
-    let alice = Neighbor::new(&hs1, "alice").await;
-    let bob = Neighbor::new(&hs1, "bob").await;
-    let carol = Neighbor::new(&hs2, "carol").await; // room B lives on the other homeserver
-    let dave = Neighbor::new(&hs1, "dave").await;
+    let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
+    let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
+    let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
+    let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
+    let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap(); // room B lives on the other homeserver
+    let dave = Neighbor::new(&hs1, "dave", PASSWORD).await.unwrap();
     let a = alice.create_room(&[&bob.user, &bot_user], true).await;
     let b = carol.create_room(&[&bot_user], true).await;
     let c = dave.create_room(&[&bot_user], true).await;
@@ -483,11 +336,11 @@ async fn wait_for_log(bot: &Bot, needle: &str, count: usize, secs: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_one_alert_after_restart()
  {
-    let (hs1, hs2) = (Synapse::start(), Synapse::start());
-    let bot_user = hs1.register("neighborwatch", PASSWORD);
-    let alice = Neighbor::new(&hs1, "alice").await;
-    let bob = Neighbor::new(&hs1, "bob").await;
-    let carol = Neighbor::new(&hs2, "carol").await;
+    let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
+    let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
+    let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
+    let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
+    let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
     let a = alice.create_room(&[&bob.user, &bot_user], true).await;
     let b = carol.create_room(&[&bot_user], true).await;
     let c = alice.create_room(&[&bot_user], true).await;

@@ -1,5 +1,5 @@
-//! Real Synapse homeservers for tests: installed from PyPI into `.venv` if missing,
-//! started on 127.0.0.1 with free ports, federating with each other over loopback.
+//! Real Synapse homeservers on loopback: installed from PyPI into a virtualenv if
+//! missing, started on 127.0.0.1 with free ports, federating with each other.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,32 +8,45 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The registration shared secret of every devnet homeserver.
 pub const SHARED_SECRET: &str = "neighborwatch-test-shared-secret";
 const SYNAPSE_VERSION: &str = "1.163.2";
 
 static INSTALL: Mutex<()> = Mutex::new(());
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// Why the local network could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DevnetError(pub String);
+
+fn err(what: impl std::fmt::Display) -> DevnetError {
+    DevnetError(what.to_string())
 }
 
-/// The virtualenv with Synapse, installed on first use.
-pub fn venv() -> PathBuf {
+/// The virtualenv with Synapse (`<repo>/.venv`, or `$NEIGHBORWATCH_VENV`), installed from
+/// PyPI on first use.
+pub fn venv() -> Result<PathBuf, DevnetError> {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = repo().join(".venv");
+    let venv = std::env::var_os("NEIGHBORWATCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
     if venv.join("bin/synapse_homeserver").exists() {
-        return venv;
+        return Ok(venv);
     }
+    eprintln!(
+        "installing Synapse {SYNAPSE_VERSION} into {} (once; about a minute)…",
+        venv.display()
+    );
     let ok = Command::new("python3")
         .args(["-m", "venv"])
         .arg(&venv)
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(
-        ok,
-        "python3 -m venv failed: install python3 with venv support"
-    );
+        .is_ok_and(|s| s.success());
+    if !ok {
+        return Err(err(
+            "python3 -m venv failed: install Python 3 with the venv module",
+        ));
+    }
     let ok = Command::new(venv.join("bin/pip"))
         .args([
             "install",
@@ -41,27 +54,33 @@ pub fn venv() -> PathBuf {
             &format!("matrix-synapse=={SYNAPSE_VERSION}"),
         ])
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "pip install matrix-synapse failed");
-    venv
+        .is_ok_and(|s| s.success());
+    if !ok {
+        let _ = std::fs::remove_dir_all(&venv);
+        return Err(err("pip install matrix-synapse failed"));
+    }
+    Ok(venv)
 }
 
-pub fn free_port() -> u16 {
+/// A port that is free on 127.0.0.1 right now.
+pub fn free_port() -> Result<u16, DevnetError> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("a free port")
+        .map_err(err)
 }
 
 /// One running homeserver. Killed when dropped.
+#[derive(Debug)]
 pub struct Synapse {
+    /// `localhost:<federation port>`.
     pub server_name: String,
+    /// Client-server API base URL.
     pub url: String,
-    pub client_port: u16,
+    /// Where its config, database and log live.
     pub dir: PathBuf,
     child: Child,
-    _tmp: tempfile::TempDir,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 impl Drop for Synapse {
@@ -85,12 +104,19 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 impl Synapse {
-    /// Starts a homeserver named `localhost:<federation port>`.
-    pub fn start() -> Synapse {
-        let venv = venv();
-        let tmp = tempfile::tempdir().expect("tempdir");
+    /// Starts a homeserver named `localhost:<federation port>` in a temporary folder.
+    pub fn start() -> Result<Synapse, DevnetError> {
+        let tmp = tempfile::tempdir().map_err(err)?;
         let dir = tmp.path().to_owned();
-        let (cp, fp) = (free_port(), free_port());
+        Self::start_in(&dir, Some(tmp))
+    }
+
+    /// Starts a homeserver whose files live in `dir`.
+    pub fn start_in(dir: &Path, tmp: Option<tempfile::TempDir>) -> Result<Synapse, DevnetError> {
+        let venv = venv()?;
+        let dir = dir.to_owned();
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let (cp, fp) = (free_port()?, free_port()?);
         let status = Command::new("openssl")
             .args([
                 "req",
@@ -110,8 +136,10 @@ impl Synapse {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl failed");
+            .map_err(|e| err(format!("openssl: {e}")))?;
+        if !status.success() {
+            return Err(err("openssl could not make a TLS certificate"));
+        }
         let d = dir.display();
         let server_name = format!("localhost:{fp}");
         let rc = "{per_second: 1000, burst_count: 1000}";
@@ -155,19 +183,18 @@ rc_key_requests: {rc}
 "#
         );
         let cfg = dir.join("homeserver.yaml");
-        std::fs::write(&cfg, yaml).expect("write config");
-        let log = std::fs::File::create(dir.join("synapse.log")).expect("log file");
+        std::fs::write(&cfg, yaml).map_err(err)?;
+        let log = std::fs::File::create(dir.join("synapse.log")).map_err(err)?;
         let child = Command::new(venv.join("bin/python"))
             .args(["-m", "synapse.app.homeserver", "-c"])
             .arg(&cfg)
-            .stdout(log.try_clone().expect("log"))
+            .stdout(log.try_clone().map_err(err)?)
             .stderr(log)
             .spawn()
-            .expect("synapse starts");
+            .map_err(|e| err(format!("synapse does not start: {e}")))?;
         let s = Synapse {
             server_name,
             url: format!("http://127.0.0.1:{cp}"),
-            client_port: cp,
             dir,
             child,
             _tmp: tmp,
@@ -177,17 +204,17 @@ rc_key_requests: {rc}
             if http_get(cp, "/_matrix/client/versions")
                 .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
             {
-                return s;
+                return Ok(s);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let log = std::fs::read_to_string(s.dir.join("synapse.log")).unwrap_or_default();
-        panic!("synapse did not start:\n{log}");
+        Err(err(format!("synapse did not start:\n{log}")))
     }
 
     /// Registers `name` with password `password`; returns the full user ID.
-    pub fn register(&self, name: &str, password: &str) -> String {
-        let out = Command::new(venv().join("bin/register_new_matrix_user"))
+    pub fn register(&self, name: &str, password: &str) -> Result<String, DevnetError> {
+        let out = Command::new(venv()?.join("bin/register_new_matrix_user"))
             .args([
                 "-u",
                 name,
@@ -199,16 +226,13 @@ rc_key_requests: {rc}
                 &self.url,
             ])
             .output()
-            .expect("register_new_matrix_user runs");
-        assert!(
-            out.status.success(),
-            "registering {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("@{name}:{}", self.server_name)
+            .map_err(err)?;
+        if !out.status.success() {
+            return Err(err(format!(
+                "registering {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(format!("@{name}:{}", self.server_name))
     }
-}
-
-pub fn dir_of(p: &Path) -> String {
-    p.display().to_string()
 }

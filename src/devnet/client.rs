@@ -1,0 +1,162 @@
+//! A neighbor for demos and tests: a real `matrix-sdk` client that logs in, joins rooms
+//! it is invited to, and records every decrypted message it receives.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use matrix_sdk::{
+    Client, Room, RoomMemberships,
+    config::SyncSettings,
+    event_handler::RawEvent,
+    ruma::{
+        OwnedEventId, OwnedRoomId, OwnedUserId,
+        api::client::room::create_room::v3::Request as CreateRoomRequest,
+        events::room::{
+            member::StrippedRoomMemberEvent,
+            message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent},
+        },
+    },
+};
+use serde_json::Value;
+
+use super::synapse::{DevnetError, Synapse};
+
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A neighbor: a real client that records every decrypted message it receives.
+pub struct Neighbor {
+    /// The client.
+    pub client: Client,
+    /// Full user ID.
+    pub user: String,
+    /// Every decrypted message received: (room, raw event JSON).
+    pub received: Arc<Mutex<Vec<(OwnedRoomId, Value)>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Neighbor {
+    /// Registers `name` on `hs` and logs in, syncing in the background.
+    pub async fn new(hs: &Synapse, name: &str, password: &str) -> Result<Neighbor, DevnetError> {
+        let user = hs.register(name, password)?;
+        let e = |x: &dyn std::fmt::Display| DevnetError(x.to_string());
+        let dir = tempfile::tempdir().map_err(|x| e(&x))?;
+        let client = Client::builder()
+            .homeserver_url(&hs.url)
+            .sqlite_store(dir.path(), None)
+            .build()
+            .await
+            .map_err(|x| e(&x))?;
+        client
+            .matrix_auth()
+            .login_username(&user, password)
+            .await
+            .map_err(|x| e(&x))?;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let rec = Arc::clone(&received);
+        client.add_event_handler(
+            move |_ev: OriginalSyncRoomMessageEvent, room: Room, raw: RawEvent| {
+                let rec = Arc::clone(&rec);
+                async move {
+                    if let Ok(v) = serde_json::from_str::<Value>(raw.0.get()) {
+                        rec.lock().unwrap().push((room.room_id().to_owned(), v));
+                    }
+                }
+            },
+        );
+        client.add_event_handler(
+            |ev: StrippedRoomMemberEvent, client: Client, room: Room| async move {
+                if client.user_id() == Some(&*ev.state_key) {
+                    tokio::spawn(async move {
+                        for _ in 0..20 {
+                            if room.join().await.is_ok() {
+                                return;
+                            }
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                        }
+                    });
+                }
+            },
+        );
+        let c = client.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = c
+                    .sync(SyncSettings::default().timeout(Duration::from_secs(5)))
+                    .await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Ok(Neighbor {
+            client,
+            user,
+            received,
+            _dir: dir,
+        })
+    }
+
+    /// Creates a room (encrypted or not), inviting `invite`.
+    pub async fn create_room(&self, invite: &[&str], encrypted: bool) -> OwnedRoomId {
+        let mut req = CreateRoomRequest::new();
+        req.invite = invite
+            .iter()
+            .map(|u| OwnedUserId::try_from(*u).unwrap())
+            .collect();
+        let room = self.client.create_room(req).await.unwrap();
+        if encrypted {
+            room.enable_encryption().await.unwrap();
+        }
+        room.room_id().to_owned()
+    }
+
+    /// The room, once this client has synced it.
+    pub async fn room(&self, id: &OwnedRoomId) -> Room {
+        wait_for("the room to sync", 30, || async {
+            self.client.get_room(id)
+        })
+        .await
+    }
+
+    /// Sends a text message once every member in `members` is seen as joined (a sender
+    /// only shares room keys with members its client knows about).
+    pub async fn say(&self, room: &OwnedRoomId, members: &[&str], body: &str) -> OwnedEventId {
+        let r = self.room(room).await;
+        wait_for("members to join", 60, || async {
+            let joined = r.members(RoomMemberships::JOIN).await.ok()?;
+            members
+                .iter()
+                .all(|m| joined.iter().any(|j| j.user_id().as_str() == *m))
+                .then_some(())
+        })
+        .await;
+        r.send(RoomMessageEventContent::text_plain(body))
+            .await
+            .unwrap()
+            .response
+            .event_id
+    }
+
+    /// Messages received in `room` from `sender`.
+    pub fn from(&self, room: &OwnedRoomId, sender: &str) -> Vec<Value> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, v)| r == room && v["sender"] == sender)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
