@@ -77,31 +77,6 @@ impl IncidentIndex {
     pub fn is_empty(&self) -> bool {
         self.tree.size() == 0
     }
-
-    /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
-    pub fn within(
-        &self,
-        at: LatLon,
-        radius_m: f64,
-        mut accept: impl FnMut(&IncidentId) -> bool,
-    ) -> Vec<(IncidentId, f64)> {
-        let (dlat, dlon) = degree_box(at, radius_m);
-        let env = AABB::from_corners(
-            [at.lon - dlon, at.lat - dlat],
-            [at.lon + dlon, at.lat + dlat],
-        );
-        let mut out: Vec<(IncidentId, f64)> = self
-            .tree
-            .locate_in_envelope(&env)
-            .filter_map(|e| {
-                let [lon, lat] = *e.geom();
-                let d = LatLon { lat, lon }.distance_m(at);
-                (d <= radius_m && accept(&e.data)).then_some((e.data, d))
-            })
-            .collect();
-        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        out
-    }
 }
 
 /// The naive alternative: every incident checked on every report.
@@ -128,24 +103,6 @@ impl LinearIndex {
                 f(id);
             }
         }
-    }
-
-    /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
-    pub fn within(
-        &self,
-        at: LatLon,
-        radius_m: f64,
-        mut accept: impl FnMut(&IncidentId) -> bool,
-    ) -> Vec<(IncidentId, f64)> {
-        let mut out: Vec<(IncidentId, f64)> = self
-            .items
-            .iter()
-            .map(|(id, p)| (id, p.distance_m(at)))
-            .filter(|(id, d)| *d <= radius_m && accept(id))
-            .map(|(id, d)| (*id, d))
-            .collect();
-        out.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-        out
     }
 }
 
@@ -195,19 +152,6 @@ impl SpatialIndex {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Incidents within `radius_m` of `at` that `accept` allows, nearest first.
-    pub fn within(
-        &self,
-        at: LatLon,
-        radius_m: f64,
-        accept: impl FnMut(&IncidentId) -> bool,
-    ) -> Vec<(IncidentId, f64)> {
-        match self {
-            Self::RTree(t) => t.within(at, radius_m, accept),
-            Self::Linear(l) => l.within(at, radius_m, accept),
-        }
     }
 
     /// Calls `f` for candidates near `at`: every incident within `radius_m`, possibly more.

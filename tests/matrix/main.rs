@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use matrix_sdk::RoomMemberships;
+use matrix_sdk::ruma::OwnedRoomId;
 use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::synapse::Synapse;
 
@@ -147,32 +148,83 @@ gazetteer = ["{oak}"]
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_one_alert() {
+/// Two federating homeservers, the bot account, four neighbors and their rooms:
+/// A (Hoover-Foster, alice and bob), B (Clawson, carol, on the *other* homeserver),
+/// C (Chicago, far away), U (unencrypted, near A) and the coordination room.
+struct World {
+    _hs1: Synapse,
+    _hs2: Synapse,
+    bot_user: String,
+    alice: Neighbor,
+    bob: Neighbor,
+    carol: Neighbor,
+    dave: Neighbor,
+    a: OwnedRoomId,
+    b: OwnedRoomId,
+    c: OwnedRoomId,
+    u: OwnedRoomId,
+    coord: OwnedRoomId,
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+}
+
+async fn world() -> World {
     let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
     let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
     let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
     let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
-    let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap(); // room B lives on the other homeserver
+    let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
     let dave = Neighbor::new(&hs1, "dave", PASSWORD).await.unwrap();
     let a = alice.create_room(&[&bob.user, &bot_user], true).await;
     let b = carol.create_room(&[&bot_user], true).await;
     let c = dave.create_room(&[&bot_user], true).await;
-    let u = dave.create_room(&[&bot_user], false).await; // unencrypted, near A
+    let u = dave.create_room(&[&bot_user], false).await;
     let coord = alice.create_room(&[&bot_user], true).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = network_file(
-        dir.path(),
-        &hs1,
-        &bot_user,
-        &Rooms {
-            a: a.as_str(),
-            b: b.as_str(),
-            c: c.as_str(),
-            u: u.as_str(),
-            coord: coord.as_str(),
-        },
-    );
+    let rooms = Rooms {
+        a: a.as_str(),
+        b: b.as_str(),
+        c: c.as_str(),
+        u: u.as_str(),
+        coord: coord.as_str(),
+    };
+    let cfg = network_file(dir.path(), &hs1, &bot_user, &rooms);
+    World {
+        _hs1: hs1,
+        _hs2: hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        dave,
+        a,
+        b,
+        c,
+        u,
+        coord,
+        dir,
+        cfg,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_one_alert() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        dave,
+        a,
+        b,
+        c,
+        u,
+        coord,
+        dir,
+        cfg,
+    } = world().await;
     let mut bot = Bot::start(&cfg, &dir.path().join("bot.log"));
 
     // The bot joins every room (B across federation).
@@ -336,29 +388,19 @@ async fn wait_for_log(bot: &Bot, needle: &str, count: usize, secs: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_one_alert_after_restart()
  {
-    let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
-    let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
-    let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
-    let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
-    let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
-    let a = alice.create_room(&[&bob.user, &bot_user], true).await;
-    let b = carol.create_room(&[&bot_user], true).await;
-    let c = alice.create_room(&[&bot_user], true).await;
-    let u = alice.create_room(&[&bot_user], true).await;
-    let coord = alice.create_room(&[&bot_user], true).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = network_file(
-        dir.path(),
-        &hs1,
-        &bot_user,
-        &Rooms {
-            a: a.as_str(),
-            b: b.as_str(),
-            c: c.as_str(),
-            u: u.as_str(),
-            coord: coord.as_str(),
-        },
-    );
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        dir,
+        cfg,
+        ..
+    } = world().await;
     let log = dir.path().join("bot.log");
     // First run: everything is decided and committed, but nothing is sent.
     let mut bot = Bot::start_with(&cfg, &log, Some("hold-outbox"));
