@@ -83,6 +83,7 @@ fn places(file: &str) -> String {
 }
 
 struct Rooms<'a> {
+    organizer: &'a str,
     a: &'a str,
     b: &'a str,
     c: &'a str,
@@ -95,6 +96,7 @@ fn network_file(dir: &Path, hs: &Synapse, bot: &str, rooms: &Rooms<'_>) -> PathB
     let chi = places("back-of-the-yards.geojson");
     let text = format!(
         r#"coordination_room = "{coord}"
+organizers = ["{organizer}"]
 
 [matrix]
 homeserver = "{url}"
@@ -137,6 +139,7 @@ area = {{ center = [37.8300, -122.2750], radius_m = 400 }}
 gazetteer = ["{oak}"]
 "#,
         coord = rooms.coord,
+        organizer = rooms.organizer,
         url = hs.url,
         a = rooms.a,
         b = rooms.b,
@@ -182,6 +185,7 @@ async fn world() -> World {
     let coord = alice.create_room(&[&bot_user], true).await;
     let dir = tempfile::tempdir().unwrap();
     let rooms = Rooms {
+        organizer: &alice.user,
         a: a.as_str(),
         b: b.as_str(),
         c: c.as_str(),
@@ -479,5 +483,49 @@ async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_
         top_level.len(),
         1,
         "exactly one alert in room B: {texts:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invites_from_strangers_are_declined_and_from_organizers_accepted() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        dave,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    // alice is an organizer: her room outside the network file is joined.
+    let x = alice.create_room(&[&bot_user], true).await;
+    // dave is a neighbor but not an organizer: his extra room is declined.
+    let y = dave.create_room(&[&bot_user], true).await;
+    let member_with = |n: &Neighbor, room: OwnedRoomId, m: RoomMemberships| {
+        let client = n.client.clone();
+        let bot = bot_user.clone();
+        async move {
+            let r = client.get_room(&room)?;
+            let members = r.members(m).await.ok()?;
+            members
+                .iter()
+                .any(|x| x.user_id().as_str() == bot)
+                .then_some(())
+        }
+    };
+    wait_for("the bot to join the organizer's room", 90, || {
+        member_with(&alice, x.clone(), RoomMemberships::JOIN)
+    })
+    .await;
+    wait_for("the bot to decline the stranger's invite", 90, || {
+        member_with(&dave, y.clone(), RoomMemberships::LEAVE)
+    })
+    .await;
+    assert!(
+        member_with(&dave, y.clone(), RoomMemberships::JOIN)
+            .await
+            .is_none()
     );
 }
