@@ -77,16 +77,4 @@ impl Effect {
             | Self::ThreadReply { room, .. } => room,
         }
     }
-
-    /// The plain-text body (or location description).
-    pub fn body(&self) -> &str {
-        match self {
-            Self::Location { body, .. } => body,
-            Self::Reply { message, .. }
-            | Self::Notice { message, .. }
-            | Self::Relay { message, .. }
-            | Self::Edit { message, .. }
-            | Self::ThreadReply { message, .. } => &message.body,
-        }
-    }
 }

@@ -240,6 +240,18 @@ impl Network {
             .find(|n| n.rooms.iter().any(|r| r == room))
     }
 
+    /// The tunables of a neighborhood, or the defaults for an unknown one.
+    pub fn settings(&self, neighborhood: &str) -> &Tunables {
+        self.neighborhood(neighborhood)
+            .map_or(&self.defaults, |n| &n.settings)
+    }
+
+    /// The tunables of the neighborhood a room belongs to, or the defaults.
+    pub fn settings_of_room(&self, room: &str) -> &Tunables {
+        self.neighborhood_of_room(room)
+            .map_or(&self.defaults, |n| &n.settings)
+    }
+
     /// A neighborhood by id.
     pub fn neighborhood(&self, id: &str) -> Option<&Neighborhood> {
         self.neighborhoods.iter().find(|n| n.id == id)

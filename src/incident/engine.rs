@@ -714,23 +714,11 @@ impl<S: Store> Engine<S> {
         self.next_due = Some(self.next_due.map_or(t, |d| d.min(t)));
     }
 
-    fn settings_of(&self, neighborhood: &str) -> &Tunables {
-        self.net
-            .neighborhood(neighborhood)
-            .map_or(&self.net.defaults, |n| &n.settings)
-    }
-
-    fn settings_of_room(&self, room: &str) -> &Tunables {
-        self.net
-            .neighborhood_of_room(room)
-            .map_or(&self.net.defaults, |n| &n.settings)
-    }
-
     fn recompute_due(&mut self) {
         let mut due: Option<DateTime<Utc>> = None;
         let mut note = |t: DateTime<Utc>| due = Some(due.map_or(t, |d: DateTime<Utc>| d.min(t)));
         for inc in self.incidents.values() {
-            let s = self.settings_of(&inc.neighborhood);
+            let s = self.net.settings(&inc.neighborhood);
             if inc.status.is_open() {
                 note(inc.last_seen + Duration::hours(i64::from(s.expiry_hours)));
             }
@@ -739,7 +727,7 @@ impl<S: Store> Engine<S> {
             }
         }
         for p in &self.pending {
-            let s = self.settings_of_room(&p.room);
+            let s = self.net.settings_of_room(&p.room);
             note(p.received_at + Duration::minutes(i64::from(s.dedupe_window_min)));
         }
         self.next_due = due;
@@ -768,9 +756,7 @@ impl<S: Store> Engine<S> {
             let Some(inc) = self.incidents.get_mut(&id) else {
                 continue;
             };
-            let s = net
-                .neighborhood(&inc.neighborhood)
-                .map_or(&net.defaults, |n| &n.settings);
+            let s = net.settings(&inc.neighborhood);
             let expire = inc.status.is_open()
                 && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
             let cutoff = now - Duration::hours(i64::from(s.retention_hours));
@@ -811,11 +797,7 @@ impl<S: Store> Engine<S> {
         }
         let mut dropped = Vec::new();
         self.pending.retain(|p| {
-            let w = net
-                .neighborhood_of_room(&p.room)
-                .map_or(net.defaults.dedupe_window_min, |n| {
-                    n.settings.dedupe_window_min
-                });
+            let w = net.settings_of_room(&p.room).dedupe_window_min;
             let keep = now - p.received_at < Duration::minutes(i64::from(w));
             if !keep {
                 dropped.push(p.event_id.clone());

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::places::{LatLon, PlaceKind};
-use crate::report::{Category, Details, ParsedReport, ReportForm};
+use crate::report::{Details, ParsedReport, ReportForm};
 
 /// Short, easy-to-type incident ID such as `K7Q2` (no 0/O, 1/I). Stored inline (it is
 /// `Copy`): IDs are handled on every report.
@@ -293,9 +293,6 @@ impl Incident {
             if !m.plates.contains(p) {
                 m.plates.push(p.clone());
             }
-        }
-        if m.category == Category::Other && d.category != Category::Other {
-            m.category = d.category;
         }
     }
 }

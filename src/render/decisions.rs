@@ -168,9 +168,7 @@ pub fn render_decisions<'i>(
                 let (key, hours) = match update {
                     UpdateKind::Reports => ("update.reports", String::new()),
                     UpdateKind::Expired => {
-                        let h = net
-                            .neighborhood(&inc.neighborhood)
-                            .map_or(net.defaults.expiry_hours, |n| n.settings.expiry_hours);
+                        let h = net.settings(&inc.neighborhood).expiry_hours;
                         ("update.expired", h.to_string())
                     }
                 };
@@ -216,9 +214,7 @@ pub fn render_decisions<'i>(
                         Some(inc.tag()),
                     ),
                     CoordinationKind::Expired => {
-                        let h = net
-                            .neighborhood(&inc.neighborhood)
-                            .map_or(net.defaults.expiry_hours, |n| n.settings.expiry_hours);
+                        let h = net.settings(&inc.neighborhood).expiry_hours;
                         r.notice(
                             "update.expired",
                             &[("id", inc.id.as_str()), ("hours", &h.to_string())],
