@@ -21,6 +21,10 @@ use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
 use neighborwatch::report::{Details, ParseContext, ReportForm, parse_report};
 use neighborwatch::store::MemoryStore;
 
+/// The allocator of the `neighborwatch` binary, so these numbers are the bot's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MESSAGES: &[&str] = &[
     "!r 2 unmarked black SUVs, agents in vests at 31st & Market 8:05am",
     "!report 4 agents stopping parents near Hoover Elementary, plate 7ABC123",
@@ -100,7 +104,7 @@ impl Points {
 
 fn located(i: u64, at: LatLon, minute: i64) -> LocatedReport {
     LocatedReport {
-        event_id: format!("$e{i}"),
+        event_id: format!("$e{i}").into(),
         room: "!metro:bench".into(),
         reporter: ReporterKey::new(b"bench-key-0123456789").hash(&format!("@u{}:bench", i % 97)),
         place: Resolved {

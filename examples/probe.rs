@@ -2,6 +2,8 @@
 use chrono::{TimeZone, Utc};
 use neighborwatch::{config::Network, incident::*, places::*, report::*, store::MemoryStore};
 use std::{path::Path, sync::Arc};
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let toml = "[[neighborhood]]\nid = \"metro\"\nname = \"Metro\"\nrooms = [\"!metro:bench\"]\narea = { center = [37.80, -122.27], radius_m = 30000 }\n";
     let net = Arc::new(Network::parse(toml, Path::new("b.toml")).unwrap());
@@ -9,7 +11,7 @@ fn main() {
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap();
     let key = ReporterKey::new(b"k");
     let mk = |i: u64, at: LatLon| LocatedReport {
-        event_id: format!("$e{i}"),
+        event_id: format!("$e{i}").into(),
         room: "!metro:bench".into(),
         reporter: key.hash(&format!("@u{}:b", i % 97)),
         place: Resolved {
@@ -31,32 +33,51 @@ fn main() {
         .unwrap();
         e.ingest(mk(i, at), now).unwrap();
     }
+    let store = e.into_store();
     let mut s: u64 = 0x2545F4914F6CDD1D;
-    let reports: Vec<_> = (0..20_000u64)
-        .map(|i| {
-            let mut f = || {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s % 1_000_000) as f64 / 1e6
-            };
-            mk(
-                1_000_000 + i,
-                LatLon::new(
-                    37.62 + 100.0 * 400.0 / 111_320.0 * f(),
-                    -122.49 + 100.0 * 400.0 / 88_000.0 * f(),
+    let mut total = std::time::Duration::ZERO;
+    let mut n = 0;
+    for chunk in 0..std::env::var("CHUNKS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(30u64)
+    {
+        let net = Arc::new(Network::parse(toml, Path::new("b.toml")).unwrap());
+        let mut e = Engine::open(net, store.clone(), ReporterKey::new(b"k2")).unwrap();
+        let reports: Vec<_> = (0..5_000u64)
+            .map(|i| {
+                let mut f = || {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    (s % 1_000_000) as f64 / 1e6
+                };
+                mk(
+                    1_000_000 + chunk * 5_000 + i,
+                    LatLon::new(
+                        37.62 + 100.0 * 400.0 / 111_320.0 * f(),
+                        -122.49 + 100.0 * 400.0 / 88_000.0 * f(),
+                    )
+                    .unwrap(),
                 )
-                .unwrap(),
-            )
-        })
-        .collect();
+            })
+            .collect();
+        total += timed(&mut e, reports, now);
+        n += 5_000;
+    }
+    eprintln!("{:.2} us/ingest", total.as_secs_f64() * 1e6 / n as f64);
+}
+
+/// The measured part, apart for profilers.
+#[inline(never)]
+fn timed(
+    e: &mut Engine<MemoryStore>,
+    reports: Vec<LocatedReport>,
+    now: chrono::DateTime<Utc>,
+) -> std::time::Duration {
     let t = std::time::Instant::now();
     for r in reports {
         std::hint::black_box(e.ingest(r, now).unwrap());
     }
-    eprintln!(
-        "{:.2} us/ingest",
-        t.elapsed().as_secs_f64() * 1e6 / 20_000.0
-    );
-    eprintln!("open {}", e.open_count());
+    t.elapsed()
 }

@@ -13,6 +13,12 @@ use neighborwatch::incident::{Engine, ReporterKey};
 use neighborwatch::replay;
 use neighborwatch::store::{MemoryStore, SledStore, Store};
 
+/// mimalloc: the engine and matrix-sdk make many small, short-lived allocations, which it
+/// serves faster than the system allocator (see README "Performance"; the benchmark uses
+/// it too).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const REPLAY_HELP: &str = "\
 INPUT FORMAT (one JSON object per line):
   {\"room\": \"!id:server\", \"sender\": \"@u:server\", \"ts\": 1767283500000, \"body\": \"!r 2 SUVs at 31st & Market\"}

@@ -17,6 +17,7 @@ use chrono_tz::Tz;
 use geo::{Closest, ClosestPoint, Contains, MultiPolygon, Polygon};
 use raw::{Num, RawArea, RawNetwork, RawTunables};
 use regex::Regex;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 use toml::Spanned;
 
@@ -228,16 +229,41 @@ pub struct Network {
     pub storage: Option<StorageSettings>,
     /// `[defaults]`.
     pub defaults: Tunables,
-    /// The neighborhoods.
+    /// The neighborhoods. After changing them, call [`Network::reindex`].
     pub neighborhoods: Vec<Neighborhood>,
+    /// Neighborhood index by room and by id (every report looks these up).
+    by_room: FxHashMap<String, usize>,
+    by_id: FxHashMap<String, usize>,
 }
 
 impl Network {
+    fn new(mut net: Network) -> Self {
+        net.reindex();
+        net
+    }
+
+    /// Rebuilds the room and id lookups: call after changing `neighborhoods` (the Matrix
+    /// shell does, when it resolves room aliases to room IDs).
+    pub fn reindex(&mut self) {
+        let net = self;
+        net.by_id = net
+            .neighborhoods
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect();
+        net.by_room.clear();
+        for (i, n) in net.neighborhoods.iter().enumerate() {
+            for r in &n.rooms {
+                // A room named twice belongs to its first neighborhood.
+                net.by_room.entry(r.clone()).or_insert(i);
+            }
+        }
+    }
+
     /// The neighborhood a room belongs to.
     pub fn neighborhood_of_room(&self, room: &str) -> Option<&Neighborhood> {
-        self.neighborhoods
-            .iter()
-            .find(|n| n.rooms.iter().any(|r| r == room))
+        self.by_room.get(room).map(|i| &self.neighborhoods[*i])
     }
 
     /// The tunables of a neighborhood, or the defaults for an unknown one.
@@ -254,7 +280,7 @@ impl Network {
 
     /// A neighborhood by id.
     pub fn neighborhood(&self, id: &str) -> Option<&Neighborhood> {
-        self.neighborhoods.iter().find(|n| n.id == id)
+        self.by_id.get(id).map(|i| &self.neighborhoods[*i])
     }
 
     /// An identifier of this network's bot, used as the `origin` of incidents.
@@ -443,7 +469,9 @@ impl Validator<'_> {
                 settings,
             });
         }
-        Ok(Network {
+        Ok(Network::new(Network {
+            by_room: FxHashMap::default(),
+            by_id: FxHashMap::default(),
             path: self.file.clone(),
             coordination_room: raw.coordination_room.map(Spanned::into_inner),
             organizers: organizers.into_iter().map(Spanned::into_inner).collect(),
@@ -452,7 +480,7 @@ impl Validator<'_> {
             storage,
             defaults,
             neighborhoods,
-        })
+        }))
     }
 
     fn room(&self, r: &Spanned<String>, key: &str) -> Result<(), ConfigError> {

@@ -1,6 +1,8 @@
 //! Decisions: what the engine decided, before any wording. `render` turns each into
 //! messages in the receiving room's language; the engine never formats text.
 
+use std::sync::Arc;
+
 use crate::incident::IncidentId;
 use crate::report::ReportError;
 
@@ -49,9 +51,9 @@ pub enum Decision {
     /// Acknowledge a report to its sender (quiet reply).
     Ack {
         /// Room of the report.
-        room: String,
+        room: Arc<str>,
         /// The report's event.
-        in_reply_to: String,
+        in_reply_to: Arc<str>,
         /// The incident.
         incident: IncidentId,
         /// What happened.
@@ -64,9 +66,9 @@ pub enum Decision {
     /// The report is older than the dedupe window: recorded, not alerted.
     TooOld {
         /// Room.
-        room: String,
+        room: Arc<str>,
         /// The report's event.
-        in_reply_to: String,
+        in_reply_to: Arc<str>,
         /// Where it was.
         place: String,
         /// The window in minutes.
@@ -75,18 +77,18 @@ pub enum Decision {
     /// The report was refused.
     Rejected {
         /// Room.
-        room: String,
+        room: Arc<str>,
         /// The report's event.
-        in_reply_to: String,
+        in_reply_to: Arc<str>,
         /// Why.
         error: ReportError,
     },
     /// The location did not resolve; the report waits for an edit or a location share.
     Unresolved {
         /// Room.
-        room: String,
+        room: Arc<str>,
         /// The report's event.
-        in_reply_to: String,
+        in_reply_to: Arc<str>,
         /// The words read as the location.
         query: String,
         /// Closest gazetteer names.
@@ -95,21 +97,21 @@ pub enum Decision {
     /// A report in a room that is not part of the network.
     NotInNetwork {
         /// Room.
-        room: String,
+        room: Arc<str>,
         /// The report's event.
-        in_reply_to: String,
+        in_reply_to: Arc<str>,
     },
     /// Send a new alert (and its `m.location`) to a room.
     Relay {
         /// Room.
-        room: String,
+        room: Arc<str>,
         /// The incident.
         incident: IncidentId,
     },
     /// Edit the alert already relayed to a room, and add one reply in its thread.
     UpdateAlert {
         /// Room.
-        room: String,
+        room: Arc<str>,
         /// The incident.
         incident: IncidentId,
         /// Why.
@@ -118,7 +120,7 @@ pub enum Decision {
     /// Tell the coordination room.
     Coordination {
         /// The coordination room.
-        room: String,
+        room: Arc<str>,
         /// The incident.
         incident: IncidentId,
         /// What to say.

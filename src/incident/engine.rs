@@ -23,7 +23,7 @@ use crate::report::{
     parse_report,
 };
 use crate::routing::plan_relays;
-use crate::store::{Batch, OutboxEntry, Store, StoreError};
+use crate::store::{Batch, IncidentWrite, OutboxEntry, Store, StoreError};
 
 /// A location share attaches to the sender's newest unlocated report this recent.
 pub const LOCATION_ATTACH_MIN: i64 = 10;
@@ -75,9 +75,9 @@ pub enum Content {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LocatedReport {
     /// The report's event (replies go to it).
-    pub event_id: String,
+    pub event_id: Arc<str>,
     /// Its room.
-    pub room: String,
+    pub room: Arc<str>,
     /// Who, hashed.
     pub reporter: ReporterHash,
     /// Where.
@@ -85,7 +85,7 @@ pub struct LocatedReport {
     /// When seen.
     pub observed_at: DateTime<Utc>,
     /// Text without the command word.
-    pub text: String,
+    pub text: Arc<str>,
     /// Details.
     pub details: Details,
     /// Grammar used.
@@ -104,10 +104,11 @@ pub enum EngineError {
 #[derive(Default)]
 struct Tx {
     batch: Batch,
-    touched: Vec<IncidentId>,
+    /// Incidents changed, each with the index of its first changed report.
+    touched: Vec<(IncidentId, usize)>,
     decisions: Vec<Decision>,
     /// What caused the input (event ID, or the tick time), for transaction IDs.
-    cause: Option<String>,
+    cause: Option<Arc<str>>,
 }
 
 /// A transaction ID that is the same every time the same input produces its `i`-th effect.
@@ -118,9 +119,11 @@ fn txn_id(cause: &str, i: usize) -> String {
 }
 
 impl Tx {
-    fn touch(&mut self, id: &IncidentId) {
-        if !self.touched.contains(id) {
-            self.touched.push(*id);
+    /// Notes that incident `id` changed, from its report `from` on.
+    fn touch(&mut self, id: IncidentId, from: usize) {
+        match self.touched.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, f)) => *f = (*f).min(from),
+            None => self.touched.push((id, from)),
         }
     }
 }
@@ -144,6 +147,12 @@ pub struct Engine<S: Store> {
     index_slack_m: f64,
     /// Queue worded effects in the store's outbox, atomically with the state.
     outbox: bool,
+    /// The network's coordination room, shared by the decisions that name it.
+    coordination_room: Option<Arc<str>>,
+    /// This bot's origin and each neighborhood's id (in network order), shared by every
+    /// incident that names them.
+    origin: Arc<str>,
+    hood_ids: Vec<Arc<str>>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -197,27 +206,50 @@ impl<S: Store> Engine<S> {
             next_due: None,
             index_slack_m,
             outbox: false,
+            coordination_room: None,
+            origin: Arc::from(""),
+            hood_ids: Vec::new(),
         };
+        e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
+        e.origin = Arc::from(e.net.origin());
+        e.hood_ids = e
+            .net
+            .neighborhoods
+            .iter()
+            .map(|n| Arc::from(n.id.as_str()))
+            .collect();
         e.reload()?;
         Ok(e)
     }
 
     fn reload(&mut self) -> Result<(), EngineError> {
         let snap = self.store.load()?;
-        self.index = self.index.emptied();
         self.indexed_at.clear();
         self.incidents.clear();
-        for inc in snap.incidents {
+        for mut inc in snap.incidents {
             if inc.status.is_open() {
-                self.index.insert(inc.id, inc.location);
                 self.indexed_at.insert(inc.id, inc.location);
             }
+            self.intern(&mut inc);
             self.incidents.insert(inc.id, inc);
         }
+        self.index = self
+            .index
+            .rebuilt(self.indexed_at.iter().map(|(id, at)| (*id, *at)));
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;
         self.recompute_due();
         Ok(())
+    }
+
+    /// Shares the engine's copies of an incident's origin and neighborhood strings.
+    fn intern(&self, inc: &mut Incident) {
+        if *inc.origin == *self.origin {
+            inc.origin = Arc::clone(&self.origin);
+        }
+        if let Some(h) = self.hood_ids.iter().find(|h| ***h == *inc.neighborhood) {
+            inc.neighborhood = Arc::clone(h);
+        }
     }
 
     /// From now on, every worded effect is also queued in the store's outbox in the same
@@ -264,9 +296,12 @@ impl<S: Store> Engine<S> {
     }
 
     fn commit(&mut self, mut tx: Tx) -> Result<Vec<Decision>, EngineError> {
-        for id in &tx.touched {
+        for (id, from) in &tx.touched {
             if let Some(i) = self.incidents.get(id) {
-                tx.batch.incidents.push(i.clone());
+                tx.batch.incidents.push(IncidentWrite {
+                    reports_from: *from,
+                    incident: i.clone_reports_from(*from),
+                });
             }
         }
         if self.outbox && !tx.decisions.is_empty() {
@@ -336,8 +371,10 @@ impl<S: Store> Engine<S> {
         let Some(nb) = net.neighborhood_of_room(&msg.room) else {
             return self.outside_network(msg);
         };
+        let event_id: Arc<str> = Arc::from(msg.event_id.as_str());
+        let room: Arc<str> = Arc::from(msg.room.as_str());
         let mut tx = Tx {
-            cause: Some(msg.event_id.clone()),
+            cause: Some(Arc::clone(&event_id)),
             ..Tx::default()
         };
         let reporter = self.key.hash(&msg.sender);
@@ -352,19 +389,19 @@ impl<S: Store> Engine<S> {
                 let edited = replaces.as_ref().and_then(|orig| {
                     self.pending
                         .iter()
-                        .position(|p| &p.event_id == orig && p.reporter == reporter)
+                        .position(|p| *p.event_id == **orig && p.reporter == reporter)
                 });
                 if replaces.is_some() && edited.is_none() {
                     return Ok(Vec::new());
                 }
                 let reply_to = match edited {
                     Some(i) => self.pending[i].event_id.clone(),
-                    None => msg.event_id.clone(),
+                    None => Arc::clone(&event_id),
                 };
                 match parse_report(body, &ctx) {
                     Ok(None) => return Ok(Vec::new()),
                     Err(error) => tx.decisions.push(Decision::Rejected {
-                        room: msg.room.clone(),
+                        room: Arc::clone(&room),
                         in_reply_to: reply_to,
                         error,
                     }),
@@ -373,7 +410,7 @@ impl<S: Store> Engine<S> {
                             let p = self.pending.remove(i);
                             tx.batch.pending_delete.push(p.event_id);
                         }
-                        self.take_report(&mut tx, nb, reply_to, &msg.room, reporter, parsed, now);
+                        self.take_report(&mut tx, nb, reply_to, &room, reporter, parsed, now);
                     }
                 }
             }
@@ -401,7 +438,7 @@ impl<S: Store> Engine<S> {
                     .enumerate()
                     .filter(|(_, p)| {
                         p.reporter == reporter
-                            && p.room == msg.room
+                            && p.room == room
                             && (msg.ts - p.received_at).num_minutes().abs() <= LOCATION_ATTACH_MIN
                     })
                     .max_by_key(|(_, p)| p.received_at)
@@ -414,7 +451,7 @@ impl<S: Store> Engine<S> {
                         (p.event_id, p.report)
                     }
                     None => (
-                        msg.event_id.clone(),
+                        Arc::clone(&event_id),
                         ParsedReport {
                             form: ReportForm::LocationShare,
                             text: body.clone(),
@@ -424,11 +461,11 @@ impl<S: Store> Engine<S> {
                         },
                     ),
                 };
-                self.take_report(&mut tx, nb, event_id, &msg.room, reporter, report, now);
+                self.take_report(&mut tx, nb, event_id, &room, reporter, report, now);
             }
             Content::Reaction { .. } => {}
         }
-        tx.batch.seen.push(msg.event_id.clone());
+        tx.batch.seen.push(event_id);
         self.commit(tx)
     }
 
@@ -440,15 +477,16 @@ impl<S: Store> Engine<S> {
         if is_coordination || !is_report_command(body) {
             return Ok(Vec::new());
         }
+        let event_id: Arc<str> = Arc::from(msg.event_id.as_str());
         let mut tx = Tx {
-            cause: Some(msg.event_id.clone()),
+            cause: Some(Arc::clone(&event_id)),
             ..Tx::default()
         };
         tx.decisions.push(Decision::NotInNetwork {
-            room: msg.room.clone(),
-            in_reply_to: msg.event_id.clone(),
+            room: msg.room.as_str().into(),
+            in_reply_to: Arc::clone(&event_id),
         });
-        tx.batch.seen.push(msg.event_id.clone());
+        tx.batch.seen.push(event_id);
         self.commit(tx)
     }
 
@@ -457,8 +495,8 @@ impl<S: Store> Engine<S> {
         &mut self,
         tx: &mut Tx,
         nb: &Neighborhood,
-        event_id: String,
-        room: &str,
+        event_id: Arc<str>,
+        room: &Arc<str>,
         reporter: ReporterHash,
         report: ParsedReport,
         now: DateTime<Utc>,
@@ -467,11 +505,11 @@ impl<S: Store> Engine<S> {
             LocationOutcome::Resolved(place) => {
                 let r = LocatedReport {
                     event_id,
-                    room: room.to_owned(),
+                    room: Arc::clone(room),
                     reporter,
                     place,
                     observed_at: report.observed_at,
-                    text: report.text,
+                    text: report.text.into(),
                     details: report.details,
                     form: report.form,
                 };
@@ -482,14 +520,14 @@ impl<S: Store> Engine<S> {
                 ref suggestions,
             } => {
                 tx.decisions.push(Decision::Unresolved {
-                    room: room.to_owned(),
-                    in_reply_to: event_id.clone(),
+                    room: Arc::clone(room),
+                    in_reply_to: Arc::clone(&event_id),
                     query: query.clone(),
                     suggestions: suggestions.clone(),
                 });
                 let p = PendingReport {
-                    event_id: event_id.clone(),
-                    room: room.to_owned(),
+                    event_id: Arc::clone(&event_id),
+                    room: Arc::clone(room),
                     reporter,
                     received_at: now,
                     report,
@@ -533,20 +571,22 @@ impl<S: Store> Engine<S> {
         observed_at: DateTime<Utc>,
     ) -> Option<IncidentId> {
         let window = Duration::minutes(i64::from(s.dedupe_window_min));
+        let (earliest, latest) = (observed_at - window, observed_at + window);
         let r = s.dedupe_radius_m;
+        let (r2, merge2) = (r * r, 4.0 * r * r);
+        let m = at.metric();
         let mut best: Option<(f64, &IncidentId)> = None;
         // Centroids are at most `index_slack_m` from where they are indexed.
-        self.index.for_each_near(at, r + self.index_slack_m, |id| {
+        self.index.for_each_near(&m, r + self.index_slack_m, |id| {
             let Some(i) = self.incidents.get(id) else {
                 return;
             };
-            let d = i.location.fast_distance_m(at);
-            let fits = d <= r
+            // Squared distances throughout: same order, no square roots.
+            let d = m.distance2_m2(i.location);
+            let fits = d <= r2
                 && i.status.is_open()
-                && (observed_at - i.last_seen).abs() <= window
-                && i.reports
-                    .iter()
-                    .all(|x| x.at.fast_distance_m(at) <= 2.0 * r);
+                && (earliest..=latest).contains(&i.last_seen)
+                && i.reports.iter().all(|x| m.distance2_m2(x.at) <= merge2);
             if fits && best.is_none_or(|(bd, bid)| d < bd || (d == bd && &i.id < bid)) {
                 best = Some((d, &i.id));
             }
@@ -577,11 +617,15 @@ impl<S: Store> Engine<S> {
                     id,
                     status: Status::Unverified,
                     version: 0,
-                    origin: self.net.origin().to_owned(),
+                    origin: Arc::clone(&self.origin),
                     hops: 0,
-                    neighborhood: nb.id.clone(),
+                    neighborhood: self
+                        .hood_ids
+                        .iter()
+                        .find(|h| ***h == *nb.id)
+                        .map_or_else(|| Arc::from(nb.id.as_str()), Arc::clone),
                     location: r.place.at,
-                    label: r.place.label.clone(),
+                    label: r.place.label.as_str().into(),
                     first_seen: r.observed_at,
                     last_seen: r.observed_at,
                     confirmed_at: None,
@@ -598,14 +642,20 @@ impl<S: Store> Engine<S> {
                 id
             }
         };
-        tx.touch(&id);
         let net = Arc::clone(&self.net);
         let Some(inc) = self.incidents.get_mut(&id) else {
             return;
         };
-        let needed = net
-            .neighborhood(&inc.neighborhood)
-            .map_or(s.confirmations, |n| n.settings.confirmations);
+        tx.touch(id, inc.reports.len());
+        // Interned: a pointer comparison finds the incident's neighborhood.
+        let needed = match self
+            .hood_ids
+            .iter()
+            .position(|h| Arc::ptr_eq(h, &inc.neighborhood))
+        {
+            Some(i) => net.neighborhoods[i].settings.confirmations,
+            None => net.settings(&inc.neighborhood).confirmations,
+        };
         let was_confirmed = inc.status == Status::Confirmed;
         let new_reporter = !inc.reporters.contains(&r.reporter);
         if new_reporter {
@@ -636,7 +686,7 @@ impl<S: Store> Engine<S> {
             .gazetteer
             .nearest_sensitive_within(inc.location, s.sensitive_radius_m)
             .map(|(p, d)| NearPlace {
-                name: p.name.clone(),
+                name: p.name.as_str().into(),
                 kind: p.kind,
                 distance_m: d,
             });
@@ -660,11 +710,12 @@ impl<S: Store> Engine<S> {
         let mut relayed = 0;
         if inc.status == Status::Confirmed {
             for t in plan_relays(&net, inc.location, &inc.relayed_to) {
+                let room: Arc<str> = t.room.into();
                 tx.decisions.push(Decision::Relay {
-                    room: t.room.clone(),
+                    room: Arc::clone(&room),
                     incident: id,
                 });
-                inc.relayed_to.push(t.room);
+                inc.relayed_to.push(room);
                 relayed += 1;
             }
         }
@@ -687,16 +738,16 @@ impl<S: Store> Engine<S> {
             rooms: inc.relayed_to.len(),
             needed,
         });
-        if let Some(coord) = &net.coordination_room {
+        if let Some(coord) = &self.coordination_room {
             tx.decisions.push(Decision::Coordination {
-                room: coord.clone(),
+                room: Arc::clone(coord),
                 incident: id,
                 kind: CoordinationKind::Incident,
                 needed,
             });
             if relayed > 0 {
                 tx.decisions.push(Decision::Coordination {
-                    room: coord.clone(),
+                    room: Arc::clone(coord),
                     incident: id,
                     kind: CoordinationKind::Relayed {
                         rooms: inc.relayed_to.len(),
@@ -747,7 +798,7 @@ impl<S: Store> Engine<S> {
         }
         let net = Arc::clone(&self.net);
         let mut tx = Tx {
-            cause: Some(format!("tick/{}", now.timestamp_millis())),
+            cause: Some(format!("tick/{}", now.timestamp_millis()).into()),
             ..Tx::default()
         };
         let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
@@ -767,8 +818,12 @@ impl<S: Store> Engine<S> {
             if !expire && !purge {
                 continue;
             }
-            for r in inc.reports.iter_mut().filter(|r| r.received_at <= cutoff) {
-                r.text = None;
+            let mut from = inc.reports.len();
+            for (n, r) in inc.reports.iter_mut().enumerate() {
+                if r.text.is_some() && r.received_at <= cutoff {
+                    r.text = None;
+                    from = from.min(n);
+                }
             }
             if expire {
                 inc.status = Status::Expired;
@@ -781,9 +836,9 @@ impl<S: Store> Engine<S> {
                         update: UpdateKind::Expired,
                     });
                 }
-                if let Some(coord) = &net.coordination_room {
+                if let Some(coord) = &self.coordination_room {
                     tx.decisions.push(Decision::Coordination {
-                        room: coord.clone(),
+                        room: Arc::clone(coord),
                         incident: id,
                         kind: CoordinationKind::Expired,
                         needed: s.confirmations,
@@ -793,7 +848,7 @@ impl<S: Store> Engine<S> {
                     self.index.remove(&id, at);
                 }
             }
-            tx.touch(&id);
+            tx.touch(id, from);
         }
         let mut dropped = Vec::new();
         self.pending.retain(|p| {
@@ -811,7 +866,7 @@ impl<S: Store> Engine<S> {
             .values()
             .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
             .map(|i| i.id)
-            .filter(|id| !tx.touched.contains(id))
+            .filter(|id| !tx.touched.iter().any(|(t, _)| t == id))
             .collect();
         let decisions = self.commit(tx)?;
         for id in closed {

@@ -5,7 +5,7 @@
 use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeParams, primitives::GeomWithData};
 
 use super::model::IncidentId;
-use crate::places::{LatLon, degree_box};
+use crate::places::{LatLon, LocalMetric, degree_box};
 
 type Entry = GeomWithData<[f64; 2], IncidentId>;
 
@@ -45,16 +45,32 @@ impl IncidentIndex {
         Self::default()
     }
 
-    /// Calls `f` for every incident indexed in the box that covers `radius_m` around
-    /// `at` (a superset of those within `radius_m`; the caller measures exactly).
-    pub fn for_each_near(&self, at: LatLon, radius_m: f64, mut f: impl FnMut(&IncidentId)) {
+    /// An index of many incidents at once (bulk loading packs the tree better than
+    /// inserting one by one: queries after a restart are faster).
+    pub fn from_entries(entries: impl IntoIterator<Item = (IncidentId, LatLon)>) -> Self {
+        let entries = entries
+            .into_iter()
+            .map(|(id, at)| GeomWithData::new(key(at), id))
+            .collect();
+        Self {
+            tree: RTree::bulk_load_with_params(entries),
+        }
+    }
+
+    /// Calls `f` for every incident indexed within `radius_m` of `at`.
+    pub fn for_each_near(&self, m: &LocalMetric, radius_m: f64, mut f: impl FnMut(&IncidentId)) {
+        let at = m.origin();
         let (dlat, dlon) = degree_box(at, radius_m);
         let env = AABB::from_corners(
             [at.lon - dlon, at.lat - dlat],
             [at.lon + dlon, at.lat + dlat],
         );
         for e in self.tree.locate_in_envelope(&env) {
-            f(&e.data);
+            // The box's corners are outside the circle: skip those without a lookup.
+            let [lon, lat] = *e.geom();
+            if m.within(LatLon { lat, lon }, radius_m) {
+                f(&e.data);
+            }
         }
     }
 
@@ -96,8 +112,10 @@ impl LinearIndex {
         self.items.retain(|(i, _)| i != id);
     }
 
-    /// Calls `f` for every incident within `radius_m` of `at`, checking each one.
-    pub fn for_each_near(&self, at: LatLon, radius_m: f64, mut f: impl FnMut(&IncidentId)) {
+    /// Calls `f` for every incident within `radius_m` of `m`'s origin, measuring the
+    /// distance to each one from scratch (as the engine did before it had an index).
+    pub fn for_each_near(&self, m: &LocalMetric, radius_m: f64, mut f: impl FnMut(&IncidentId)) {
+        let at = m.origin();
         for (id, p) in &self.items {
             if p.fast_distance_m(at) <= radius_m {
                 f(id);
@@ -117,11 +135,13 @@ pub enum SpatialIndex {
 }
 
 impl SpatialIndex {
-    /// An empty index of the same kind.
-    pub fn emptied(&self) -> Self {
+    /// An index of the same kind holding `entries`.
+    pub fn rebuilt(&self, entries: impl IntoIterator<Item = (IncidentId, LatLon)>) -> Self {
         match self {
-            Self::RTree(_) => Self::RTree(IncidentIndex::new()),
-            Self::Linear(_) => Self::Linear(LinearIndex::default()),
+            Self::RTree(_) => Self::RTree(IncidentIndex::from_entries(entries)),
+            Self::Linear(_) => Self::Linear(LinearIndex {
+                items: entries.into_iter().collect(),
+            }),
         }
     }
 
@@ -154,11 +174,11 @@ impl SpatialIndex {
         self.len() == 0
     }
 
-    /// Calls `f` for candidates near `at`: every incident within `radius_m`, possibly more.
-    pub fn for_each_near(&self, at: LatLon, radius_m: f64, f: impl FnMut(&IncidentId)) {
+    /// Calls `f` for every incident indexed within `radius_m` of `m`'s origin.
+    pub fn for_each_near(&self, m: &LocalMetric, radius_m: f64, f: impl FnMut(&IncidentId)) {
         match self {
-            Self::RTree(t) => t.for_each_near(at, radius_m, f),
-            Self::Linear(l) => l.for_each_near(at, radius_m, f),
+            Self::RTree(t) => t.for_each_near(m, radius_m, f),
+            Self::Linear(l) => l.for_each_near(m, radius_m, f),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Incident data: what the engine keeps, stores and renders.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -172,9 +174,9 @@ impl ReporterKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportRecord {
     /// The Matrix event of the report.
-    pub event_id: String,
+    pub event_id: Arc<str>,
     /// The room it was posted in.
-    pub room: String,
+    pub room: Arc<str>,
     /// Who, as a keyed hash.
     pub reporter: ReporterHash,
     /// Where.
@@ -184,7 +186,7 @@ pub struct ReportRecord {
     /// When the bot received it.
     pub received_at: DateTime<Utc>,
     /// The text, until `retention_hours` have passed.
-    pub text: Option<String>,
+    pub text: Option<Arc<str>>,
     /// The grammar used.
     pub form: ReportForm,
 }
@@ -193,7 +195,7 @@ pub struct ReportRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NearPlace {
     /// Its name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Its kind.
     pub kind: PlaceKind,
     /// Distance from the incident in metres.
@@ -210,15 +212,15 @@ pub struct Incident {
     /// Bumped on every change; relayed alerts carry it.
     pub version: u64,
     /// Which bot instance created it.
-    pub origin: String,
+    pub origin: Arc<str>,
     /// Relay hops from the origin (0 here).
     pub hops: u32,
     /// The neighborhood of the first report.
-    pub neighborhood: String,
+    pub neighborhood: Arc<str>,
     /// Centroid of the located reports.
     pub location: LatLon,
     /// Resolved place name of the first report.
-    pub label: String,
+    pub label: Arc<str>,
     /// Earliest sighting.
     pub first_seen: DateTime<Utc>,
     /// Latest sighting.
@@ -236,7 +238,7 @@ pub struct Incident {
     /// The closest sensitive place within the sensitive radius.
     pub near: Option<NearPlace>,
     /// Rooms the alert was relayed to, in order.
-    pub relayed_to: Vec<String>,
+    pub relayed_to: Vec<Arc<str>>,
 }
 
 /// The machine-readable `org.neighborwatch.incident` field of every bot message about
@@ -250,7 +252,7 @@ pub struct IncidentTag {
     /// Version.
     pub version: u64,
     /// Origin instance.
-    pub origin: String,
+    pub origin: Arc<str>,
     /// Relay hops.
     pub hops: u32,
 }
@@ -264,6 +266,49 @@ impl Incident {
             version: self.version,
             origin: self.origin.clone(),
             hops: self.hops,
+        }
+    }
+
+    /// A copy with only the reports from index `from` on: what a store write of the
+    /// changed part needs (see [`crate::store::IncidentWrite`]).
+    pub fn clone_reports_from(&self, from: usize) -> Self {
+        let Self {
+            id,
+            status,
+            version,
+            origin,
+            hops,
+            neighborhood,
+            location,
+            label,
+            first_seen,
+            last_seen,
+            confirmed_at,
+            updated_at,
+            reports,
+            reporters,
+            details,
+            near,
+            relayed_to,
+        } = self;
+        Self {
+            id: *id,
+            status: *status,
+            version: *version,
+            origin: origin.clone(),
+            hops: *hops,
+            neighborhood: neighborhood.clone(),
+            location: *location,
+            label: label.clone(),
+            first_seen: *first_seen,
+            last_seen: *last_seen,
+            confirmed_at: *confirmed_at,
+            updated_at: *updated_at,
+            reports: reports.get(from..).unwrap_or_default().to_vec(),
+            reporters: reporters.clone(),
+            details: details.clone(),
+            near: near.clone(),
+            relayed_to: relayed_to.clone(),
         }
     }
 
@@ -301,9 +346,9 @@ impl Incident {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingReport {
     /// The report's event.
-    pub event_id: String,
+    pub event_id: Arc<str>,
     /// Its room.
-    pub room: String,
+    pub room: Arc<str>,
     /// Who, as a keyed hash.
     pub reporter: ReporterHash,
     /// When it arrived.

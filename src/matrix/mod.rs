@@ -271,6 +271,7 @@ async fn resolve_aliases(client: &Client, net: &Network) -> Network {
         }
         n.rooms = ids;
     }
+    net.reindex();
     if let Some(c) = net.coordination_room.clone() {
         net.coordination_room = Some(resolve(&c).await);
     }

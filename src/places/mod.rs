@@ -10,5 +10,5 @@ mod point;
 mod resolve;
 
 pub use gazetteer::{Gazetteer, GazetteerBuilder, GazetteerError, Place, PlaceKind, Street};
-pub use point::{LatLon, M_PER_DEG_LAT, degree_box, parse_geo_uri};
+pub use point::{LatLon, LocalMetric, M_PER_DEG_LAT, degree_box, parse_geo_uri};
 pub use resolve::{ResolveMethod, Resolved};

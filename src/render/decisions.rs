@@ -63,14 +63,14 @@ pub fn render_decisions<'i>(
                 };
                 let args = [
                     ("id", inc.id.as_str()),
-                    ("place", inc.label.as_str()),
+                    ("place", &inc.label),
                     ("count", &inc.reporter_count().to_string()),
                     ("needed", &needed.to_string()),
                     ("rooms", &rooms.to_string()),
                 ];
                 out.push(Effect::Reply {
-                    room: room.clone(),
-                    in_reply_to: in_reply_to.clone(),
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
                     message: r.notice(key, &args, Some(inc.tag())),
                 });
             }
@@ -82,8 +82,8 @@ pub fn render_decisions<'i>(
             } => {
                 let r = renderer(net, cat, room);
                 out.push(Effect::Reply {
-                    room: room.clone(),
-                    in_reply_to: in_reply_to.clone(),
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
                     message: r.notice(
                         "ack.old",
                         &[("place", place), ("window", &window_min.to_string())],
@@ -100,8 +100,8 @@ pub fn render_decisions<'i>(
                 let args = error_args(error, r.example());
                 let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 out.push(Effect::Reply {
-                    room: room.clone(),
-                    in_reply_to: in_reply_to.clone(),
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
                     message: r.notice(error.catalog_key(), &a, None),
                 });
             }
@@ -123,14 +123,14 @@ pub fn render_decisions<'i>(
                     )
                 };
                 out.push(Effect::Reply {
-                    room: room.clone(),
-                    in_reply_to: in_reply_to.clone(),
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
                     message,
                 });
             }
             Decision::NotInNetwork { room, in_reply_to } => out.push(Effect::Reply {
-                room: room.clone(),
-                in_reply_to: in_reply_to.clone(),
+                room: room.to_string(),
+                in_reply_to: in_reply_to.to_string(),
                 message: coordination(net, cat).notice("room.not_in_network", &[], None),
             }),
             Decision::Relay { room, incident: id } => {
@@ -140,11 +140,11 @@ pub fn render_decisions<'i>(
                 let r = Renderer::for_neighborhood(cat, to);
                 let loc = r.alert_location(inc);
                 out.push(Effect::Relay {
-                    room: room.clone(),
+                    room: room.to_string(),
                     message: r.alert(inc, to, &to.gazetteer),
                 });
                 out.push(Effect::Location {
-                    room: room.clone(),
+                    room: room.to_string(),
                     incident: inc.tag(),
                     geo_uri: loc.geo_uri,
                     body: loc.description,
@@ -162,7 +162,7 @@ pub fn render_decisions<'i>(
                 let mut message = r.alert(inc, to, &to.gazetteer);
                 message.mentions_room = false;
                 out.push(Effect::Edit {
-                    room: room.clone(),
+                    room: room.to_string(),
                     message,
                 });
                 let (key, hours) = match update {
@@ -179,7 +179,7 @@ pub fn render_decisions<'i>(
                     ("hours", &hours),
                 ];
                 out.push(Effect::ThreadReply {
-                    room: room.clone(),
+                    room: room.to_string(),
                     message: r.notice(key, &args, Some(inc.tag())),
                 });
             }
@@ -193,7 +193,7 @@ pub fn render_decisions<'i>(
                 let r = coordination(net, cat);
                 let hood = net
                     .neighborhood(&inc.neighborhood)
-                    .map_or(inc.neighborhood.as_str(), |n| n.name.as_str());
+                    .map_or(&*inc.neighborhood, |n| n.name.as_str());
                 let status = r.plain(inc.status.catalog_key(), &[]);
                 let message = match kind {
                     CoordinationKind::Incident => r.notice(
@@ -223,7 +223,7 @@ pub fn render_decisions<'i>(
                     }
                 };
                 out.push(Effect::Notice {
-                    room: room.clone(),
+                    room: room.to_string(),
                     message,
                 });
             }

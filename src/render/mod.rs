@@ -134,7 +134,7 @@ impl<'a> Renderer<'a> {
         gazetteer: &Gazetteer,
     ) -> OutgoingMessage {
         let id = inc.id.to_string();
-        let place = inc.label.as_str();
+        let place: &str = &inc.label;
         let category = self.plain(inc.details.category.catalog_key(), &[]);
         let status = self.plain(inc.status.catalog_key(), &[]);
         let urgent = inc.status == Status::Confirmed && inc.near.is_some();
@@ -145,7 +145,7 @@ impl<'a> Renderer<'a> {
                 ("status", status.clone()),
             ];
             if let Some(n) = &inc.near {
-                v.push(("near", n.name.clone()));
+                v.push(("near", n.name.to_string()));
                 v.push(("near_kind", self.plain(n.kind.catalog_key(), &[])));
             }
             v
@@ -157,7 +157,7 @@ impl<'a> Renderer<'a> {
         };
         let landmark = gazetteer
             .nearest_landmark(inc.location)
-            .filter(|(p, d)| *d <= 2000.0 && p.name != inc.label)
+            .filter(|(p, d)| *d <= 2000.0 && *p.name != *inc.label)
             .map(|(p, d)| {
                 self.plain(
                     "alert.landmark",

@@ -3,8 +3,6 @@
 //! Owns: the relay decision. A pure function of the network and the incident's
 //! location. Must not touch: rendering, Matrix, storage.
 
-use std::collections::HashSet;
-
 use crate::config::Network;
 use crate::places::LatLon;
 
@@ -21,19 +19,24 @@ pub struct RelayTarget {
 
 /// Rooms whose neighborhood area lies within that neighborhood's `alert_radius_m` of
 /// `at`, nearest neighborhood first, leaving out `already` and never naming a room twice.
-pub fn plan_relays(net: &Network, at: LatLon, already: &[String]) -> Vec<RelayTarget> {
-    let mut seen: HashSet<&str> = already.iter().map(String::as_str).collect();
+pub fn plan_relays<R: AsRef<str>>(net: &Network, at: LatLon, already: &[R]) -> Vec<RelayTarget> {
+    let relayed = |room: &String| already.iter().any(|a| a.as_ref() == room.as_str());
+    // This runs on every report of a confirmed incident: neighborhoods already alerted
+    // in full are passed over before any distance is measured.
     let mut hoods: Vec<(f64, &crate::config::Neighborhood)> = net
         .neighborhoods
         .iter()
+        .filter(|n| !n.rooms.iter().all(relayed))
         .map(|n| (n.area.distance_m(at), n))
         .filter(|(d, n)| *d <= n.settings.alert_radius_m)
         .collect();
     hoods.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
-    let mut out = Vec::new();
+    let mut out: Vec<RelayTarget> = Vec::new();
     for (d, n) in hoods {
         for room in &n.rooms {
-            if seen.insert(room.as_str()) {
+            // Linear checks: a network has tens of rooms, and this runs on every report.
+            let taken = relayed(room) || out.iter().any(|t| t.room == *room);
+            if !taken {
                 out.push(RelayTarget {
                     room: room.clone(),
                     neighborhood: n.id.clone(),

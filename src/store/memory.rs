@@ -1,18 +1,19 @@
 //! In-memory store: for tests, benchmarks and replays without `--store`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Batch, OutboxEntry, Queued, Snapshot, Store, StoreError};
+use super::{Batch, IncidentWrite, OutboxEntry, Queued, Snapshot, Store, StoreError};
 use crate::incident::{Incident, IncidentId, PendingReport};
 
 /// State kept in memory only.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    seen: FxHashSet<String>,
+    seen: FxHashSet<Arc<str>>,
     incidents: FxHashMap<IncidentId, Incident>,
-    pending: BTreeMap<String, PendingReport>,
+    pending: BTreeMap<Arc<str>, PendingReport>,
     next_seq: u64,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_next: u64,
@@ -42,9 +43,30 @@ impl Store for MemoryStore {
     }
 
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+        // Check first, so that a refused batch changes nothing.
+        for w in &batch.incidents {
+            if w.reports_from > 0 {
+                let stored = self
+                    .incidents
+                    .get(&w.incident.id)
+                    .map_or(0, |i| i.reports.len());
+                if w.reports_from > stored {
+                    return Err(gap(w, stored));
+                }
+            }
+        }
         self.seen.extend(batch.seen);
-        for i in batch.incidents {
-            self.incidents.insert(i.id, i);
+        for w in batch.incidents {
+            let mut inc = w.incident;
+            if w.reports_from > 0
+                && let Some(old) = self.incidents.get_mut(&inc.id)
+            {
+                let mut reports = std::mem::take(&mut old.reports);
+                reports.truncate(w.reports_from);
+                reports.append(&mut inc.reports);
+                inc.reports = reports;
+            }
+            self.incidents.insert(inc.id, inc);
         }
         for p in batch.pending_put {
             self.pending.insert(p.event_id.clone(), p);
@@ -88,5 +110,16 @@ impl Store for MemoryStore {
 
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {
         Ok(self.alerts.get(&(*incident, room.to_owned())).cloned())
+    }
+}
+
+/// The error for a write that would leave a hole in an incident's reports.
+pub(super) fn gap(w: &IncidentWrite, stored: usize) -> StoreError {
+    StoreError::Corrupt {
+        key: format!("incident/{}", w.incident.id),
+        reason: format!(
+            "write starts at report {} but only {stored} are stored",
+            w.reports_from
+        ),
     }
 }

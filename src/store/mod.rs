@@ -11,6 +11,8 @@ mod sled_store;
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::effect::Effect;
@@ -50,17 +52,39 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
     /// Event IDs now handled.
-    pub seen: Vec<String>,
-    /// Incidents to insert or replace.
-    pub incidents: Vec<Incident>,
+    pub seen: Vec<Arc<str>>,
+    /// Incidents to insert or update.
+    pub incidents: Vec<IncidentWrite>,
     /// Pending reports to insert or replace.
     pub pending_put: Vec<PendingReport>,
     /// Pending reports (by event ID) to delete.
-    pub pending_delete: Vec<String>,
+    pub pending_delete: Vec<Arc<str>>,
     /// New value of the incident counter.
     pub next_seq: Option<u64>,
     /// Effects to send, queued in the same atomic write as the state they come from.
     pub outbox: Vec<OutboxEntry>,
+}
+
+/// An incident to write: all its fields, but only the reports that changed. Reports are
+/// only ever appended (or, for text retention, rewritten in place), so a report costs a
+/// write of its own record, not of the whole incident.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IncidentWrite {
+    /// Index of the first report in `incident.reports`: the stored reports before it are
+    /// kept as they are; those from it on are replaced by `incident.reports`.
+    pub reports_from: usize,
+    /// The incident, whose `reports` hold its reports from `reports_from` on.
+    pub incident: Incident,
+}
+
+impl IncidentWrite {
+    /// Writes a whole incident, reports included.
+    pub fn whole(incident: Incident) -> Self {
+        Self {
+            reports_from: 0,
+            incident,
+        }
+    }
 }
 
 /// An effect waiting to be sent.

@@ -6,10 +6,14 @@ use std::path::Path;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Batch, Queued, Snapshot, Store, StoreError};
-use crate::incident::IncidentId;
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::incident::{Incident, IncidentId};
 
 const SEEN: &str = "seen/";
 const INCIDENT: &str = "incident/";
+/// One record per report: `report/<incident>/<index, u32 big-endian>`.
+const REPORT: &str = "report/";
 const PENDING: &str = "pending/";
 const NEXT_SEQ: &[u8] = b"meta/next_seq";
 const OUTBOX: &str = "outbox/";
@@ -19,6 +23,15 @@ fn outbox_key(seq: u64) -> Vec<u8> {
     let mut k = OUTBOX.as_bytes().to_vec();
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+fn report_key(incident: &IncidentId, index: usize) -> Result<Vec<u8>, StoreError> {
+    let index = u32::try_from(index)
+        .map_err(|_| StoreError::Encode(format!("incident {incident} has too many reports")))?;
+    let mut k = key(REPORT, incident.as_str());
+    k.push(b'/');
+    k.extend_from_slice(&index.to_be_bytes());
+    Ok(k)
 }
 
 fn alert_key(incident: &IncidentId, room: &str) -> Vec<u8> {
@@ -86,6 +99,12 @@ impl SledStore {
         Ok(())
     }
 
+    fn stored_reports(&self, id: &IncidentId) -> usize {
+        let mut prefix = key(REPORT, id.as_str());
+        prefix.push(b'/');
+        self.tree.scan_prefix(prefix).count()
+    }
+
     fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
         self.tree
             .scan_prefix(prefix.as_bytes())
@@ -103,8 +122,35 @@ impl Store for SledStore {
             Some(v) => decode(NEXT_SEQ, &v)?,
             None => 0,
         };
+        let mut incidents: Vec<Incident> = self.scan(INCIDENT)?;
+        let at: HashMap<IncidentId, usize> = incidents
+            .iter()
+            .enumerate()
+            .map(|(n, i)| (i.id, n))
+            .collect();
+        // Keys sort by incident, then index: each incident's reports come in order.
+        for r in self.tree.scan_prefix(REPORT.as_bytes()) {
+            let (k, v) = r?;
+            let corrupt = |reason: &str| StoreError::Corrupt {
+                key: String::from_utf8_lossy(&k).into_owned(),
+                reason: reason.to_owned(),
+            };
+            let rest = &k[REPORT.len()..];
+            let slash = rest
+                .iter()
+                .position(|b| *b == b'/')
+                .ok_or_else(|| corrupt("report key has no index"))?;
+            let id = std::str::from_utf8(&rest[..slash])
+                .ok()
+                .and_then(IncidentId::parse)
+                .ok_or_else(|| corrupt("report key has no incident ID"))?;
+            let n = *at
+                .get(&id)
+                .ok_or_else(|| corrupt("report of an unknown incident"))?;
+            incidents[n].reports.push(decode(&k, &v)?);
+        }
         Ok(Snapshot {
-            incidents: self.scan(INCIDENT)?,
+            incidents,
             pending: self.scan(PENDING)?,
             next_seq,
         })
@@ -119,8 +165,23 @@ impl Store for SledStore {
         for id in &batch.seen {
             b.insert(key(SEEN, id), &[][..]);
         }
-        for i in &batch.incidents {
-            b.insert(key(INCIDENT, i.id.as_str()), encode(i)?);
+        for w in &batch.incidents {
+            if w.reports_from > 0
+                && !self
+                    .tree
+                    .contains_key(report_key(&w.incident.id, w.reports_from - 1)?)?
+            {
+                return Err(super::memory::gap(w, self.stored_reports(&w.incident.id)));
+            }
+        }
+        for w in batch.incidents {
+            let mut head = w.incident;
+            let reports = std::mem::take(&mut head.reports);
+            for (n, r) in reports.iter().enumerate() {
+                b.insert(report_key(&head.id, w.reports_from + n)?, encode(r)?);
+            }
+            // The incident's own record holds everything but its reports.
+            b.insert(key(INCIDENT, head.id.as_str()), encode(&head)?);
         }
         for p in &batch.pending_put {
             b.insert(key(PENDING, &p.event_id), encode(p)?);

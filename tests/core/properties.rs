@@ -100,7 +100,7 @@ proptest! {
         let mut owner: HashMap<String, usize> = HashMap::new();
         for inc in e.incidents() {
             for r in &inc.reports {
-                *owner.entry(r.event_id.clone()).or_default() += 1;
+                *owner.entry(r.event_id.to_string()).or_default() += 1;
             }
         }
         for m in &msgs {

@@ -2,10 +2,12 @@
 //! `statestore_integration_tests!`), plus resuming a replay from a reopened sled store.
 
 use chrono::{TimeZone, Utc};
-use neighborwatch::incident::{Incident, IncidentId, PendingReport, ReporterKey, Status};
+use neighborwatch::incident::{
+    Incident, IncidentId, PendingReport, ReportRecord, ReporterKey, Status,
+};
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
 use neighborwatch::report::{Details, LocationOutcome, ParsedReport, ReportForm};
-use neighborwatch::store::{Batch, MemoryStore, SledStore, Store};
+use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, SledStore, Store};
 
 use crate::replay_fixtures::{fixture, replay_cmd};
 
@@ -66,8 +68,8 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
         .commit(Batch {
             seen: vec!["$a".into(), "$b".into()],
             incidents: vec![
-                incident(0, Status::Unverified),
-                incident(1, Status::Confirmed),
+                IncidentWrite::whole(incident(0, Status::Unverified)),
+                IncidentWrite::whole(incident(1, Status::Confirmed)),
             ],
             pending_put: vec![pending("$p1"), pending("$p2")],
             pending_delete: vec![],
@@ -92,7 +94,7 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     // Upsert replaces; delete removes; an empty batch changes nothing.
     store
         .commit(Batch {
-            incidents: vec![incident(0, Status::Expired)],
+            incidents: vec![IncidentWrite::whole(incident(0, Status::Expired))],
             pending_delete: vec!["$p1".into(), "$missing".into()],
             ..Batch::default()
         })
@@ -116,6 +118,99 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     let again = store.load().unwrap();
     assert_eq!(again, snap);
     assert!(store.is_seen("$b").unwrap());
+    reports_contract(store, reopen);
+}
+
+fn record(n: u32, text: &str) -> ReportRecord {
+    let t = Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap();
+    ReportRecord {
+        event_id: format!("$r{n}").into(),
+        room: "!r:x".into(),
+        reporter: ReporterKey::new(b"k").hash(&format!("@u{n}:b")),
+        at: LatLon::new(37.82, -122.27 + f64::from(n) * 1e-4).unwrap(),
+        observed_at: t,
+        received_at: t,
+        text: Some(text.into()),
+        form: ReportForm::Quick,
+    }
+}
+
+/// Reports are written one record at a time: a write names the first report it
+/// replaces, and the ones before it stay as they were.
+fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
+    let id = IncidentId::from_seq(7);
+    let mut inc = incident(7, Status::Unverified);
+    inc.reports = vec![record(0, "first"), record(1, "second")];
+    store
+        .commit(Batch {
+            incidents: vec![IncidentWrite::whole(inc.clone())],
+            ..Batch::default()
+        })
+        .unwrap();
+    // A third report: only it is written, with the incident's new fields.
+    let mut tail = inc.clone();
+    tail.status = Status::Confirmed;
+    tail.reports = vec![record(2, "third")];
+    store
+        .commit(Batch {
+            incidents: vec![IncidentWrite {
+                reports_from: 2,
+                incident: tail,
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let got = |s: &S| {
+        s.load()
+            .unwrap()
+            .incidents
+            .into_iter()
+            .find(|i| i.id == id)
+            .unwrap()
+    };
+    let stored = got(&store);
+    assert_eq!(stored.status, Status::Confirmed);
+    assert_eq!(
+        stored.reports,
+        vec![record(0, "first"), record(1, "second"), record(2, "third")]
+    );
+    // Text retention rewrites reports from the first purged one on.
+    let mut purged = stored.clone();
+    purged.reports = vec![record(1, "second"), record(2, "third")];
+    for r in &mut purged.reports {
+        r.text = None;
+    }
+    store
+        .commit(Batch {
+            incidents: vec![IncidentWrite {
+                reports_from: 1,
+                incident: purged.clone(),
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let stored = got(&store);
+    assert_eq!(stored.reports[0], record(0, "first"));
+    assert_eq!(&stored.reports[1..], &purged.reports[..]);
+    // A write that would leave a hole is refused whole: nothing of its batch is applied.
+    let mut gap = stored.clone();
+    gap.status = Status::Expired;
+    gap.reports = vec![record(9, "ninth")];
+    let err = store
+        .commit(Batch {
+            seen: vec!["$gap".into()],
+            incidents: vec![IncidentWrite {
+                reports_from: 5,
+                incident: gap,
+            }],
+            ..Batch::default()
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("report 5"), "{err}");
+    assert!(!store.is_seen("$gap").unwrap());
+    assert_eq!(got(&store), stored);
+    let store = reopen(store);
+    assert_eq!(got(&store), stored, "reports survive reopening");
 }
 
 #[test]
