@@ -6,28 +6,29 @@
 //! (`render`). Logs at info level never hold message bodies or user IDs.
 
 pub mod content;
+pub mod inbound;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use matrix_sdk::{
-    Client, Room, RoomState,
+    Client, LoopCtrl, Room, RoomState,
     authentication::matrix::MatrixSession,
     config::SyncSettings,
     encryption::{BackupDownloadStrategy, EncryptionSettings},
     ruma::{
-        OwnedRoomId, OwnedTransactionId, RoomAliasId, RoomId, TransactionId,
+        OwnedRoomId, OwnedTransactionId, RoomAliasId, TransactionId,
         events::{
             reaction::OriginalSyncReactionEvent,
             room::{
-                encrypted::OriginalSyncRoomEncryptedEvent,
-                member::StrippedRoomMemberEvent,
-                message::{MessageType, OriginalSyncRoomMessageEvent, Relation},
+                encrypted::OriginalSyncRoomEncryptedEvent, member::StrippedRoomMemberEvent,
+                message::OriginalSyncRoomMessageEvent,
             },
         },
+        serde::Raw,
     },
 };
 use tokio::sync::{Notify, mpsc};
@@ -35,9 +36,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Network;
 use crate::effect::Effect;
-use crate::incident::{Content, Engine, IncomingMessage, ReporterKey};
+use crate::incident::{Engine, IncomingMessage, ReporterKey};
 use crate::store::{SledStore, Store};
 use content::{ROOM_MESSAGE, is_alert, message_content};
+use inbound::{Inbound, read_back_rooms};
 
 /// Why the bot could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -92,16 +94,6 @@ impl From<matrix_sdk::ClientBuildError> for ShellError {
         Self::Build(Box::new(e))
     }
 }
-
-/// Events not decryptable yet, by room.
-type Undecrypted = Arc<
-    std::sync::Mutex<
-        Vec<(
-            OwnedRoomId,
-            matrix_sdk::ruma::serde::Raw<OriginalSyncRoomEncryptedEvent>,
-        )>,
-    >,
->;
 
 /// The secrets the bot reads from the environment variables the network file names.
 pub struct Secrets {
@@ -278,43 +270,7 @@ async fn resolve_aliases(client: &Client, net: &Network) -> Network {
     net
 }
 
-fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(i64::from(ts.get()))
-        .single()
-        .unwrap_or_else(Utc::now)
-}
-
-/// Turns a decrypted room message into the core's input; `None` for kinds it ignores.
-pub fn incoming(ev: &OriginalSyncRoomMessageEvent, room: &RoomId) -> Option<IncomingMessage> {
-    let (msgtype, replaces) = match &ev.content.relates_to {
-        Some(Relation::Replacement(r)) => (&r.new_content.msgtype, Some(r.event_id.to_string())),
-        _ => (&ev.content.msgtype, None),
-    };
-    let content = match msgtype {
-        MessageType::Text(t) => Content::Text {
-            body: t.body.clone(),
-            notice: false,
-            replaces,
-        },
-        MessageType::Notice(n) => Content::Text {
-            body: n.body.clone(),
-            notice: true,
-            replaces,
-        },
-        MessageType::Location(l) => Content::Location {
-            geo_uri: l.geo_uri.clone(),
-            body: l.body.clone(),
-        },
-        _ => return None,
-    };
-    Some(IncomingMessage {
-        event_id: ev.event_id.to_string(),
-        room: room.to_string(),
-        sender: ev.sender.to_string(),
-        ts: to_utc(ev.origin_server_ts),
-        content,
-    })
-}
+pub use inbound::{incoming, reaction};
 
 const CATCH_UP_KEY: &[u8] = b"catch_up_from";
 
@@ -401,111 +357,50 @@ pub async fn run(
             }
         },
     );
-    let msg_tx = tx.clone();
-    let me = own_user.clone();
+    let inbound = Arc::new(Inbound::new(
+        tx.clone(),
+        own_user.clone(),
+        catch_up_from,
+        store.db(),
+    )?);
+    let h = Arc::clone(&inbound);
     client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
-        let tx = msg_tx.clone();
-        let me = me.clone();
+        let h = Arc::clone(&h);
         async move {
-            if room.state() != RoomState::Joined || Some(&ev.sender) == me.as_ref() {
-                return;
-            }
-            if i64::from(ev.origin_server_ts.get()) < catch_up_from {
-                debug!("event from before the store existed: skipped");
-                return;
-            }
-            if let Some(m) = incoming(&ev, room.room_id()) {
-                let _ = tx.send(m);
+            if room.state() == RoomState::Joined {
+                h.message(&ev, room.room_id());
             }
         }
     });
-    let react_tx = tx.clone();
-    let me = own_user.clone();
+    let h = Arc::clone(&inbound);
     client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
-        let tx = react_tx.clone();
-        let me = me.clone();
-        async move {
-            if Some(&ev.sender) == me.as_ref()
-                || i64::from(ev.origin_server_ts.get()) < catch_up_from
-            {
-                return;
-            }
-            let _ = tx.send(IncomingMessage {
-                event_id: ev.event_id.to_string(),
-                room: room.room_id().to_string(),
-                sender: ev.sender.to_string(),
-                ts: to_utc(ev.origin_server_ts),
-                content: Content::Reaction {
-                    key: ev.content.relates_to.key.clone(),
-                    relates_to: ev.content.relates_to.event_id.to_string(),
-                },
-            });
-        }
+        let h = Arc::clone(&h);
+        async move { h.reaction(&ev, room.room_id()) }
     });
-
-    // Events that could not be decrypted yet: kept, and handled when their keys arrive
-    // (the SDK re-decrypts for its timeline, but never calls event handlers again).
-    let utds: Undecrypted = Arc::default();
-    let keep = Arc::clone(&utds);
+    // Events that could not be decrypted yet: kept in sled, and handled when their keys
+    // arrive (the SDK re-decrypts for its timeline, but never calls event handlers again).
+    let h = Arc::clone(&inbound);
     client.add_event_handler(
         move |_ev: OriginalSyncRoomEncryptedEvent,
               room: Room,
               raw: matrix_sdk::event_handler::RawEvent| {
-            let keep = Arc::clone(&keep);
+            let h = Arc::clone(&h);
             async move {
-                debug!("event not decryptable yet; kept for when its key arrives");
-                if let Ok(mut k) = keep.lock() {
-                    k.push((
-                        room.room_id().to_owned(),
-                        matrix_sdk::ruma::serde::Raw::from_json(raw.0.clone()),
-                    ));
-                }
+                let raw: Raw<OriginalSyncRoomEncryptedEvent> = Raw::from_json(raw.0.clone());
+                h.keep_undecrypted(room.room_id(), &raw);
             }
         },
     );
     if let Some(mut keys) = client.encryption().room_keys_received_stream().await {
-        let (client, utds, tx, me) = (
-            client.clone(),
-            Arc::clone(&utds),
-            tx.clone(),
-            own_user.clone(),
-        );
+        let (client, h) = (client.clone(), Arc::clone(&inbound));
         tokio::spawn(async move {
             use futures_util::StreamExt;
             while let Some(Ok(infos)) = keys.next().await {
-                let waiting: Vec<_> = match utds.lock() {
-                    Ok(mut k) => {
-                        let rooms: Vec<&RoomId> = infos.iter().map(|i| &*i.room_id).collect();
-                        let (now, later): (Vec<_>, Vec<_>) =
-                            k.drain(..).partition(|(r, _)| rooms.contains(&&**r));
-                        *k = later;
-                        now
-                    }
-                    Err(_) => continue,
-                };
-                for (room_id, raw) in waiting {
-                    let Some(room) = client.get_room(&room_id) else {
-                        continue;
-                    };
-                    match room.decrypt_event(&raw, None).await {
-                        Ok(te) if !te.kind.is_utd() => {
-                            if let Ok(ev) = serde_json::from_str::<OriginalSyncRoomMessageEvent>(
-                                te.raw().json().get(),
-                            ) && Some(&ev.sender) != me.as_ref()
-                                && i64::from(ev.origin_server_ts.get()) >= catch_up_from
-                                && let Some(m) = incoming(&ev, &room_id)
-                            {
-                                info!("a late-decrypted event is handled");
-                                let _ = tx.send(m);
-                            }
-                        }
-                        _ => {
-                            if let Ok(mut k) = utds.lock() {
-                                k.push((room_id, raw));
-                            }
-                        }
-                    }
+                if h.undecrypted() == 0 {
+                    continue;
                 }
+                let rooms: Vec<OwnedRoomId> = infos.iter().map(|i| i.room_id.clone()).collect();
+                h.retry_undecrypted(&client, Some(&rooms)).await;
             }
         });
     }
@@ -549,12 +444,72 @@ pub async fn run(
     ));
     outbox_ready.notify_one();
 
+    // Reports are never skipped: after the first sync, each room of the network is read
+    // back over the dedupe window (reports from while the bot was down, and any that
+    // were received but not yet committed when it stopped); after that, whenever a sync
+    // leaves a gap in a room's timeline, the gap is read back. The engine drops events it
+    // has already handled.
+    let read_back_ms = net
+        .neighborhoods
+        .iter()
+        .map(|n| n.settings.dedupe_window_min)
+        .fold(net.defaults.dedupe_window_min, u32::max);
+    let read_back_ms = i64::from(read_back_ms) * 60_000;
     let sync_client = client.clone();
+    let (sync_net, h) = (Arc::clone(&net), Arc::clone(&inbound));
     let sync = tokio::spawn(async move {
         let settings = SyncSettings::default().timeout(Duration::from_secs(10));
+        let first = std::sync::atomic::AtomicBool::new(true);
         loop {
-            if let Err(e) = sync_client.sync(settings.clone()).await {
-                warn!(error = %e, "sync failed; retrying");
+            let result = sync_client
+                .sync_with_result_callback(settings.clone(), |resp| {
+                    let (client, h, net) =
+                        (sync_client.clone(), Arc::clone(&h), Arc::clone(&sync_net));
+                    let first = first.swap(false, std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        let resp = match resp {
+                            Ok(r) => r,
+                            Err(e) => {
+                                warn!(error = %e, "sync failed; retrying");
+                                tokio::time::sleep(Duration::from_secs(2)).await;
+                                return Ok(LoopCtrl::Continue);
+                            }
+                        };
+                        let since = Utc::now().timestamp_millis() - read_back_ms;
+                        let gaps: Vec<(OwnedRoomId, Option<String>)> = if first {
+                            client
+                                .joined_rooms()
+                                .into_iter()
+                                .filter(|r| {
+                                    net.neighborhood_of_room(r.room_id().as_str()).is_some()
+                                })
+                                .map(|r| (r.room_id().to_owned(), None))
+                                .collect()
+                        } else {
+                            resp.rooms
+                                .joined
+                                .iter()
+                                .filter(|(_, u)| u.timeline.limited)
+                                .filter(|(id, _)| net.neighborhood_of_room(id.as_str()).is_some())
+                                .map(|(id, u)| (id.clone(), u.timeline.prev_batch.clone()))
+                                .collect()
+                        };
+                        if !gaps.is_empty() {
+                            // Off the sync loop: reading back must not delay new events.
+                            tokio::spawn(async move {
+                                read_back_rooms(&h, &client, &gaps, since).await;
+                                if first {
+                                    h.retry_undecrypted(&client, None).await;
+                                    info!("caught up");
+                                }
+                            });
+                        }
+                        Ok(LoopCtrl::Continue)
+                    }
+                })
+                .await;
+            if let Err(e) = result {
+                warn!(error = %e, "sync stopped; restarting");
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }

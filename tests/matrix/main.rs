@@ -438,10 +438,20 @@ async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_
         "nothing was sent before the kill"
     );
 
-    // While the bot is down, carol reports from room B.
+    // While the bot is down, carol reports from room B, and the room goes on talking:
+    // more messages than one sync returns, so the report is only found by reading back.
     let down = carol
         .say(&b, &[&bot_user], "!r agents still at 31st and Market")
         .await;
+    for i in 0..14 {
+        carol
+            .say(
+                &b,
+                &[&bot_user],
+                &format!("neighbors checking in, message {i}"),
+            )
+            .await;
+    }
 
     // Restart normally: the outbox is sent once; the report from the downtime is handled.
     let _bot = Bot::start(&cfg, &log);

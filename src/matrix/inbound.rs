@@ -1,0 +1,318 @@
+//! Inbound: every way an event reaches the engine, and the guarantees around it.
+//!
+//! Owns: turning decrypted events into [`IncomingMessage`]s, reading room history back
+//! (after a restart, and whenever a sync skipped events), and the events that cannot be
+//! decrypted yet, which are kept in sled until their keys arrive, across restarts.
+//! Must not touch: decisions; deduplication is the engine's (event IDs in sled), so
+//! handing it the same event twice is always safe.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use matrix_sdk::{
+    Client, Room,
+    room::MessagesOptions,
+    ruma::{
+        OwnedRoomId, OwnedUserId, RoomId, UInt,
+        events::{
+            reaction::OriginalSyncReactionEvent,
+            room::{
+                encrypted::OriginalSyncRoomEncryptedEvent,
+                message::{MessageType, OriginalSyncRoomMessageEvent, Relation},
+            },
+        },
+        serde::Raw,
+    },
+};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, warn};
+
+use crate::incident::{Content, IncomingMessage};
+use crate::store::StoreError;
+
+/// How long an undecryptable event is kept waiting for its key.
+const UTD_KEEP_MS: i64 = 24 * 3_600_000;
+/// Most history pages read back per room at once (of 100 events each).
+const MAX_PAGES: usize = 20;
+
+fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(i64::from(ts.get()))
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+/// Turns a decrypted room message into the core's input; `None` for kinds it ignores.
+pub fn incoming(ev: &OriginalSyncRoomMessageEvent, room: &RoomId) -> Option<IncomingMessage> {
+    let (msgtype, replaces) = match &ev.content.relates_to {
+        Some(Relation::Replacement(r)) => (&r.new_content.msgtype, Some(r.event_id.to_string())),
+        _ => (&ev.content.msgtype, None),
+    };
+    let content = match msgtype {
+        MessageType::Text(t) => Content::Text {
+            body: t.body.clone(),
+            notice: false,
+            replaces,
+        },
+        MessageType::Notice(n) => Content::Text {
+            body: n.body.clone(),
+            notice: true,
+            replaces,
+        },
+        MessageType::Location(l) => Content::Location {
+            geo_uri: l.geo_uri.clone(),
+            body: l.body.clone(),
+        },
+        _ => return None,
+    };
+    Some(IncomingMessage {
+        event_id: ev.event_id.to_string(),
+        room: room.to_string(),
+        sender: ev.sender.to_string(),
+        ts: to_utc(ev.origin_server_ts),
+        content,
+    })
+}
+
+/// Turns a reaction into the core's input.
+pub fn reaction(ev: &OriginalSyncReactionEvent, room: &RoomId) -> IncomingMessage {
+    IncomingMessage {
+        event_id: ev.event_id.to_string(),
+        room: room.to_string(),
+        sender: ev.sender.to_string(),
+        ts: to_utc(ev.origin_server_ts),
+        content: Content::Reaction {
+            key: ev.content.relates_to.key.clone(),
+            relates_to: ev.content.relates_to.event_id.to_string(),
+        },
+    }
+}
+
+/// Where events go on their way to the engine.
+#[derive(Clone)]
+pub struct Inbound {
+    tx: UnboundedSender<IncomingMessage>,
+    me: Option<OwnedUserId>,
+    /// Events from before the bot's state store existed are never handled.
+    catch_up_from: i64,
+    /// Undecryptable events: `<room id> <event id>` → the encrypted event's JSON.
+    utd: sled::Tree,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("catch_up_from", &self.catch_up_from)
+            .finish_non_exhaustive()
+    }
+}
+
+fn utd_key(room: &RoomId, event_id: &str) -> Vec<u8> {
+    format!("{room} {event_id}").into_bytes()
+}
+
+impl Inbound {
+    /// Events go to `tx`; undecryptable ones wait in the `utd` tree of `db`.
+    pub fn new(
+        tx: UnboundedSender<IncomingMessage>,
+        me: Option<OwnedUserId>,
+        catch_up_from: i64,
+        db: &sled::Db,
+    ) -> Result<Self, StoreError> {
+        Ok(Self {
+            tx,
+            me,
+            catch_up_from,
+            utd: db.open_tree("utd")?,
+        })
+    }
+
+    fn wanted(&self, sender: &matrix_sdk::ruma::UserId, ts_ms: i64) -> bool {
+        Some(sender) != self.me.as_deref() && ts_ms >= self.catch_up_from
+    }
+
+    /// A decrypted room message from sync.
+    pub fn message(&self, ev: &OriginalSyncRoomMessageEvent, room: &RoomId) {
+        if !self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get())) {
+            debug!("own event, or from before the store existed: skipped");
+            return;
+        }
+        if let Some(m) = incoming(ev, room) {
+            let _ = self.tx.send(m);
+        }
+    }
+
+    /// A reaction from sync.
+    pub fn reaction(&self, ev: &OriginalSyncReactionEvent, room: &RoomId) {
+        if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get())) {
+            let _ = self.tx.send(reaction(ev, room));
+        }
+    }
+
+    /// A decrypted (or plain) event as JSON, of any kind; true when it went to the engine.
+    fn json(&self, json: &str, room: &RoomId) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: &'a str,
+        }
+        match serde_json::from_str::<Kind<'_>>(json).map(|k| k.kind) {
+            Ok("m.room.message") => {
+                if let Ok(ev) = serde_json::from_str::<OriginalSyncRoomMessageEvent>(json)
+                    && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
+                    && let Some(m) = incoming(&ev, room)
+                {
+                    return self.tx.send(m).is_ok();
+                }
+            }
+            Ok("m.reaction") => {
+                if let Ok(ev) = serde_json::from_str::<OriginalSyncReactionEvent>(json)
+                    && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
+                {
+                    return self.tx.send(reaction(&ev, room)).is_ok();
+                }
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Keeps an event that cannot be decrypted yet, until its key arrives (or a day).
+    pub fn keep_undecrypted(&self, room: &RoomId, raw: &Raw<OriginalSyncRoomEncryptedEvent>) {
+        let Ok(Some(event_id)) = raw.get_field::<String>("event_id") else {
+            return;
+        };
+        let ts: i64 = raw
+            .get_field::<UInt>("origin_server_ts")
+            .ok()
+            .flatten()
+            .map_or(0, i64::from);
+        if ts < self.catch_up_from {
+            return;
+        }
+        debug!("event not decryptable yet; kept until its key arrives");
+        if let Err(e) = self
+            .utd
+            .insert(utd_key(room, &event_id), raw.json().get().as_bytes())
+            .and_then(|_| self.utd.flush().map(|_| ()))
+        {
+            warn!(error = %e, "cannot keep an undecryptable event");
+        }
+    }
+
+    /// Number of events waiting for their keys.
+    pub fn undecrypted(&self) -> usize {
+        self.utd.len()
+    }
+
+    /// Tries again every kept event of `rooms` (all rooms when `None`): those that
+    /// decrypt now go to the engine; those older than a day are dropped.
+    pub async fn retry_undecrypted(&self, client: &Client, rooms: Option<&[OwnedRoomId]>) {
+        let now = Utc::now().timestamp_millis();
+        for entry in self.utd.iter() {
+            let Ok((k, v)) = entry else { continue };
+            let key = String::from_utf8_lossy(&k).into_owned();
+            let Some((room_id, _)) = key.split_once(' ') else {
+                let _ = self.utd.remove(&k);
+                continue;
+            };
+            let Ok(room_id) = RoomId::parse(room_id) else {
+                let _ = self.utd.remove(&k);
+                continue;
+            };
+            if rooms.is_some_and(|rs| !rs.contains(&room_id)) {
+                continue;
+            }
+            let Ok(json) = RawValue::from_string(String::from_utf8_lossy(&v).into_owned()) else {
+                let _ = self.utd.remove(&k);
+                continue;
+            };
+            let raw: Raw<OriginalSyncRoomEncryptedEvent> = Raw::from_json(json);
+            let ts: i64 = raw
+                .get_field::<UInt>("origin_server_ts")
+                .ok()
+                .flatten()
+                .map_or(0, i64::from);
+            let Some(room) = client.get_room(&room_id) else {
+                continue;
+            };
+            match room.decrypt_event(&raw, None).await {
+                Ok(te) if !te.kind.is_utd() => {
+                    info!("a late-decrypted event is handled");
+                    self.json(te.raw().json().get(), &room_id);
+                    let _ = self.utd.remove(&k);
+                }
+                _ if now - ts > UTD_KEEP_MS => {
+                    warn!("an event stayed undecryptable for a day; dropped");
+                    let _ = self.utd.remove(&k);
+                }
+                _ => {}
+            }
+        }
+        let _ = self.utd.flush_async().await;
+    }
+
+    /// Reads `room`'s history back from `from` (the newest event when `None`) to
+    /// `since_ms`, and hands every message to the engine, oldest first. Undecryptable
+    /// events are kept. Returns how many events went to the engine.
+    pub async fn read_back(
+        &self,
+        room: &Room,
+        mut from: Option<String>,
+        since_ms: i64,
+    ) -> Result<usize, matrix_sdk::Error> {
+        let since_ms = since_ms.max(self.catch_up_from);
+        let mut found: Vec<matrix_sdk::deserialized_responses::TimelineEvent> = Vec::new();
+        'pages: for _ in 0..MAX_PAGES {
+            let mut opts = MessagesOptions::backward().from(from.as_deref());
+            opts.limit = UInt::from(100u32);
+            let page = room.messages(opts).await?;
+            if page.chunk.is_empty() {
+                break;
+            }
+            for te in page.chunk {
+                let ts = te.timestamp_raw().map_or(0, |t| i64::from(t.get()));
+                if ts < since_ms {
+                    break 'pages;
+                }
+                found.push(te);
+            }
+            match page.end {
+                Some(end) => from = Some(end),
+                None => break,
+            }
+        }
+        let mut handed = 0;
+        for te in found.into_iter().rev() {
+            if te.kind.is_utd() {
+                let raw: Raw<OriginalSyncRoomEncryptedEvent> = te.raw().clone().cast_unchecked();
+                self.keep_undecrypted(room.room_id(), &raw);
+            } else if self.json(te.raw().json().get(), room.room_id()) {
+                handed += 1;
+            }
+        }
+        Ok(handed)
+    }
+}
+
+/// Reads back every room of `rooms` to `since_ms`, logging (without room contents) what
+/// it found.
+pub async fn read_back_rooms(
+    inbound: &Inbound,
+    client: &Client,
+    rooms: &[(OwnedRoomId, Option<String>)],
+    since_ms: i64,
+) {
+    for (id, from) in rooms {
+        let Some(room) = client.get_room(id) else {
+            continue;
+        };
+        match inbound.read_back(&room, from.clone(), since_ms).await {
+            Ok(n) => debug!(room = %id, events = n, "history read back"),
+            Err(e) => warn!(room = %id, error = %e, "cannot read room history back"),
+        }
+    }
+}
+
+/// Shared handle for event handlers.
+pub type SharedInbound = Arc<Inbound>;
