@@ -13,7 +13,10 @@ use matrix_sdk::{
         api::client::room::create_room::v3::Request as CreateRoomRequest,
         events::room::{
             member::StrippedRoomMemberEvent,
-            message::{OriginalSyncRoomMessageEvent, RoomMessageEventContent},
+            message::{
+                LocationMessageEventContent, MessageType, OriginalSyncRoomMessageEvent,
+                RoomMessageEventContent,
+            },
         },
     },
 };
@@ -147,6 +150,20 @@ impl Neighbor {
             .unwrap()
             .response
             .event_id
+    }
+
+    /// Shares a location (`m.location`), as a phone's "share location" does.
+    pub async fn share_location(
+        &self,
+        room: &OwnedRoomId,
+        geo_uri: &str,
+        body: &str,
+    ) -> OwnedEventId {
+        let r = self.room(room).await;
+        let content = RoomMessageEventContent::new(MessageType::Location(
+            LocationMessageEventContent::new(body.to_owned(), geo_uri.to_owned()),
+        ));
+        r.send(content).await.unwrap().response.event_id
     }
 
     /// Messages received in `room` from `sender`.

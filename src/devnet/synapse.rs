@@ -214,13 +214,85 @@ rc_key_requests: {rc}
 
     /// Registers `name` with password `password`; returns the full user ID.
     pub fn register(&self, name: &str, password: &str) -> Result<String, DevnetError> {
+        self.register_as(name, password, false)
+    }
+
+    /// Limits how fast `user` may send messages, through the admin API (as a busy
+    /// homeserver would): `per_second` messages a second, in bursts of `burst`.
+    pub fn limit_messages(
+        &self,
+        user: &str,
+        per_second: u32,
+        burst: u32,
+    ) -> Result<(), DevnetError> {
+        let password = "admin-password-for-tests";
+        let admin = self.register_as("devnet-admin", password, true).ok();
+        let login = self.http_post(
+            "/_matrix/client/v3/login",
+            None,
+            &serde_json::json!({
+                "type": "m.login.password",
+                "identifier": {"type": "m.id.user", "user": admin.as_deref().unwrap_or("devnet-admin")},
+                "password": password,
+            }),
+        )?;
+        let token = login["access_token"]
+            .as_str()
+            .ok_or_else(|| err(format!("admin login failed: {login}")))?
+            .to_owned();
+        let path = format!("/_synapse/admin/v1/users/{user}/override_ratelimit");
+        self.http_post(
+            &path,
+            Some(&token),
+            &serde_json::json!({"messages_per_second": per_second, "burst_count": burst}),
+        )?;
+        Ok(())
+    }
+
+    /// A JSON POST to the client-server port; the response body as JSON.
+    fn http_post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, DevnetError> {
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| err("bad homeserver URL"))?;
+        let body = body.to_string();
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(err)?;
+        write!(
+            s,
+            "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .map_err(err)?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).map_err(err)?;
+        let (head, json) = out
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| err("no HTTP response"))?;
+        // HTTP/1.0: the answer is never chunked.
+        if !head.lines().next().is_some_and(|l| l.contains(" 200 ")) {
+            return Err(err(format!("POST {path}: {head}\n{json}")));
+        }
+        serde_json::from_str(json).map_err(|e| err(format!("POST {path}: {e}: {json}")))
+    }
+
+    fn register_as(&self, name: &str, password: &str, admin: bool) -> Result<String, DevnetError> {
         let out = Command::new(venv()?.join("bin/register_new_matrix_user"))
             .args([
                 "-u",
                 name,
                 "-p",
                 password,
-                "--no-admin",
+                if admin { "--admin" } else { "--no-admin" },
                 "-k",
                 SHARED_SECRET,
                 &self.url,

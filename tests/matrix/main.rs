@@ -539,3 +539,106 @@ async fn invites_from_strangers_are_declined_and_from_organizers_accepted() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limited_bot_still_delivers_every_reply_and_one_alert_and_a_location_share_completes_a_report()
+ {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    // The bot's homeserver lets it send one message a second: most of its sends are
+    // refused with 429 at first and must be retried.
+    _hs1.limit_messages(&bot_user, 1, 1).unwrap();
+    let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    carol.room(&b).await;
+    wait_for("the bot to join room B", 90, || async {
+        let r = carol.client.get_room(&b)?;
+        let m = r.members(RoomMemberships::JOIN).await.ok()?;
+        m.iter()
+            .any(|x| x.user_id().as_str() == bot_user)
+            .then_some(())
+    })
+    .await;
+
+    // A report from a place the bot does not know: it asks for the location.
+    let r1 = alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r agents in vests at the old cannery gate",
+        )
+        .await;
+    let replies_to = |who: &neighborwatch::devnet::client::Neighbor, event: &str| {
+        who.from(&a, &bot_user)
+            .into_iter()
+            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event)
+            .collect::<Vec<_>>()
+    };
+    wait_for("the question for a location", 60, || async {
+        (!replies_to(&alice, r1.as_str()).is_empty()).then_some(())
+    })
+    .await;
+    // Alice shares her location (31st & Market) from her phone: the report is complete.
+    alice
+        .share_location(&a, "geo:37.8237,-122.2762;u=20", "Location")
+        .await;
+    wait_for("the acknowledgment of the located report", 60, || async {
+        (replies_to(&alice, r1.as_str()).len() >= 2).then_some(())
+    })
+    .await;
+    let r2 = bob
+        .say(
+            &a,
+            &[&bot_user, &alice.user],
+            "!r 3 agents stopping cars at 31st and Market",
+        )
+        .await;
+    wait_for("the confirmation", 60, || async {
+        (!replies_to(&bob, r2.as_str()).is_empty()).then_some(())
+    })
+    .await;
+    wait_for("the alert and its location in room B", 90, || async {
+        let got = carol.from(&b, &bot_user);
+        (got.iter().any(|v| v["content"]["msgtype"] == "m.text")
+            && got.iter().any(|v| v["content"]["msgtype"] == "m.location"))
+        .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let first = replies_to(&alice, r1.as_str());
+    assert_eq!(
+        first.len(),
+        2,
+        "one question, one acknowledgment: {first:#?}"
+    );
+    assert!(
+        first[1]["content"]["org.neighborwatch.incident"]["id"].is_string(),
+        "the second reply names the incident: {first:#?}"
+    );
+    assert_eq!(replies_to(&bob, r2.as_str()).len(), 1);
+    let in_b = carol.from(&b, &bot_user);
+    let count = |t: &str| {
+        in_b.iter()
+            .filter(|v| v["content"]["msgtype"] == t && v["content"]["m.relates_to"].is_null())
+            .count()
+    };
+    assert_eq!((count("m.text"), count("m.location")), (1, 1), "{in_b:#?}");
+    let synapse_log = std::fs::read_to_string(_hs1.dir.join("synapse.log")).unwrap();
+    assert!(
+        synapse_log
+            .lines()
+            .any(|l| l.contains(" 429 ") && l.contains("/send/")),
+        "the homeserver did refuse some sends"
+    );
+}
