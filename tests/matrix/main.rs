@@ -642,3 +642,124 @@ async fn a_rate_limited_bot_still_delivers_every_reply_and_one_alert_and_a_locat
         "the homeserver did refuse some sends"
     );
 }
+
+/// What `neighborwatch demo` printed, by room: the lines under each `── name ──` heading.
+fn demo_rooms(out: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut rooms = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in out.lines() {
+        if let Some(name) = line.strip_prefix("── ").and_then(|l| l.strip_suffix(" ──")) {
+            current = Some(name.to_owned());
+            rooms.insert(name.to_owned(), Vec::new());
+        } else if line.starts_with('▶') {
+            current = None;
+        } else if let Some(c) = &current
+            && let Some(v) = rooms.get_mut(c)
+            && !line.trim().is_empty()
+        {
+            v.push(line.trim().to_owned());
+        }
+    }
+    rooms
+}
+
+/// README quick start #1: the demo brings up a network, plays the scenario, prints what
+/// each room got, keeps running, and stops cleanly on Ctrl-C.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_plays_the_scenario_prints_each_room_and_stops_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+        .arg("demo")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut out = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while !out.contains("Press Ctrl-C to stop") {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(l) => {
+                out.push_str(&l);
+                out.push('\n');
+            }
+            Err(_) if std::time::Instant::now() < deadline => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the demo did not finish its scenario:\n{out}");
+            }
+        }
+    }
+    assert!(
+        dir.path()
+            .join("demo-data/synapse/homeserver.yaml")
+            .exists(),
+        "its files are in ./demo-data"
+    );
+    // Ctrl-C (SIGINT): it stops cleanly.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    for _ in 0..60 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = status.unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("the demo did not stop on Ctrl-C")
+    });
+    assert!(status.success(), "{status:?}\n{out}");
+
+    let rooms = demo_rooms(&out);
+    let lines = |name: &str| {
+        rooms
+            .get(name)
+            .unwrap_or_else(|| panic!("no section for {name}:\n{out}"))
+    };
+    let alerts = |name: &str| {
+        lines(name)
+            .iter()
+            .filter(|l| l.starts_with("[ALERT"))
+            .count()
+    };
+    // Two neighbors at Hoover Elementary / 31st & Market: one alert there, and in the
+    // neighborhoods within alert range; none in Chicago or Fruitvale.
+    assert_eq!(alerts("Hoover-Foster"), 1, "{out}");
+    assert_eq!(alerts("Back of the Yards"), 0, "{out}");
+    assert_eq!(alerts("Fruitvale"), 0, "{out}");
+    assert!(
+        lines("Back of the Yards")
+            .iter()
+            .any(|l| l.starts_with("[notice") && l.contains("47th")),
+        "Rosa's Spanish report is acknowledged: {out}"
+    );
+    assert!(
+        lines("Prescott (Lower Bottoms)")
+            .iter()
+            .any(|l| l.starts_with("[notice")),
+        "the empty report gets an answer: {out}"
+    );
+    assert!(!lines("Coordination").is_empty(), "{out}");
+    for who in ["maria", "dlee", "rosa", "kim", "tom"] {
+        for (room, ls) in &rooms {
+            assert!(
+                ls.iter().all(|l| !l.contains(&format!("@{who}"))),
+                "{room} names a reporter: {ls:#?}"
+            );
+        }
+    }
+}
