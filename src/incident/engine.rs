@@ -181,7 +181,8 @@ impl<S: Store> Engine<S> {
         )
     }
 
-    fn open_with(
+    /// Like [`Engine::open`], with a chosen index (for benchmarks comparing them).
+    pub fn open_with(
         net: Arc<Network>,
         store: S,
         key: ReporterKey,

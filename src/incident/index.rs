@@ -99,6 +99,9 @@ impl IncidentIndex {
 #[derive(Debug, Default)]
 pub struct LinearIndex {
     items: Vec<(IncidentId, LatLon)>,
+    /// Measure with one [`LocalMetric`] for the whole scan (trigonometry hoisted out of
+    /// the loop) instead of from scratch for each incident.
+    hoisted: bool,
 }
 
 impl LinearIndex {
@@ -112,13 +115,31 @@ impl LinearIndex {
         self.items.retain(|(i, _)| i != id);
     }
 
+    /// A scan that measures each distance with one hoisted [`LocalMetric`]: the fastest
+    /// linear scan, for comparison.
+    pub fn hoisted() -> Self {
+        Self {
+            items: Vec::new(),
+            hoisted: true,
+        }
+    }
+
     /// Calls `f` for every incident within `radius_m` of `m`'s origin, measuring the
-    /// distance to each one from scratch (as the engine did before it had an index).
+    /// distance to each one from scratch (as the engine did before it had an index), or
+    /// with `m` when hoisted.
     pub fn for_each_near(&self, m: &LocalMetric, radius_m: f64, mut f: impl FnMut(&IncidentId)) {
         let at = m.origin();
-        for (id, p) in &self.items {
-            if p.fast_distance_m(at) <= radius_m {
-                f(id);
+        if self.hoisted {
+            for (id, p) in &self.items {
+                if m.within(*p, radius_m) {
+                    f(id);
+                }
+            }
+        } else {
+            for (id, p) in &self.items {
+                if p.fast_distance_m(at) <= radius_m {
+                    f(id);
+                }
             }
         }
     }
@@ -139,8 +160,9 @@ impl SpatialIndex {
     pub fn rebuilt(&self, entries: impl IntoIterator<Item = (IncidentId, LatLon)>) -> Self {
         match self {
             Self::RTree(_) => Self::RTree(IncidentIndex::from_entries(entries)),
-            Self::Linear(_) => Self::Linear(LinearIndex {
+            Self::Linear(l) => Self::Linear(LinearIndex {
                 items: entries.into_iter().collect(),
+                hoisted: l.hoisted,
             }),
         }
     }
