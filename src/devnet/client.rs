@@ -15,7 +15,7 @@ use matrix_sdk::{
             member::StrippedRoomMemberEvent,
             message::{
                 LocationMessageEventContent, MessageType, OriginalSyncRoomMessageEvent,
-                RoomMessageEventContent,
+                ReplacementMetadata, RoomMessageEventContent,
             },
         },
     },
@@ -150,6 +150,19 @@ impl Neighbor {
             .unwrap()
             .response
             .event_id
+    }
+
+    /// Edits (`m.replace`) one of this neighbor's messages.
+    pub async fn edit(
+        &self,
+        room: &OwnedRoomId,
+        original: &OwnedEventId,
+        body: &str,
+    ) -> OwnedEventId {
+        let r = self.room(room).await;
+        let content = RoomMessageEventContent::text_plain(body)
+            .make_replacement(ReplacementMetadata::new(original.clone(), None));
+        r.send(content).await.unwrap().response.event_id
     }
 
     /// Shares a location (`m.location`), as a phone's "share location" does.

@@ -541,7 +541,7 @@ async fn invites_from_strangers_are_declined_and_from_organizers_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rate_limited_bot_still_delivers_every_reply_and_one_alert_and_a_location_share_completes_a_report()
+async fn a_rate_limited_bot_still_delivers_every_reply_once_and_location_shares_and_edits_complete_reports()
  {
     let World {
         _hs1,
@@ -596,15 +596,22 @@ async fn a_rate_limited_bot_still_delivers_every_reply_and_one_alert_and_a_locat
         (replies_to(&alice, r1.as_str()).len() >= 2).then_some(())
     })
     .await;
+    // Bob misspells the place, then edits his report: the edit is read again.
     let r2 = bob
         .say(
             &a,
             &[&bot_user, &alice.user],
-            "!r 3 agents stopping cars at 31st and Market",
+            "!r 3 agents stopping cars at 31st and Marker Plaza",
         )
         .await;
-    wait_for("the confirmation", 60, || async {
+    wait_for("the question for bob's location", 60, || async {
         (!replies_to(&bob, r2.as_str()).is_empty()).then_some(())
+    })
+    .await;
+    bob.edit(&a, &r2, "!r 3 agents stopping cars at 31st and Market")
+        .await;
+    wait_for("the confirmation", 60, || async {
+        (replies_to(&bob, r2.as_str()).len() >= 2).then_some(())
     })
     .await;
     wait_for("the alert and its location in room B", 90, || async {
@@ -626,7 +633,16 @@ async fn a_rate_limited_bot_still_delivers_every_reply_and_one_alert_and_a_locat
         first[1]["content"]["org.neighborwatch.incident"]["id"].is_string(),
         "the second reply names the incident: {first:#?}"
     );
-    assert_eq!(replies_to(&bob, r2.as_str()).len(), 1);
+    let second = replies_to(&bob, r2.as_str());
+    assert_eq!(
+        second.len(),
+        2,
+        "one question, one confirmation: {second:#?}"
+    );
+    assert_eq!(
+        second[1]["content"]["org.neighborwatch.incident"]["status"], "confirmed",
+        "{second:#?}"
+    );
     let in_b = carol.from(&b, &bot_user);
     let count = |t: &str| {
         in_b.iter()
