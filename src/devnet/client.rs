@@ -145,6 +145,31 @@ impl Neighbor {
                 .then_some(())
         })
         .await;
+        // And once this client knows a device of each of them: a room key is only shared
+        // with devices the sender knows at the time it sends.
+        let enc = self.client.encryption();
+        for m in members {
+            let Ok(uid) = OwnedUserId::try_from(*m) else {
+                continue;
+            };
+            wait_for("the members' devices to be known", 60, || async {
+                if enc
+                    .get_user_devices(&uid)
+                    .await
+                    .ok()?
+                    .devices()
+                    .next()
+                    .is_some()
+                {
+                    return Some(());
+                }
+                // Asks the homeserver again (a /keys/query).
+                let _ = enc.request_user_identity(&uid).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                None
+            })
+            .await;
+        }
         r.send(RoomMessageEventContent::text_plain(body))
             .await
             .unwrap()

@@ -236,15 +236,7 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
         .say(&a, &[&bot_user, &bob.user], "hello, is the bot here?")
         .await;
     let _ = alice_a;
-    carol.room(&b).await;
-    wait_for("the bot to join room B", 90, || async {
-        let r = carol.client.get_room(&b)?;
-        let m = r.members(RoomMemberships::JOIN).await.ok()?;
-        m.iter()
-            .any(|x| x.user_id().as_str() == bot_user)
-            .then_some(())
-    })
-    .await;
+    bot_joined(&carol, &b, &bot_user).await;
 
     // Two neighbors report the same incident.
     let r1 = alice
@@ -382,6 +374,19 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
     }
 }
 
+/// Waits until `who` sees the bot joined to `room` (across federation for room B).
+async fn bot_joined(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) {
+    who.room(room).await;
+    wait_for("the bot to join the room", 90, || async {
+        let r = who.client.get_room(room)?;
+        let m = r.members(RoomMemberships::JOIN).await.ok()?;
+        m.iter()
+            .any(|x| x.user_id().as_str() == bot_user)
+            .then_some(())
+    })
+    .await;
+}
+
 async fn wait_for_log(bot: &Bot, needle: &str, count: usize, secs: u64) {
     wait_for(needle, secs, || async {
         (bot.log().matches(needle).count() >= count).then_some(())
@@ -408,15 +413,7 @@ async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_
     let log = dir.path().join("bot.log");
     // First run: everything is decided and committed, but nothing is sent.
     let mut bot = Bot::start_with(&cfg, &log, Some("hold-outbox"));
-    carol.room(&b).await;
-    wait_for("the bot to join room B", 90, || async {
-        let r = carol.client.get_room(&b)?;
-        let m = r.members(RoomMemberships::JOIN).await.ok()?;
-        m.iter()
-            .any(|x| x.user_id().as_str() == bot_user)
-            .then_some(())
-    })
-    .await;
+    bot_joined(&carol, &b, &bot_user).await;
     alice
         .say(
             &a,
@@ -560,15 +557,7 @@ async fn a_rate_limited_bot_still_delivers_every_reply_once_and_location_shares_
     // refused with 429 at first and must be retried.
     _hs1.limit_messages(&bot_user, 1, 1).unwrap();
     let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
-    carol.room(&b).await;
-    wait_for("the bot to join room B", 90, || async {
-        let r = carol.client.get_room(&b)?;
-        let m = r.members(RoomMemberships::JOIN).await.ok()?;
-        m.iter()
-            .any(|x| x.user_id().as_str() == bot_user)
-            .then_some(())
-    })
-    .await;
+    bot_joined(&carol, &b, &bot_user).await;
 
     // A report from a place the bot does not know: it asks for the location.
     let r1 = alice
