@@ -494,7 +494,7 @@ pub async fn run(
                                 .map(|(id, u)| (id.clone(), u.timeline.prev_batch.clone()))
                                 .collect()
                         };
-                        if !gaps.is_empty() {
+                        if first || !gaps.is_empty() {
                             // Off the sync loop: reading back must not delay new events.
                             tokio::spawn(async move {
                                 read_back_rooms(&h, &client, &gaps, since).await;

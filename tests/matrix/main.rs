@@ -768,3 +768,68 @@ async fn the_demo_plays_the_scenario_prints_each_room_and_stops_on_ctrl_c() {
         }
     }
 }
+
+/// A lost state store (the sled database) must never make the bot answer, or relay,
+/// sightings from before it was lost, even though it reads room history back on start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_state_store_never_replays_old_sightings() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        a,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let log = dir.path().join("bot.log");
+    let mut bot = Bot::start(&cfg, &log);
+    wait_for_log(&bot, "caught up", 1, 90).await;
+    let old = alice
+        .say(&a, &[&bot_user, &bob.user], "!r agents at 31st & Market")
+        .await;
+    let replies_to = |event: &str| {
+        alice
+            .from(&a, &bot_user)
+            .into_iter()
+            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event)
+            .count()
+    };
+    wait_for("the acknowledgment", 60, || async {
+        (replies_to(old.as_str()) == 1).then_some(())
+    })
+    .await;
+    bot.kill();
+    std::fs::remove_dir_all(dir.path().join("state.sled")).unwrap();
+
+    let bot = Bot::start(&cfg, &log);
+    wait_for_log(&bot, "caught up", 2, 90).await;
+    // Alive: a new report is answered…
+    let new = bob
+        .say(
+            &a,
+            &[&bot_user, &alice.user],
+            "!r two agents at 31st and Market",
+        )
+        .await;
+    wait_for("the new report's acknowledgment", 60, || async {
+        alice
+            .from(&a, &bot_user)
+            .into_iter()
+            .any(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == new.as_str())
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // …but the old one is not answered again, and nothing was confirmed from it.
+    assert_eq!(replies_to(old.as_str()), 1);
+    assert!(
+        alice
+            .from(&a, &bot_user)
+            .iter()
+            .all(|v| v["content"]["msgtype"] != "m.text"),
+        "the forgotten sighting did not confirm the new one"
+    );
+}
