@@ -6,8 +6,6 @@
 //! Must not touch: decisions; deduplication is the engine's (event IDs in sled), so
 //! handing it the same event twice is always safe.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, TimeZone, Utc};
 use matrix_sdk::{
     Client, Room,
@@ -107,6 +105,14 @@ impl std::fmt::Debug for Inbound {
     }
 }
 
+/// An encrypted event's server timestamp in milliseconds (0 when missing).
+fn sent_at_ms(raw: &Raw<OriginalSyncRoomEncryptedEvent>) -> i64 {
+    raw.get_field::<UInt>("origin_server_ts")
+        .ok()
+        .flatten()
+        .map_or(0, i64::from)
+}
+
 fn utd_key(room: &RoomId, event_id: &str) -> Vec<u8> {
     format!("{room} {event_id}").into_bytes()
 }
@@ -182,12 +188,7 @@ impl Inbound {
         let Ok(Some(event_id)) = raw.get_field::<String>("event_id") else {
             return;
         };
-        let ts: i64 = raw
-            .get_field::<UInt>("origin_server_ts")
-            .ok()
-            .flatten()
-            .map_or(0, i64::from);
-        if ts < self.catch_up_from {
+        if sent_at_ms(raw) < self.catch_up_from {
             return;
         }
         debug!("event not decryptable yet; kept until its key arrives");
@@ -228,11 +229,7 @@ impl Inbound {
                 continue;
             };
             let raw: Raw<OriginalSyncRoomEncryptedEvent> = Raw::from_json(json);
-            let ts: i64 = raw
-                .get_field::<UInt>("origin_server_ts")
-                .ok()
-                .flatten()
-                .map_or(0, i64::from);
+            let ts = sent_at_ms(&raw);
             let Some(room) = client.get_room(&room_id) else {
                 continue;
             };
@@ -313,6 +310,3 @@ pub async fn read_back_rooms(
         }
     }
 }
-
-/// Shared handle for event handlers.
-pub type SharedInbound = Arc<Inbound>;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::{Batch, IncidentWrite, OutboxEntry, Queued, Snapshot, Store, StoreError};
+use super::{Batch, OutboxEntry, Queued, Snapshot, Store, StoreError, gap};
 use crate::incident::{Incident, IncidentId, PendingReport};
 
 /// State kept in memory only.
@@ -110,16 +110,5 @@ impl Store for MemoryStore {
 
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {
         Ok(self.alerts.get(&(*incident, room.to_owned())).cloned())
-    }
-}
-
-/// The error for a write that would leave a hole in an incident's reports.
-pub(super) fn gap(w: &IncidentWrite, stored: usize) -> StoreError {
-    StoreError::Corrupt {
-        key: format!("incident/{}", w.incident.id),
-        reason: format!(
-            "write starts at report {} but only {stored} are stored",
-            w.reports_from
-        ),
     }
 }

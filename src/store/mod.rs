@@ -138,3 +138,14 @@ pub trait Store {
     /// The event ID of the alert for `incident` relayed to `room`, once sent.
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError>;
 }
+
+/// The error for a write that would leave a hole in an incident's reports.
+fn gap(w: &IncidentWrite, stored: usize) -> StoreError {
+    StoreError::Corrupt {
+        key: format!("incident/{}", w.incident.id),
+        reason: format!(
+            "write starts at report {} but only {stored} are stored",
+            w.reports_from
+        ),
+    }
+}

@@ -171,7 +171,7 @@ impl Store for SledStore {
                     .tree
                     .contains_key(report_key(&w.incident.id, w.reports_from - 1)?)?
             {
-                return Err(super::memory::gap(w, self.stored_reports(&w.incident.id)));
+                return Err(super::gap(w, self.stored_reports(&w.incident.id)));
             }
         }
         for w in batch.incidents {
