@@ -1,9 +1,26 @@
 //! Profiling aid: the benchmark's ingest workload as a plain program (for callgrind/perf).
+//! `CHUNKS=N` sets the number of 5,000-report chunks; `ALLOCS=1` also counts allocations.
 use chrono::{TimeZone, Utc};
 use neighborwatch::{config::Network, incident::*, places::*, report::*, store::MemoryStore};
 use std::{path::Path, sync::Arc};
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: Counting = Counting;
+static ALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static REALLOCS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+struct Counting;
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        REALLOCS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unsafe { mimalloc::MiMalloc.realloc(p, l, n) }
+    }
+}
 fn main() {
     let toml = "[[neighborhood]]\nid = \"metro\"\nname = \"Metro\"\nrooms = [\"!metro:bench\"]\narea = { center = [37.80, -122.27], radius_m = 30000 }\n";
     let net = Arc::new(Network::parse(toml, Path::new("b.toml")).unwrap());
@@ -37,6 +54,7 @@ fn main() {
     let mut s: u64 = 0x2545F4914F6CDD1D;
     let mut total = std::time::Duration::ZERO;
     let mut n = 0;
+    let mut per_chunk = Vec::new();
     for chunk in 0..std::env::var("CHUNKS")
         .ok()
         .and_then(|c| c.parse().ok())
@@ -62,10 +80,18 @@ fn main() {
                 )
             })
             .collect();
-        total += timed(&mut e, reports, now);
+        let t = timed(&mut e, reports, now);
+        per_chunk.push(t.as_secs_f64() * 1e6 / 5_000.0);
+        total += t;
         n += 5_000;
     }
-    eprintln!("{:.2} us/ingest", total.as_secs_f64() * 1e6 / n as f64);
+    per_chunk.sort_by(f64::total_cmp);
+    eprintln!(
+        "{:.2} us/ingest (chunks: min {:.2} median {:.2})",
+        total.as_secs_f64() * 1e6 / n as f64,
+        per_chunk[0],
+        per_chunk[per_chunk.len() / 2]
+    );
 }
 
 /// The measured part, apart for profilers.
@@ -75,9 +101,20 @@ fn timed(
     reports: Vec<LocatedReport>,
     now: chrono::DateTime<Utc>,
 ) -> std::time::Duration {
+    let a0 = ALLOCS.load(std::sync::atomic::Ordering::Relaxed);
+    let r0 = REALLOCS.load(std::sync::atomic::Ordering::Relaxed);
+    let n = reports.len() as f64;
     let t = std::time::Instant::now();
     for r in reports {
         std::hint::black_box(e.ingest(r, now).unwrap());
     }
-    t.elapsed()
+    let el = t.elapsed();
+    if std::env::var("ALLOCS").is_ok() {
+        eprintln!(
+            "allocs/report {:.2} reallocs/report {:.2}",
+            (ALLOCS.load(std::sync::atomic::Ordering::Relaxed) - a0) as f64 / n,
+            (REALLOCS.load(std::sync::atomic::Ordering::Relaxed) - r0) as f64 / n
+        );
+    }
+    el
 }

@@ -176,8 +176,8 @@ pub struct Neighborhood {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Room IDs or aliases of its rooms.
-    pub rooms: Vec<String>,
+    /// Room IDs or aliases of its rooms (shared: every relayed alert names one).
+    pub rooms: Vec<Arc<str>>,
     /// Its area.
     pub area: Area,
     /// Its places.
@@ -256,7 +256,7 @@ impl Network {
         for (i, n) in net.neighborhoods.iter().enumerate() {
             for r in &n.rooms {
                 // A room named twice belongs to its first neighborhood.
-                net.by_room.entry(r.clone()).or_insert(i);
+                net.by_room.entry(r.to_string()).or_insert(i);
             }
         }
     }
@@ -462,7 +462,7 @@ impl Validator<'_> {
                     .rooms
                     .get_ref()
                     .iter()
-                    .map(|r| r.get_ref().clone())
+                    .map(|r| Arc::from(r.get_ref().as_str()))
                     .collect(),
                 area,
                 gazetteer: Arc::new(builder.build()),

@@ -120,7 +120,7 @@ pub async fn run(
         for r in &n.rooms {
             let id = organizer.create_room(&invite, true).await;
             names.insert(id.clone(), n.name.clone());
-            rooms.insert(r.clone(), id);
+            rooms.insert(r.to_string(), id);
         }
     }
     if let Some(c) = &template.coordination_room {
@@ -162,7 +162,7 @@ pub async fn run(
         let Some(room) = template
             .neighborhood(hood)
             .and_then(|h| h.rooms.first())
-            .and_then(|r| rooms.get(r))
+            .and_then(|r| rooms.get(&**r))
         else {
             continue;
         };

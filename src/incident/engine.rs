@@ -3,10 +3,10 @@
 //! a clock, or talks to the network; its state lives in memory and in a [`Store`] that it
 //! commits to atomically once per input.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use smallvec::SmallVec;
 use tracing::debug;
 
 use super::decision::{AckKind, CoordinationKind, Decision, UpdateKind};
@@ -14,6 +14,7 @@ use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::model::{
     Incident, IncidentId, NearPlace, PendingReport, ReportRecord, ReporterHash, ReporterKey, Status,
 };
+use super::table::Incidents;
 use crate::config::{Neighborhood, Network, Tunables};
 use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
@@ -105,7 +106,7 @@ pub enum EngineError {
 struct Tx {
     batch: Batch,
     /// Incidents changed, each with the index of its first changed report.
-    touched: Vec<(IncidentId, usize)>,
+    touched: SmallVec<[(IncidentId, usize); 2]>,
     decisions: Vec<Decision>,
     /// What caused the input (event ID, or the tick time), for transaction IDs.
     cause: Option<Arc<str>>,
@@ -134,17 +135,12 @@ pub struct Engine<S: Store> {
     store: S,
     key: ReporterKey,
     cat: &'static Catalogs,
-    incidents: HashMap<IncidentId, Incident>,
-    /// Open incidents, indexed near their centroid (within `index_slack_m`).
-    index: SpatialIndex,
-    /// Where each open incident is indexed.
-    indexed_at: HashMap<IncidentId, LatLon>,
+    /// Incidents in memory; the open ones indexed by place.
+    incidents: Incidents,
     pending: Vec<PendingReport>,
     next_seq: u64,
     /// Earliest time at which `tick` has something to do.
     next_due: Option<DateTime<Utc>>,
-    /// How far a centroid may drift from where it is indexed before it is re-indexed.
-    index_slack_m: f64,
     /// Queue worded effects in the store's outbox, atomically with the state.
     outbox: bool,
     /// The network's coordination room, shared by the decisions that name it.
@@ -193,19 +189,16 @@ impl<S: Store> Engine<S> {
             .iter()
             .map(|n| n.settings.dedupe_radius_m)
             .fold(net.defaults.dedupe_radius_m, f64::max);
-        let index_slack_m = max_dedupe_radius_m / 2.0;
         let mut e = Self {
             net,
             store,
             key,
             cat: Catalogs::builtin(),
-            incidents: HashMap::default(),
-            index,
-            indexed_at: HashMap::default(),
+            // Centroids may drift half a merge radius before they are re-indexed.
+            incidents: Incidents::new(index, max_dedupe_radius_m / 2.0),
             pending: Vec::new(),
             next_seq: 0,
             next_due: None,
-            index_slack_m,
             outbox: false,
             coordination_room: None,
             origin: Arc::from(""),
@@ -225,18 +218,11 @@ impl<S: Store> Engine<S> {
 
     fn reload(&mut self) -> Result<(), EngineError> {
         let snap = self.store.load()?;
-        self.indexed_at.clear();
-        self.incidents.clear();
-        for mut inc in snap.incidents {
-            if inc.status.is_open() {
-                self.indexed_at.insert(inc.id, inc.location);
-            }
-            self.intern(&mut inc);
-            self.incidents.insert(inc.id, inc);
+        let mut incidents = snap.incidents;
+        for inc in &mut incidents {
+            self.intern(inc);
         }
-        self.index = self
-            .index
-            .rebuilt(self.indexed_at.iter().map(|(id, at)| (*id, *at)));
+        self.incidents.reset(incidents);
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;
         self.recompute_due();
@@ -293,7 +279,7 @@ impl<S: Store> Engine<S> {
 
     /// Number of open incidents.
     pub fn open_count(&self) -> usize {
-        self.index.len()
+        self.incidents.open_count()
     }
 
     fn commit(&mut self, mut tx: Tx) -> Result<Vec<Decision>, EngineError> {
@@ -565,34 +551,26 @@ impl<S: Store> Engine<S> {
     /// The open incident a report at `at`, seen at `observed_at`, belongs to, if any:
     /// the one with the nearest centroid within the radius, whose newest report is within
     /// the window, and none of whose reports is farther than twice the radius.
-    fn find_incident(
-        &self,
-        s: &Tunables,
-        at: LatLon,
-        observed_at: DateTime<Utc>,
-    ) -> Option<IncidentId> {
+    fn find_incident(&self, s: &Tunables, at: LatLon, observed_at: DateTime<Utc>) -> Option<usize> {
         let window = Duration::minutes(i64::from(s.dedupe_window_min));
         let (earliest, latest) = (observed_at - window, observed_at + window);
         let r = s.dedupe_radius_m;
         let (r2, merge2) = (r * r, 4.0 * r * r);
         let m = at.metric();
-        let mut best: Option<(f64, &IncidentId)> = None;
-        // Centroids are at most `index_slack_m` from where they are indexed.
-        self.index.for_each_near(&m, r + self.index_slack_m, |id| {
-            let Some(i) = self.incidents.get(id) else {
-                return;
-            };
-            // Squared distances throughout: same order, no square roots.
-            let d = m.distance2_m2(i.location);
+        let mut best: Option<(f64, usize, IncidentId)> = None;
+        self.incidents.for_each_candidate(&m, r, |key, hot, i| {
+            // Squared distances throughout: same order, no square roots. The summary
+            // rules most candidates out before the incident itself is read.
+            let d = m.distance2_m2(hot.at);
             let fits = d <= r2
-                && i.status.is_open()
-                && (earliest..=latest).contains(&i.last_seen)
+                && hot.open
+                && (earliest..=latest).contains(&hot.last_seen)
                 && i.reports.iter().all(|x| m.distance2_m2(x.at) <= merge2);
-            if fits && best.is_none_or(|(bd, bid)| d < bd || (d == bd && &i.id < bid)) {
-                best = Some((d, &i.id));
+            if fits && best.is_none_or(|(bd, _, bid)| d < bd || (d == bd && i.id < bid)) {
+                best = Some((d, key, i.id));
             }
         });
-        best.map(|(_, id)| *id)
+        best.map(|(_, key, _)| key)
     }
 
     fn ingest_in(&mut self, tx: &mut Tx, nb: &Neighborhood, r: LocatedReport, now: DateTime<Utc>) {
@@ -608,8 +586,8 @@ impl<S: Store> Engine<S> {
         }
         let found = self.find_incident(s, r.place.at, r.observed_at);
         let created = found.is_none();
-        let id = match found {
-            Some(id) => id,
+        let key = match found {
+            Some(key) => key,
             None => {
                 let id = IncidentId::from_seq(self.next_seq);
                 self.next_seq += 1;
@@ -637,16 +615,14 @@ impl<S: Store> Engine<S> {
                     near: None,
                     relayed_to: Vec::new(),
                 };
-                self.index.insert(id, r.place.at);
-                self.indexed_at.insert(id, r.place.at);
-                self.incidents.insert(id, inc);
-                id
+                self.incidents.insert(inc)
             }
         };
         let net = Arc::clone(&self.net);
-        let Some(inc) = self.incidents.get_mut(&id) else {
+        let Some(mut inc) = self.incidents.at_mut(key) else {
             return;
         };
+        let id = inc.id;
         tx.touch(id, inc.reports.len());
         // Interned: a pointer comparison finds the incident's neighborhood.
         let needed = match self
@@ -676,13 +652,6 @@ impl<S: Store> Engine<S> {
             form: r.form,
         });
         inc.location = LatLon::centroid(inc.reports.iter().map(|x| x.at)).unwrap_or(inc.location);
-        if let Some(old) = self.indexed_at.get_mut(&id)
-            && old.fast_distance_m(inc.location) > self.index_slack_m
-        {
-            self.index.remove(&id, *old);
-            self.index.insert(id, inc.location);
-            *old = inc.location;
-        }
         inc.near = nb
             .gazetteer
             .nearest_sensitive_within(inc.location, s.sensitive_radius_m)
@@ -711,7 +680,7 @@ impl<S: Store> Engine<S> {
         let mut relayed = 0;
         if inc.status == Status::Confirmed {
             for t in plan_relays(&net, inc.location, &inc.relayed_to) {
-                let room: Arc<str> = t.room.into();
+                let room = Arc::clone(t.room);
                 tx.decisions.push(Decision::Relay {
                     room: Arc::clone(&room),
                     incident: id,
@@ -759,6 +728,7 @@ impl<S: Store> Engine<S> {
         }
         let due = (inc.last_seen + Duration::hours(i64::from(s.expiry_hours)))
             .min(now + Duration::hours(i64::from(s.retention_hours)));
+        drop(inc);
         self.note_due(due);
     }
 
@@ -802,10 +772,14 @@ impl<S: Store> Engine<S> {
             cause: Some(format!("tick/{}", now.timestamp_millis()).into()),
             ..Tx::default()
         };
-        let mut ids: Vec<IncidentId> = self.incidents.keys().cloned().collect();
+        let mut ids: Vec<IncidentId> = self.incidents.values().map(|i| i.id).collect();
         ids.sort();
         for id in ids {
-            let Some(inc) = self.incidents.get_mut(&id) else {
+            let Some(mut inc) = self
+                .incidents
+                .key(&id)
+                .and_then(|k| self.incidents.at_mut(k))
+            else {
                 continue;
             };
             let s = net.settings(&inc.neighborhood);
@@ -844,9 +818,6 @@ impl<S: Store> Engine<S> {
                         kind: CoordinationKind::Expired,
                         needed: s.confirmations,
                     });
-                }
-                if let Some(at) = self.indexed_at.remove(&id) {
-                    self.index.remove(&id, at);
                 }
             }
             tx.touch(id, from);

@@ -9,6 +9,7 @@ mod decision;
 mod engine;
 pub mod index;
 mod model;
+mod table;
 
 pub use decision::{AckKind, CoordinationKind, Decision, UpdateKind};
 pub use engine::{

@@ -259,7 +259,7 @@ async fn resolve_aliases(client: &Client, net: &Network) -> Network {
     for n in &mut net.neighborhoods {
         let mut ids = Vec::new();
         for r in &n.rooms {
-            ids.push(resolve(r).await);
+            ids.push(Arc::from(resolve(r).await));
         }
         n.rooms = ids;
     }

@@ -206,6 +206,14 @@ impl LocalMetric {
         self.distance2_m2(p).sqrt()
     }
 
+    /// Degrees of latitude and longitude that cover `radius_m` around the origin, like
+    /// [`degree_box`] without the trigonometry.
+    pub fn degree_box(&self, radius_m: f64) -> (f64, f64) {
+        let dlat = radius_m / self.m_per_deg_lat * 1.01;
+        let dlon = radius_m / self.m_per_deg_lon.max(self.m_per_deg_lat * 0.01) * 1.01;
+        (dlat, dlon)
+    }
+
     /// Whether `p` is within `radius_m` (inclusive).
     pub fn within(&self, p: LatLon, radius_m: f64) -> bool {
         self.distance2_m2(p) <= radius_m * radius_m

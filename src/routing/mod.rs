@@ -3,27 +3,35 @@
 //! Owns: the relay decision. A pure function of the network and the incident's
 //! location. Must not touch: rendering, Matrix, storage.
 
+use std::sync::Arc;
+
+use smallvec::SmallVec;
+
 use crate::config::Network;
 use crate::places::LatLon;
 
-/// A room to alert.
+/// A room to alert (borrowed from the network).
 #[derive(Clone, Debug, PartialEq)]
-pub struct RelayTarget {
+pub struct RelayTarget<'a> {
     /// The room.
-    pub room: String,
+    pub room: &'a Arc<str>,
     /// Its neighborhood's id.
-    pub neighborhood: String,
+    pub neighborhood: &'a str,
     /// Distance from the incident to the neighborhood's area, in metres.
     pub distance_m: f64,
 }
 
 /// Rooms whose neighborhood area lies within that neighborhood's `alert_radius_m` of
 /// `at`, nearest neighborhood first, leaving out `already` and never naming a room twice.
-pub fn plan_relays<R: AsRef<str>>(net: &Network, at: LatLon, already: &[R]) -> Vec<RelayTarget> {
-    let relayed = |room: &String| already.iter().any(|a| a.as_ref() == room.as_str());
+pub fn plan_relays<'n, R: AsRef<str>>(
+    net: &'n Network,
+    at: LatLon,
+    already: &[R],
+) -> Vec<RelayTarget<'n>> {
+    let relayed = |room: &Arc<str>| already.iter().any(|a| a.as_ref() == &**room);
     // This runs on every report of a confirmed incident: neighborhoods already alerted
     // in full are passed over before any distance is measured.
-    let mut hoods: Vec<(f64, &crate::config::Neighborhood)> = net
+    let mut hoods: SmallVec<[(f64, &crate::config::Neighborhood); 8]> = net
         .neighborhoods
         .iter()
         .filter(|n| !n.rooms.iter().all(relayed))
@@ -35,11 +43,11 @@ pub fn plan_relays<R: AsRef<str>>(net: &Network, at: LatLon, already: &[R]) -> V
     for (d, n) in hoods {
         for room in &n.rooms {
             // Linear checks: a network has tens of rooms, and this runs on every report.
-            let taken = relayed(room) || out.iter().any(|t| t.room == *room);
+            let taken = relayed(room) || out.iter().any(|t| t.room == room);
             if !taken {
                 out.push(RelayTarget {
-                    room: room.clone(),
-                    neighborhood: n.id.clone(),
+                    room,
+                    neighborhood: &n.id,
                     distance_m: d,
                 });
             }

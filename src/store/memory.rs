@@ -1,9 +1,13 @@
 //! In-memory store: for tests, benchmarks and replays without `--store`.
 
 use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as TableEntry;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use super::{Batch, OutboxEntry, Queued, Snapshot, Store, StoreError, gap};
 use crate::incident::{Incident, IncidentId, PendingReport};
@@ -11,13 +15,36 @@ use crate::incident::{Incident, IncidentId, PendingReport};
 /// State kept in memory only.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    seen: FxHashSet<Arc<str>>,
+    seen: SeenSet,
     incidents: FxHashMap<IncidentId, Incident>,
     pending: BTreeMap<Arc<str>, PendingReport>,
     next_seq: u64,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_next: u64,
     alerts: BTreeMap<(IncidentId, String), String>,
+}
+
+/// Handled event IDs, each kept with its hash: growing the set rehashes from the stored
+/// hashes instead of reading every ID again.
+#[derive(Debug, Default, Clone)]
+struct SeenSet(HashTable<(u64, Arc<str>)>);
+
+impl SeenSet {
+    fn hash(id: &str) -> u64 {
+        FxBuildHasher.hash_one(id)
+    }
+
+    fn contains(&self, id: &str) -> bool {
+        let h = Self::hash(id);
+        self.0.find(h, |(k, s)| *k == h && **s == *id).is_some()
+    }
+
+    fn insert(&mut self, id: Arc<str>) {
+        let h = Self::hash(&id);
+        if let TableEntry::Vacant(v) = self.0.entry(h, |(k, s)| *k == h && *s == id, |(k, _)| *k) {
+            v.insert((h, id));
+        }
+    }
 }
 
 impl MemoryStore {
@@ -55,18 +82,25 @@ impl Store for MemoryStore {
                 }
             }
         }
-        self.seen.extend(batch.seen);
+        for id in batch.seen {
+            self.seen.insert(id);
+        }
         for w in batch.incidents {
             let mut inc = w.incident;
-            if w.reports_from > 0
-                && let Some(old) = self.incidents.get_mut(&inc.id)
-            {
-                let mut reports = std::mem::take(&mut old.reports);
-                reports.truncate(w.reports_from);
-                reports.append(&mut inc.reports);
-                inc.reports = reports;
+            match self.incidents.entry(inc.id) {
+                Entry::Occupied(mut o) => {
+                    // Keep the stored reports before `reports_from`, in place.
+                    let old = o.get_mut();
+                    let mut reports = std::mem::take(&mut old.reports);
+                    reports.truncate(w.reports_from);
+                    reports.append(&mut inc.reports);
+                    inc.reports = reports;
+                    *old = inc;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(inc);
+                }
             }
-            self.incidents.insert(inc.id, inc);
         }
         for p in batch.pending_put {
             self.pending.insert(p.event_id.clone(), p);

@@ -14,6 +14,7 @@ pub use sled_store::SledStore;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::effect::Effect;
 use crate::incident::{Incident, IncidentId, PendingReport};
@@ -51,10 +52,10 @@ pub struct Snapshot {
 /// One atomic change: all of it is stored, or none of it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
-    /// Event IDs now handled.
-    pub seen: Vec<Arc<str>>,
-    /// Incidents to insert or update.
-    pub incidents: Vec<IncidentWrite>,
+    /// Event IDs now handled (usually one: inline, no allocation).
+    pub seen: SmallVec<[Arc<str>; 1]>,
+    /// Incidents to insert or update (usually one: inline, no allocation).
+    pub incidents: SmallVec<[IncidentWrite; 1]>,
     /// Pending reports to insert or replace.
     pub pending_put: Vec<PendingReport>,
     /// Pending reports (by event ID) to delete.

@@ -66,8 +66,8 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     // A batch is applied whole.
     store
         .commit(Batch {
-            seen: vec!["$a".into(), "$b".into()],
-            incidents: vec![
+            seen: smallvec::smallvec!["$a".into(), "$b".into()],
+            incidents: smallvec::smallvec![
                 IncidentWrite::whole(incident(0, Status::Unverified)),
                 IncidentWrite::whole(incident(1, Status::Confirmed)),
             ],
@@ -94,7 +94,7 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     // Upsert replaces; delete removes; an empty batch changes nothing.
     store
         .commit(Batch {
-            incidents: vec![IncidentWrite::whole(incident(0, Status::Expired))],
+            incidents: smallvec::smallvec![IncidentWrite::whole(incident(0, Status::Expired))],
             pending_delete: vec!["$p1".into(), "$missing".into()],
             ..Batch::default()
         })
@@ -143,7 +143,7 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     inc.reports = vec![record(0, "first"), record(1, "second")];
     store
         .commit(Batch {
-            incidents: vec![IncidentWrite::whole(inc.clone())],
+            incidents: smallvec::smallvec![IncidentWrite::whole(inc.clone())],
             ..Batch::default()
         })
         .unwrap();
@@ -153,7 +153,7 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     tail.reports = vec![record(2, "third")];
     store
         .commit(Batch {
-            incidents: vec![IncidentWrite {
+            incidents: smallvec::smallvec![IncidentWrite {
                 reports_from: 2,
                 incident: tail,
             }],
@@ -182,7 +182,7 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     }
     store
         .commit(Batch {
-            incidents: vec![IncidentWrite {
+            incidents: smallvec::smallvec![IncidentWrite {
                 reports_from: 1,
                 incident: purged.clone(),
             }],
@@ -198,8 +198,8 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     gap.reports = vec![record(9, "ninth")];
     let err = store
         .commit(Batch {
-            seen: vec!["$gap".into()],
-            incidents: vec![IncidentWrite {
+            seen: smallvec::smallvec!["$gap".into()],
+            incidents: smallvec::smallvec![IncidentWrite {
                 reports_from: 5,
                 incident: gap,
             }],
@@ -328,7 +328,7 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert!(store.outbox().unwrap().is_empty());
     store
         .commit(Batch {
-            seen: vec!["$x".into()],
+            seen: smallvec::smallvec!["$x".into()],
             outbox: vec![
                 OutboxEntry {
                     txn_id: "t1".into(),
