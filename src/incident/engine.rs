@@ -105,8 +105,9 @@ pub enum EngineError {
 #[derive(Default)]
 struct Tx {
     batch: Batch,
-    /// Incidents changed, each with the index of its first changed report.
-    touched: SmallVec<[(IncidentId, usize); 2]>,
+    /// Incidents changed, each with its slot in memory and the index of its first
+    /// changed report.
+    touched: SmallVec<[(IncidentId, usize, usize); 2]>,
     decisions: Vec<Decision>,
     /// What caused the input (event ID, or the tick time), for transaction IDs.
     cause: Option<Arc<str>>,
@@ -121,10 +122,10 @@ fn txn_id(cause: &str, i: usize) -> String {
 
 impl Tx {
     /// Notes that incident `id` changed, from its report `from` on.
-    fn touch(&mut self, id: IncidentId, from: usize) {
-        match self.touched.iter_mut().find(|(t, _)| *t == id) {
-            Some((_, f)) => *f = (*f).min(from),
-            None => self.touched.push((id, from)),
+    fn touch(&mut self, id: IncidentId, slot: usize, from: usize) {
+        match self.touched.iter_mut().find(|(t, _, _)| *t == id) {
+            Some((_, _, f)) => *f = (*f).min(from),
+            None => self.touched.push((id, slot, from)),
         }
     }
 }
@@ -283,8 +284,8 @@ impl<S: Store> Engine<S> {
     }
 
     fn commit(&mut self, mut tx: Tx) -> Result<Vec<Decision>, EngineError> {
-        for (id, from) in &tx.touched {
-            if let Some(i) = self.incidents.get(id) {
+        for (id, slot, from) in &tx.touched {
+            if let Some(i) = self.incidents.in_slot(*slot).filter(|i| i.id == *id) {
                 tx.batch.incidents.push(IncidentWrite {
                     reports_from: *from,
                     incident: i.clone_reports_from(*from),
@@ -623,7 +624,7 @@ impl<S: Store> Engine<S> {
             return;
         };
         let id = inc.id;
-        tx.touch(id, inc.reports.len());
+        tx.touch(id, key, inc.reports.len());
         // Interned: a pointer comparison finds the incident's neighborhood.
         let needed = match self
             .hood_ids
@@ -772,14 +773,10 @@ impl<S: Store> Engine<S> {
             cause: Some(format!("tick/{}", now.timestamp_millis()).into()),
             ..Tx::default()
         };
-        let mut ids: Vec<IncidentId> = self.incidents.values().map(|i| i.id).collect();
-        ids.sort();
-        for id in ids {
-            let Some(mut inc) = self
-                .incidents
-                .key(&id)
-                .and_then(|k| self.incidents.at_mut(k))
-            else {
+        let mut ids: Vec<(IncidentId, usize)> = self.incidents.ids().collect();
+        ids.sort_unstable();
+        for (id, key) in ids {
+            let Some(mut inc) = self.incidents.at_mut(key) else {
                 continue;
             };
             let s = net.settings(&inc.neighborhood);
@@ -820,7 +817,7 @@ impl<S: Store> Engine<S> {
                     });
                 }
             }
-            tx.touch(id, from);
+            tx.touch(id, key, from);
         }
         let mut dropped = Vec::new();
         self.pending.retain(|p| {
@@ -838,7 +835,7 @@ impl<S: Store> Engine<S> {
             .values()
             .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
             .map(|i| i.id)
-            .filter(|id| !tx.touched.iter().any(|(t, _)| t == id))
+            .filter(|id| !tx.touched.iter().any(|(t, _, _)| t == id))
             .collect();
         let decisions = self.commit(tx)?;
         for id in closed {

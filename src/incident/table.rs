@@ -45,8 +45,9 @@ impl Hot {
 #[derive(Debug)]
 struct Slot {
     hot: Hot,
-    /// Where the incident is indexed, while it is open.
-    indexed_at: Option<LatLon>,
+    /// Where the incident is indexed, while it is open (with the trigonometry for
+    /// measuring how far its centroid drifts from there done once).
+    indexed_at: Option<LocalMetric>,
     inc: Incident,
 }
 
@@ -81,7 +82,7 @@ impl Incidents {
             let (id, at) = (inc.id, inc.location);
             let key = self.slots.insert(Slot {
                 hot: Hot::of(&inc),
-                indexed_at: open.then_some(at),
+                indexed_at: open.then(|| at.metric()),
                 inc,
             });
             if let Some(old) = self.by_id.insert(id, key) {
@@ -92,7 +93,7 @@ impl Incidents {
         self.index = self.index.rebuilt(
             self.slots
                 .iter()
-                .filter_map(|(k, s)| s.indexed_at.map(|at| (k, at))),
+                .filter_map(|(k, s)| s.indexed_at.map(|m| (k, m.origin()))),
         );
     }
 
@@ -102,7 +103,7 @@ impl Incidents {
         let (id, at) = (inc.id, inc.location);
         let key = self.slots.insert(Slot {
             hot: Hot::of(&inc),
-            indexed_at: open.then_some(at),
+            indexed_at: open.then(|| at.metric()),
             inc,
         });
         if open {
@@ -123,9 +124,9 @@ impl Incidents {
 
     fn drop_slot(&mut self, key: usize) {
         if let Some(slot) = self.slots.try_remove(key)
-            && let Some(at) = slot.indexed_at
+            && let Some(m) = slot.indexed_at
         {
-            self.index.remove(&key, at);
+            self.index.remove(&key, m.origin());
         }
     }
 
@@ -134,9 +135,14 @@ impl Incidents {
         self.by_id.get(id).map(|k| &self.slots[*k].inc)
     }
 
-    /// The slot of an incident.
-    pub fn key(&self, id: &IncidentId) -> Option<usize> {
-        self.by_id.get(id).copied()
+    /// The incident in slot `key`.
+    pub fn in_slot(&self, key: usize) -> Option<&Incident> {
+        self.slots.get(key).map(|s| &s.inc)
+    }
+
+    /// Every incident's ID and slot, in no particular order.
+    pub fn ids(&self) -> impl Iterator<Item = (IncidentId, usize)> + '_ {
+        self.slots.iter().map(|(k, s)| (s.inc.id, k))
     }
 
     /// The incident in slot `key`, to change; its index entry follows when the guard is
@@ -209,18 +215,18 @@ impl Drop for IncidentMut<'_> {
         slot.hot = Hot::of(&slot.inc);
         let want = slot.hot.open.then_some(slot.hot.at);
         match (slot.indexed_at, want) {
-            (Some(old), Some(new)) if old.fast_distance_m(new) > self.slack_m => {
-                self.index.remove(&key, old);
+            (Some(old), Some(new)) if !old.within(new, self.slack_m) => {
+                self.index.remove(&key, old.origin());
                 self.index.insert(key, new);
-                slot.indexed_at = Some(new);
+                slot.indexed_at = Some(new.metric());
             }
             (Some(old), None) => {
-                self.index.remove(&key, old);
+                self.index.remove(&key, old.origin());
                 slot.indexed_at = None;
             }
             (None, Some(new)) => {
                 self.index.insert(key, new);
-                slot.indexed_at = Some(new);
+                slot.indexed_at = Some(new.metric());
             }
             _ => {}
         }

@@ -8,20 +8,64 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 use rustc_hash::{FxBuildHasher, FxHashMap};
+use smallvec::SmallVec;
 
 use super::{Batch, OutboxEntry, Queued, Snapshot, Store, StoreError, gap};
-use crate::incident::{Incident, IncidentId, PendingReport};
+use crate::incident::{Incident, IncidentId, PendingReport, ReportRecord};
 
 /// State kept in memory only.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
     seen: SeenSet,
-    incidents: FxHashMap<IncidentId, Incident>,
+    incidents: FxHashMap<IncidentId, Stored>,
     pending: BTreeMap<Arc<str>, PendingReport>,
     next_seq: u64,
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_next: u64,
     alerts: BTreeMap<(IncidentId, String), String>,
+}
+
+/// An incident as stored: its fields, and its reports in the runs they were written in,
+/// so that appending reports moves them in without copying or growing what is there.
+#[derive(Debug, Clone)]
+struct Stored {
+    /// The incident, without its reports.
+    head: Incident,
+    runs: SmallVec<[Vec<ReportRecord>; 4]>,
+    len: usize,
+}
+
+impl Stored {
+    fn new(mut head: Incident) -> Self {
+        let reports = std::mem::take(&mut head.reports);
+        let mut s = Self {
+            head,
+            runs: SmallVec::new(),
+            len: 0,
+        };
+        s.write(0, reports);
+        s
+    }
+
+    /// Keeps the first `from` reports (at most as many as are stored) and appends
+    /// `reports`.
+    fn write(&mut self, from: usize, reports: Vec<ReportRecord>) {
+        if from < self.len {
+            let mut kept: Vec<ReportRecord> = self.runs.drain(..).flatten().take(from).collect();
+            kept.extend(reports);
+            self.len = kept.len();
+            self.runs.push(kept);
+        } else if !reports.is_empty() {
+            self.len += reports.len();
+            self.runs.push(reports);
+        }
+    }
+
+    fn incident(&self) -> Incident {
+        let mut inc = self.head.clone();
+        inc.reports = self.runs.iter().flatten().cloned().collect();
+        inc
+    }
 }
 
 /// Handled event IDs, each kept with its hash: growing the set rehashes from the stored
@@ -56,7 +100,7 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
-        let mut incidents: Vec<Incident> = self.incidents.values().cloned().collect();
+        let mut incidents: Vec<Incident> = self.incidents.values().map(Stored::incident).collect();
         incidents.sort_by_key(|a| a.id);
         Ok(Snapshot {
             incidents,
@@ -73,10 +117,7 @@ impl Store for MemoryStore {
         // Check first, so that a refused batch changes nothing.
         for w in &batch.incidents {
             if w.reports_from > 0 {
-                let stored = self
-                    .incidents
-                    .get(&w.incident.id)
-                    .map_or(0, |i| i.reports.len());
+                let stored = self.incidents.get(&w.incident.id).map_or(0, |s| s.len);
                 if w.reports_from > stored {
                     return Err(gap(w, stored));
                 }
@@ -86,19 +127,16 @@ impl Store for MemoryStore {
             self.seen.insert(id);
         }
         for w in batch.incidents {
-            let mut inc = w.incident;
-            match self.incidents.entry(inc.id) {
+            let mut head = w.incident;
+            match self.incidents.entry(head.id) {
                 Entry::Occupied(mut o) => {
-                    // Keep the stored reports before `reports_from`, in place.
-                    let old = o.get_mut();
-                    let mut reports = std::mem::take(&mut old.reports);
-                    reports.truncate(w.reports_from);
-                    reports.append(&mut inc.reports);
-                    inc.reports = reports;
-                    *old = inc;
+                    let s = o.get_mut();
+                    let reports = std::mem::take(&mut head.reports);
+                    s.write(w.reports_from, reports);
+                    s.head = head;
                 }
                 Entry::Vacant(v) => {
-                    v.insert(inc);
+                    v.insert(Stored::new(head));
                 }
             }
         }
