@@ -553,8 +553,8 @@ impl<S: Store> Engine<S> {
     /// the one with the nearest centroid within the radius, whose newest report is within
     /// the window, and none of whose reports is farther than twice the radius.
     fn find_incident(&self, s: &Tunables, at: LatLon, observed_at: DateTime<Utc>) -> Option<usize> {
-        let window = Duration::minutes(i64::from(s.dedupe_window_min));
-        let (earliest, latest) = (observed_at - window, observed_at + window);
+        let window_ms = i64::from(s.dedupe_window_min) * 60_000;
+        let observed_ms = observed_at.timestamp_millis();
         let r = s.dedupe_radius_m;
         let (r2, merge2) = (r * r, 4.0 * r * r);
         let m = at.metric();
@@ -565,7 +565,7 @@ impl<S: Store> Engine<S> {
             let d = m.distance2_m2(hot.at);
             let fits = d <= r2
                 && hot.open
-                && (earliest..=latest).contains(&hot.last_seen)
+                && hot.last_seen_ms.abs_diff(observed_ms) <= window_ms.unsigned_abs()
                 && i.reports.iter().all(|x| m.distance2_m2(x.at) <= merge2);
             if fits && best.is_none_or(|(bd, _, bid)| d < bd || (d == bd && i.id < bid)) {
                 best = Some((d, key, i.id));

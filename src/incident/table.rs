@@ -11,7 +11,6 @@
 
 use std::ops::{Deref, DerefMut};
 
-use chrono::{DateTime, Utc};
 use rustc_hash::FxHashMap;
 use slab::Slab;
 
@@ -24,8 +23,9 @@ use crate::places::{LatLon, LocalMetric};
 pub(crate) struct Hot {
     /// Centroid.
     pub at: LatLon,
-    /// Newest sighting.
-    pub last_seen: DateTime<Utc>,
+    /// Newest sighting, in milliseconds since 1970 (cheaper to compare than a date; as
+    /// precise as Matrix timestamps).
+    pub last_seen_ms: i64,
     /// Still open (unverified or confirmed).
     pub open: bool,
 }
@@ -34,7 +34,7 @@ impl Hot {
     fn of(inc: &Incident) -> Self {
         Self {
             at: inc.location,
-            last_seen: inc.last_seen,
+            last_seen_ms: inc.last_seen.timestamp_millis(),
             open: inc.status.is_open(),
         }
     }
@@ -238,6 +238,7 @@ mod tests {
     use super::*;
     use crate::incident::index::IncidentIndex;
     use crate::incident::model::Status;
+    use chrono::{DateTime, Utc};
     use std::sync::Arc;
 
     fn incident(seq: u64, at: LatLon) -> Incident {

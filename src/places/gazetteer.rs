@@ -421,6 +421,10 @@ impl Gazetteer {
 
     /// The closest sensitive place (school, church, hospital, shelter) within `radius_m`.
     pub fn nearest_sensitive_within(&self, at: LatLon, radius_m: f64) -> Option<(&Place, f64)> {
+        // Runs on every report: no trigonometry when there is nothing to find.
+        if self.tree.size() == 0 {
+            return None;
+        }
         let (dlat, dlon) = degree_box(at, radius_m);
         let env = AABB::from_corners(
             [at.lon - dlon, at.lat - dlat],
