@@ -204,6 +204,16 @@ impl Neighbor {
         r.send(content).await.unwrap().response.event_id
     }
 
+    /// Sets `user`'s power level in `room` (below 0: they may not post). This neighbor
+    /// must be allowed to change power levels there (a room's creator is).
+    pub async fn set_power_level(&self, room: &OwnedRoomId, user: &str, level: i32) {
+        let r = self.room(room).await;
+        let uid = OwnedUserId::try_from(user).unwrap();
+        r.update_power_levels(vec![(&uid, level.into())])
+            .await
+            .unwrap();
+    }
+
     /// Messages received in `room` from `sender`.
     pub fn from(&self, room: &OwnedRoomId, sender: &str) -> Vec<Value> {
         self.received

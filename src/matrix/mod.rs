@@ -539,6 +539,36 @@ enum SendOutcome {
     Later(String),
 }
 
+/// Whether the server refused a send for good: a client error (the bot may not post
+/// there, the room is gone, the event is too large) other than a rate limit. Sending
+/// it again would fail the same way and hold up the room's queue.
+fn refused_for_good(e: &matrix_sdk::Error) -> bool {
+    e.as_client_api_error()
+        .is_some_and(|api| api.status_code.is_client_error() && api.status_code.as_u16() != 429)
+}
+
+/// Posts a notice to the network's coordination room, if it has one (best effort: the
+/// reason is also logged).
+async fn tell_coordination(client: &Client, net: &Network, body: String) {
+    let Some(c) = net
+        .coordination_room
+        .as_deref()
+        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
+        .and_then(|c| client.get_room(&c))
+    else {
+        return;
+    };
+    let content = serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
+    let txn = TransactionId::new();
+    if let Err(e) = c
+        .send_raw(ROOM_MESSAGE, content)
+        .with_transaction_id(&txn)
+        .await
+    {
+        warn!(error = %e, "could not tell the coordination room");
+    }
+}
+
 async fn send_one(
     client: &Client,
     net: &Network,
@@ -566,26 +596,11 @@ async fn send_one(
             .unwrap_or(false);
         if !encrypted {
             warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
-            if matches!(effect, Effect::Relay { .. })
-                && let Some(coord) = net
-                    .coordination_room
-                    .as_deref()
-                    .and_then(|c| <OwnedRoomId>::try_from(c).ok())
-                && let Some(c) = client.get_room(&coord)
-            {
+            if matches!(effect, Effect::Relay { .. }) {
                 let body = format!(
                     "Refused to post an alert into {room_id}: the room is not end-to-end encrypted. Turn on encryption there, or set allow_unencrypted in the network file."
                 );
-                let content =
-                    serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
-                let txn = TransactionId::new();
-                if let Err(e) = c
-                    .send_raw(ROOM_MESSAGE, content)
-                    .with_transaction_id(&txn)
-                    .await
-                {
-                    warn!(error = %e, "could not tell the coordination room");
-                }
+                tell_coordination(client, net, body).await;
             }
             store.outbox_sent(seq, None)?;
             return Ok(SendOutcome::Sent);
@@ -627,6 +642,23 @@ async fn send_one(
                     .as_ref()
                     .map(|id| (id, effect.room(), event_id.as_str())),
             )?;
+            Ok(SendOutcome::Sent)
+        }
+        Err(e) if refused_for_good(&e) => {
+            // Drop it, so the room's later messages are not held up behind it, and say
+            // so where people can fix it.
+            warn!(room = %room_id, error = %e, "the server refused a message for good; dropped");
+            if let Effect::Relay { message, .. } = effect {
+                let incident = message
+                    .incident
+                    .as_ref()
+                    .map_or_else(String::new, |t| format!(" for incident {}", t.id));
+                let body = format!(
+                    "Could not post the alert{incident} into {room_id}: the server refused it ({e}). Check that the bot may post there (power levels), then ask a neighbor there to repeat the report if it still matters."
+                );
+                tell_coordination(client, net, body).await;
+            }
+            store.outbox_sent(seq, None)?;
             Ok(SendOutcome::Sent)
         }
         Err(e) => Ok(SendOutcome::Later(e.to_string())),

@@ -833,3 +833,100 @@ async fn a_lost_state_store_never_replays_old_sightings() {
         "the forgotten sighting did not confirm the new one"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_alert_the_server_refuses_is_reported_to_coordination_and_never_holds_up_the_room() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        coord,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&carol, &b, &bot_user).await;
+    // Room B's admin takes the bot's right to post there.
+    carol.set_power_level(&b, &bot_user, -1).await;
+
+    // An incident near B is confirmed: the server refuses the alert for B.
+    alice
+        .say(&a, &[&bot_user, &bob.user], "!r agents at 31st & Market")
+        .await;
+    let r2 = bob
+        .say(&a, &[&bot_user, &alice.user], "!r agents at Market/31st")
+        .await;
+    let ack = wait_for("the confirmation acknowledgment", 60, || async {
+        bob.from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r2.as_str())
+    })
+    .await;
+    let first = ack["content"]["org.neighborwatch.incident"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let notice = wait_for("the refusal in the coordination room", 90, || async {
+        alice.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|s| s.contains("Could not post the alert"))
+        })
+    })
+    .await;
+    let body = notice["content"]["body"].as_str().unwrap();
+    assert!(
+        body.contains(&first) && body.contains(b.as_str()),
+        "names the incident and the room: {body}"
+    );
+
+    // Once the bot may post again, the next alert reaches B: the refused one did not
+    // block the room's queue, and it is not delivered late.
+    carol.set_power_level(&b, &bot_user, 0).await;
+    alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r agents at 37.81810, -122.28420",
+        )
+        .await;
+    let r4 = bob
+        .say(
+            &a,
+            &[&bot_user, &alice.user],
+            "!r two agents at 37.81800, -122.28410",
+        )
+        .await;
+    let ack = wait_for("the second confirmation", 60, || async {
+        bob.from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r4.as_str())
+    })
+    .await;
+    let second = ack["content"]["org.neighborwatch.incident"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(first, second, "a separate incident");
+    wait_for("the second alert in room B", 90, || async {
+        carol.from(&b, &bot_user).into_iter().find(|v| {
+            v["content"]["msgtype"] == "m.text"
+                && v["content"]["org.neighborwatch.incident"]["id"] == second.as_str()
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let alerts: Vec<_> = carol
+        .from(&b, &bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["msgtype"] == "m.text")
+        .collect();
+    assert_eq!(alerts.len(), 1, "only the second alert: {alerts:#?}");
+}
