@@ -201,6 +201,9 @@ pub struct MatrixSettings {
     pub store_passphrase_env: String,
     /// Device display name.
     pub device_name: String,
+    /// How long a message may stay undecryptable before its sender is asked to send it
+    /// again (its keys may still arrive later; it is then handled as usual).
+    pub ask_resend_after_s: u32,
 }
 
 /// `[storage]`: the bot's state database.
@@ -547,6 +550,12 @@ impl Validator<'_> {
                 .device_name
                 .clone()
                 .unwrap_or_else(|| "neighborwatch".into()),
+            ask_resend_after_s: self.whole(
+                &m.ask_resend_after_s,
+                "matrix.ask_resend_after_s",
+                60,
+                86_400,
+            )?,
         })
     }
 

@@ -43,6 +43,7 @@ pub struct RawMatrix {
     pub store_path: Spanned<String>,
     pub store_passphrase_env: Spanned<String>,
     pub device_name: Option<String>,
+    pub ask_resend_after_s: Option<Spanned<Num>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,7 @@ use matrix_sdk::{
         },
     },
 };
+use matrix_sdk_crypto::CollectStrategy;
 use serde_json::Value;
 
 use super::synapse::{DevnetError, Synapse};
@@ -54,12 +55,33 @@ pub struct Neighbor {
 impl Neighbor {
     /// Registers `name` on `hs` and logs in, syncing in the background.
     pub async fn new(hs: &Synapse, name: &str, password: &str) -> Result<Neighbor, DevnetError> {
+        Self::with_strategy(hs, name, password, CollectStrategy::AllDevices).await
+    }
+
+    /// Like [`Neighbor::new`], for a neighbor whose app sends room keys only to verified
+    /// sessions (Element's "never send encrypted messages to unverified sessions"): the
+    /// bot, unverified, can never read what they write.
+    pub async fn new_verified_only(
+        hs: &Synapse,
+        name: &str,
+        password: &str,
+    ) -> Result<Neighbor, DevnetError> {
+        Self::with_strategy(hs, name, password, CollectStrategy::OnlyTrustedDevices).await
+    }
+
+    async fn with_strategy(
+        hs: &Synapse,
+        name: &str,
+        password: &str,
+        strategy: CollectStrategy,
+    ) -> Result<Neighbor, DevnetError> {
         let user = hs.register(name, password)?;
         let e = |x: &dyn std::fmt::Display| DevnetError(x.to_string());
         let dir = tempfile::tempdir().map_err(|x| e(&x))?;
         let client = Client::builder()
             .homeserver_url(&hs.url)
             .sqlite_store(dir.path(), None)
+            .with_room_key_recipient_strategy(strategy)
             .build()
             .await
             .map_err(|x| e(&x))?;
@@ -202,6 +224,14 @@ impl Neighbor {
             LocationMessageEventContent::new(body.to_owned(), geo_uri.to_owned()),
         ));
         r.send(content).await.unwrap().response.event_id
+    }
+
+    /// Invites `user` to `room`.
+    pub async fn invite(&self, room: &OwnedRoomId, user: &str) {
+        let r = self.room(room).await;
+        r.invite_user_by_id(&OwnedUserId::try_from(user).unwrap())
+            .await
+            .unwrap();
     }
 
     /// Sets `user`'s power level in `room` (below 0: they may not post). This neighbor

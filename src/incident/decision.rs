@@ -94,6 +94,14 @@ pub enum Decision {
         /// Closest gazetteer names.
         suggestions: Vec<String>,
     },
+    /// A message whose encryption keys never reached the bot: ask its sender to send it
+    /// again.
+    Undecryptable {
+        /// Room.
+        room: Arc<str>,
+        /// The message.
+        in_reply_to: Arc<str>,
+    },
     /// A report in a room that is not part of the network.
     NotInNetwork {
         /// Room.

@@ -63,6 +63,14 @@ pub enum Content {
         /// Description.
         body: String,
     },
+    /// A message the bot could not decrypt for a while (its keys never arrived). Its
+    /// [`IncomingMessage::event_id`] is a key of its own (the shell uses
+    /// `<event id>#undecryptable`), so the message itself can still be handled if its
+    /// keys arrive later.
+    Undecryptable {
+        /// The message's event.
+        event_id: String,
+    },
     /// `m.reaction`.
     Reaction {
         /// The emoji.
@@ -365,6 +373,14 @@ impl<S: Store> Engine<S> {
             cause: Some(Arc::clone(&event_id)),
             ..Tx::default()
         };
+        if let Content::Undecryptable { event_id: original } = &msg.content {
+            tx.decisions.push(Decision::Undecryptable {
+                room: Arc::clone(&room),
+                in_reply_to: Arc::from(original.as_str()),
+            });
+            tx.batch.seen.push(event_id);
+            return self.commit(tx);
+        }
         let reporter = self.key.hash(&msg.sender);
         match &msg.content {
             Content::Text { body, replaces, .. } => {
@@ -451,7 +467,7 @@ impl<S: Store> Engine<S> {
                 };
                 self.take_report(&mut tx, nb, event_id, &room, reporter, report, now);
             }
-            Content::Reaction { .. } => {}
+            Content::Reaction { .. } | Content::Undecryptable { .. } => {}
         }
         tx.batch.seen.push(event_id);
         self.commit(tx)

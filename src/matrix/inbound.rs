@@ -95,6 +95,8 @@ pub struct Inbound {
     catch_up_from: i64,
     /// Undecryptable events: `<room id> <event id>` → the encrypted event's JSON.
     utd: sled::Tree,
+    /// After this long undecryptable, a message's sender is asked to send it again.
+    ask_resend_after_ms: i64,
 }
 
 impl std::fmt::Debug for Inbound {
@@ -124,13 +126,40 @@ impl Inbound {
         me: Option<OwnedUserId>,
         catch_up_from: i64,
         db: &sled::Db,
+        ask_resend_after_s: u32,
     ) -> Result<Self, StoreError> {
         Ok(Self {
             tx,
             me,
             catch_up_from,
             utd: db.open_tree("utd")?,
+            ask_resend_after_ms: i64::from(ask_resend_after_s) * 1000,
         })
+    }
+
+    /// Asks the engine to answer a message that stayed undecryptable (it does so once:
+    /// the request has an event ID of its own, so the message itself stays unhandled
+    /// until its keys arrive).
+    fn ask_resend(&self, room: &RoomId, raw: &Raw<OriginalSyncRoomEncryptedEvent>, ts: i64) {
+        let (Ok(Some(event_id)), Ok(Some(sender))) = (
+            raw.get_field::<String>("event_id"),
+            raw.get_field::<OwnedUserId>("sender"),
+        ) else {
+            return;
+        };
+        if !self.wanted(&sender, ts) {
+            return;
+        }
+        let _ = self.tx.send(IncomingMessage {
+            event_id: format!("{event_id}#undecryptable"),
+            room: room.to_string(),
+            sender: sender.to_string(),
+            ts: Utc
+                .timestamp_millis_opt(ts)
+                .single()
+                .unwrap_or_else(Utc::now),
+            content: Content::Undecryptable { event_id },
+        });
     }
 
     fn wanted(&self, sender: &matrix_sdk::ruma::UserId, ts_ms: i64) -> bool {
@@ -207,7 +236,9 @@ impl Inbound {
     }
 
     /// Tries again every kept event of `rooms` (all rooms when `None`): those that
-    /// decrypt now go to the engine; those older than a day are dropped.
+    /// decrypt now go to the engine; for those still locked after
+    /// `ask_resend_after_s`, the sender is asked to send the message again (once); those
+    /// older than a day are dropped.
     pub async fn retry_undecrypted(&self, client: &Client, rooms: Option<&[OwnedRoomId]>) {
         let now = Utc::now().timestamp_millis();
         for entry in self.utd.iter() {
@@ -243,6 +274,7 @@ impl Inbound {
                     warn!("an event stayed undecryptable for a day; dropped");
                     let _ = self.utd.remove(&k);
                 }
+                _ if now - ts >= self.ask_resend_after_ms => self.ask_resend(&room_id, &raw, ts),
                 _ => {}
             }
         }

@@ -362,6 +362,7 @@ pub async fn run(
         own_user.clone(),
         catch_up_from,
         store.db(),
+        net.matrix.as_ref().map_or(60, |m| m.ask_resend_after_s),
     )?);
     let h = Arc::clone(&inbound);
     client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
@@ -405,12 +406,36 @@ pub async fn run(
         });
     }
 
+    // Messages that stay undecryptable: looked at again every few seconds, so their
+    // senders are asked to send them again in time (keys that do arrive are handled
+    // above, at once).
+    let utd_task = {
+        let (client, h) = (client.clone(), Arc::clone(&inbound));
+        let every = Duration::from_secs(net.matrix.as_ref().map_or(5, |m| {
+            u64::from(m.ask_resend_after_s).div_ceil(2).clamp(1, 5)
+        }));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if h.undecrypted() > 0 {
+                    h.retry_undecrypted(&client, None).await;
+                }
+            }
+        })
+    };
+
     // The engine task: the only owner of the engine. Inputs in, outbox entries out.
     let ready = Arc::clone(&outbox_ready);
+    // Event handlers keep senders of `rx` alive as long as the client: the engine task
+    // stops on its own signal. Inputs still queued then are not lost: they were never
+    // marked handled, and the next start reads them back.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let engine_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             let result = tokio::select! {
+                _ = &mut stopped => break,
                 m = rx.recv() => match m {
                     Some(m) => {
                         let span = info_span!("event", room = %m.room);
@@ -525,8 +550,10 @@ pub async fn run(
     shutdown.await;
     info!("shutting down");
     sync.abort();
+    utd_task.abort();
     drop(tx);
     sender.abort();
+    let _ = stop.send(());
     let _ = engine_task.await;
     store.flush()?;
     Ok(())

@@ -128,6 +128,14 @@ pub fn render_decisions<'i>(
                     message,
                 });
             }
+            Decision::Undecryptable { room, in_reply_to } => {
+                let r = renderer(net, cat, room);
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice("room.undecryptable", &[], None),
+                });
+            }
             Decision::NotInNetwork { room, in_reply_to } => out.push(Effect::Reply {
                 room: room.to_string(),
                 in_reply_to: in_reply_to.to_string(),

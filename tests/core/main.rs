@@ -1,4 +1,5 @@
-//! Core tests: parser table, properties, replay fixtures, store contract, network file.
+//! Core tests: parser table, properties, replay fixtures, store contract, network file,
+//! undecryptable messages.
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
 mod network_file;
@@ -7,3 +8,4 @@ mod properties;
 mod replay_fixtures;
 mod store_contract;
 mod support;
+mod undecryptable;

@@ -930,3 +930,50 @@ async fn an_alert_the_server_refuses_is_reported_to_coordination_and_never_holds
         .collect();
     assert_eq!(alerts.len(), 1, "only the second alert: {alerts:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again() {
+    let World {
+        _hs1,
+        bot_user,
+        alice,
+        a,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "store_path = \"matrix\"",
+        "store_path = \"matrix\"\nask_resend_after_s = 3",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    // Eve's app sends room keys to verified sessions only; the bot's is not verified.
+    let eve = Neighbor::new_verified_only(&_hs1, "eve", PASSWORD)
+        .await
+        .unwrap();
+    alice.invite(&a, &eve.user).await;
+    let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&eve, &a, &bot_user).await;
+
+    let locked = eve
+        .say(&a, &[&bot_user, &alice.user], "!r agents at 31st & Market")
+        .await;
+    let ask = wait_for("the request to send it again", 60, || async {
+        eve.from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
+    })
+    .await;
+    let body = ask["content"]["body"].as_str().unwrap();
+    assert!(body.contains("please send it again"), "{body}");
+    assert_eq!(ask["content"]["msgtype"], "m.notice");
+    // Asked once, however often the bot looks at the message again.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let asks = eve
+        .from(&a, &bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
+        .count();
+    assert_eq!(asks, 1);
+}
