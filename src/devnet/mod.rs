@@ -6,4 +6,5 @@
 
 pub mod client;
 pub mod demo;
+pub mod proxy;
 pub mod synapse;

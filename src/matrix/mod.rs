@@ -161,6 +161,10 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
     let build = || {
         Client::builder()
             .homeserver_url(&m.homeserver)
+            // The configured URL is the one to use (in a compose network it is the
+            // homeserver's internal address), not the public one the login response
+            // may advertise.
+            .respect_login_well_known(false)
             .sqlite_store(&crypto_path, Some(&secrets.store_passphrase))
             .with_encryption_settings(EncryptionSettings {
                 auto_enable_cross_signing: true,

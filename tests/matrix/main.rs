@@ -11,6 +11,7 @@ use std::time::Duration;
 use matrix_sdk::RoomMemberships;
 use matrix_sdk::ruma::OwnedRoomId;
 use neighborwatch::devnet::client::{Neighbor, wait_for};
+use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
 use neighborwatch::devnet::synapse::Synapse;
 
 const PASSWORD: &str = "correct-horse-battery";
@@ -976,4 +977,82 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
         .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
         .count();
     assert_eq!(asks, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_it_returns() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    // The bot reaches its homeserver through a proxy the test can break.
+    let proxy = Proxy::start(&_hs1.url).await.unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("homeserver = \"{}\"", _hs1.url),
+        &format!("homeserver = \"{}\"", proxy.url),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&carol, &b, &bot_user).await;
+
+    // The network drops every message the bot sends; the reports still reach it.
+    proxy.set(ProxyMode::Drop);
+    let r1 = alice
+        .say(&a, &[&bot_user, &bob.user], "!r agents at 31st & Market")
+        .await;
+    let r2 = bob
+        .say(&a, &[&bot_user, &alice.user], "!r agents at Market/31st")
+        .await;
+    wait_for_log(&bot, "input handled; effects queued", 2, 60).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Then the gateway answers 502 for a while.
+    proxy.set(ProxyMode::BadGateway);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        carol.from(&b, &bot_user).is_empty() && alice.from(&a, &bot_user).is_empty(),
+        "nothing got through while sends were failing"
+    );
+
+    // The way out is back: every reply and the alert arrive, each once.
+    proxy.set(ProxyMode::Pass);
+    for (who, ev) in [(&alice, &r1), (&bob, &r2)] {
+        wait_for("the acknowledgment", 90, || async {
+            who.from(&a, &bot_user)
+                .into_iter()
+                .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == ev.as_str())
+        })
+        .await;
+    }
+    wait_for("the alert in room B", 90, || async {
+        carol
+            .from(&b, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["msgtype"] == "m.text")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let in_a = alice.from(&a, &bot_user);
+    for ev in [&r1, &r2] {
+        let n = in_a
+            .iter()
+            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == ev.as_str())
+            .count();
+        assert_eq!(n, 1, "one acknowledgment per report: {in_a:#?}");
+    }
+    let alerts = carol
+        .from(&b, &bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["msgtype"] == "m.text")
+        .count();
+    assert_eq!(alerts, 1, "exactly one alert");
 }
