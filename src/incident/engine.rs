@@ -24,7 +24,7 @@ use crate::report::{
     parse_report,
 };
 use crate::routing::plan_relays;
-use crate::store::{Batch, IncidentWrite, OutboxEntry, Store, StoreError};
+use crate::store::{Batch, IncidentWrite, OutboxEntry, SEEN_KEEP_DAYS, Store, StoreError};
 
 /// A location share attaches to the sender's newest unlocated report this recent.
 pub const LOCATION_ATTACH_MIN: i64 = 10;
@@ -150,6 +150,8 @@ pub struct Engine<S: Store> {
     next_seq: u64,
     /// Earliest time at which `tick` has something to do.
     next_due: Option<DateTime<Utc>>,
+    /// When old handled event IDs were last forgotten.
+    forgot_seen_at: Option<DateTime<Utc>>,
     /// Queue worded effects in the store's outbox, atomically with the state.
     outbox: bool,
     /// The network's coordination room, shared by the decisions that name it.
@@ -208,6 +210,7 @@ impl<S: Store> Engine<S> {
             pending: Vec::new(),
             next_seq: 0,
             next_due: None,
+            forgot_seen_at: None,
             outbox: false,
             coordination_room: None,
             origin: Arc::from(""),
@@ -291,7 +294,8 @@ impl<S: Store> Engine<S> {
         self.incidents.open_count()
     }
 
-    fn commit(&mut self, mut tx: Tx) -> Result<Vec<Decision>, EngineError> {
+    fn commit(&mut self, mut tx: Tx, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+        tx.batch.at_ms = now.timestamp_millis();
         for (id, slot, from) in &tx.touched {
             if let Some(i) = self.incidents.in_slot(*slot).filter(|i| i.id == *id) {
                 tx.batch.incidents.push(IncidentWrite {
@@ -365,7 +369,7 @@ impl<S: Store> Engine<S> {
         }
         let net = Arc::clone(&self.net);
         let Some(nb) = net.neighborhood_of_room(&msg.room) else {
-            return self.outside_network(msg);
+            return self.outside_network(msg, now);
         };
         let event_id: Arc<str> = Arc::from(msg.event_id.as_str());
         let room: Arc<str> = Arc::from(msg.room.as_str());
@@ -379,7 +383,7 @@ impl<S: Store> Engine<S> {
                 in_reply_to: Arc::from(original.as_str()),
             });
             tx.batch.seen.push(event_id);
-            return self.commit(tx);
+            return self.commit(tx, now);
         }
         let reporter = self.key.hash(&msg.sender);
         match &msg.content {
@@ -470,10 +474,14 @@ impl<S: Store> Engine<S> {
             Content::Reaction { .. } | Content::Undecryptable { .. } => {}
         }
         tx.batch.seen.push(event_id);
-        self.commit(tx)
+        self.commit(tx, now)
     }
 
-    fn outside_network(&mut self, msg: &IncomingMessage) -> Result<Vec<Decision>, EngineError> {
+    fn outside_network(
+        &mut self,
+        msg: &IncomingMessage,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Decision>, EngineError> {
         let is_coordination = self.net.coordination_room.as_deref() == Some(msg.room.as_str());
         let Content::Text { body, .. } = &msg.content else {
             return Ok(Vec::new());
@@ -491,7 +499,7 @@ impl<S: Store> Engine<S> {
             in_reply_to: Arc::clone(&event_id),
         });
         tx.batch.seen.push(event_id);
-        self.commit(tx)
+        self.commit(tx, now)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -562,7 +570,7 @@ impl<S: Store> Engine<S> {
         };
         tx.batch.seen.push(report.event_id.clone());
         self.ingest_in(&mut tx, nb, report, now);
-        self.commit(tx)
+        self.commit(tx, now)
     }
 
     /// The open incident a report at `at`, seen at `observed_at`, belongs to, if any:
@@ -781,6 +789,18 @@ impl<S: Store> Engine<S> {
 
     /// Like [`Engine::tick`], returning the decisions without wording them.
     pub fn tick_decisions(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+        // Handled event IDs are remembered for a week, not forever (looked at hourly).
+        if self
+            .forgot_seen_at
+            .is_none_or(|t| now - t >= Duration::hours(1))
+        {
+            let before = now - Duration::days(SEEN_KEEP_DAYS);
+            let n = self.store.forget_seen(before.timestamp_millis())?;
+            if n > 0 {
+                debug!(forgotten = n, "old handled event IDs forgotten");
+            }
+            self.forgot_seen_at = Some(now);
+        }
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Vec::new());
         }
@@ -853,7 +873,7 @@ impl<S: Store> Engine<S> {
             .map(|i| i.id)
             .filter(|id| !tx.touched.iter().any(|(t, _, _)| t == id))
             .collect();
-        let decisions = self.commit(tx)?;
+        let decisions = self.commit(tx, now)?;
         for id in closed {
             self.incidents.remove(&id);
         }

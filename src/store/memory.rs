@@ -68,10 +68,10 @@ impl Stored {
     }
 }
 
-/// Handled event IDs, each kept with its hash: growing the set rehashes from the stored
-/// hashes instead of reading every ID again.
+/// Handled event IDs, each kept with its hash (growing the set rehashes from the stored
+/// hashes instead of reading every ID again) and when it was handled.
 #[derive(Debug, Default, Clone)]
-struct SeenSet(HashTable<(u64, Arc<str>)>);
+struct SeenSet(HashTable<(u64, Arc<str>, i64)>);
 
 impl SeenSet {
     fn hash(id: &str) -> u64 {
@@ -80,14 +80,23 @@ impl SeenSet {
 
     fn contains(&self, id: &str) -> bool {
         let h = Self::hash(id);
-        self.0.find(h, |(k, s)| *k == h && **s == *id).is_some()
+        self.0.find(h, |(k, s, _)| *k == h && **s == *id).is_some()
     }
 
-    fn insert(&mut self, id: Arc<str>) {
+    fn insert(&mut self, id: Arc<str>, at_ms: i64) {
         let h = Self::hash(&id);
-        if let TableEntry::Vacant(v) = self.0.entry(h, |(k, s)| *k == h && *s == id, |(k, _)| *k) {
-            v.insert((h, id));
+        if let TableEntry::Vacant(v) =
+            self.0
+                .entry(h, |(k, s, _)| *k == h && *s == id, |(k, _, _)| *k)
+        {
+            v.insert((h, id, at_ms));
         }
+    }
+
+    fn forget_before(&mut self, before_ms: i64) -> usize {
+        let n = self.0.len();
+        self.0.retain(|(_, _, at)| *at >= before_ms);
+        n - self.0.len()
     }
 }
 
@@ -113,6 +122,10 @@ impl Store for MemoryStore {
         Ok(self.seen.contains(event_id))
     }
 
+    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        Ok(self.seen.forget_before(before_ms))
+    }
+
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
         // Check first, so that a refused batch changes nothing.
         for w in &batch.incidents {
@@ -124,7 +137,7 @@ impl Store for MemoryStore {
             }
         }
         for id in batch.seen {
-            self.seen.insert(id);
+            self.seen.insert(id, batch.at_ms);
         }
         for w in batch.incidents {
             let mut head = w.incident;

@@ -54,6 +54,9 @@ pub struct Snapshot {
 pub struct Batch {
     /// Event IDs now handled (usually one: inline, no allocation).
     pub seen: SmallVec<[Arc<str>; 1]>,
+    /// When (milliseconds since 1970): handled event IDs are kept for
+    /// [`SEEN_KEEP_DAYS`] from then.
+    pub at_ms: i64,
     /// Incidents to insert or update (usually one: inline, no allocation).
     pub incidents: SmallVec<[IncidentWrite; 1]>,
     /// Pending reports to insert or replace.
@@ -119,12 +122,20 @@ impl Batch {
     }
 }
 
+/// How long a handled event ID is remembered. Events are only ever handed to the engine
+/// again within much less: the history read back after a restart spans the dedupe
+/// window, an undecryptable event waits at most a day for its keys.
+pub const SEEN_KEEP_DAYS: i64 = 7;
+
 /// Durable engine state.
 pub trait Store {
     /// Everything stored.
     fn load(&self) -> Result<Snapshot, StoreError>;
     /// Whether an event was already handled.
     fn is_seen(&self, event_id: &str) -> Result<bool, StoreError>;
+    /// Forgets the event IDs handled before `before_ms` (milliseconds since 1970); returns
+    /// how many. IDs stored without a time (by older versions) count as handled now.
+    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError>;
     /// Applies a batch atomically.
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// Outbox entries not yet sent, oldest first.

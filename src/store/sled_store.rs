@@ -160,10 +160,30 @@ impl Store for SledStore {
         Ok(self.tree.contains_key(key(SEEN, event_id))?)
     }
 
+    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
+        let mut b = sled::Batch::default();
+        let mut forgotten = 0;
+        for entry in self.tree.scan_prefix(SEEN.as_bytes()) {
+            let (k, v) = entry?;
+            match <[u8; 8]>::try_from(&v[..]) {
+                Ok(at) if i64::from_be_bytes(at) < before_ms => {
+                    b.remove(k);
+                    forgotten += 1;
+                }
+                Ok(_) => {}
+                // Stored by an older version, without a time: handled "now".
+                Err(_) => b.insert(k, &now[..]),
+            }
+        }
+        self.tree.apply_batch(b)?;
+        Ok(forgotten)
+    }
+
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         for id in &batch.seen {
-            b.insert(key(SEEN, id), &[][..]);
+            b.insert(key(SEEN, id), &batch.at_ms.to_be_bytes()[..]);
         }
         for w in &batch.incidents {
             if w.reports_from > 0

@@ -75,6 +75,7 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             pending_delete: vec![],
             next_seq: Some(2),
             outbox: vec![],
+            at_ms: 0,
         })
         .unwrap();
     assert!(
@@ -492,5 +493,82 @@ fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
             .iter()
             .map(|q| q.entry.txn_id.clone())
             .collect::<Vec<_>>()
+    );
+}
+
+/// Handled event IDs are forgotten by age, atomically with nothing else, and survive
+/// reopening until then.
+fn seen_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
+    let day = 86_400_000;
+    for (id, at_ms) in [("$old", day), ("$new", 9 * day)] {
+        store
+            .commit(Batch {
+                seen: smallvec::smallvec![id.into()],
+                at_ms,
+                ..Batch::default()
+            })
+            .unwrap();
+    }
+    let mut store = reopen(store);
+    assert!(store.is_seen("$old").unwrap() && store.is_seen("$new").unwrap());
+    assert_eq!(
+        store.forget_seen(day).unwrap(),
+        0,
+        "nothing is older than day 1"
+    );
+    assert_eq!(store.forget_seen(2 * day).unwrap(), 1);
+    let store = reopen(store);
+    assert!(!store.is_seen("$old").unwrap(), "forgotten");
+    assert!(store.is_seen("$new").unwrap(), "still remembered");
+}
+
+#[test]
+fn memory_store_forgets_old_handled_events() {
+    seen_contract(MemoryStore::new(), |s| s);
+}
+
+#[test]
+fn sled_store_forgets_old_handled_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sled");
+    seen_contract(SledStore::open(&path).unwrap(), |s| {
+        drop(s);
+        SledStore::open(&path).unwrap()
+    });
+}
+
+#[test]
+fn the_engine_remembers_handled_events_for_a_week() {
+    use neighborwatch::incident::{Content, Engine, IncomingMessage, ReporterKey};
+    let mut e = Engine::open(
+        crate::support::NETWORK.clone(),
+        MemoryStore::new(),
+        ReporterKey::new(b"seen-test-key-0123456789abcdef"),
+    )
+    .unwrap();
+    let t0 = crate::support::sent_at();
+    let m = IncomingMessage {
+        event_id: "$report".into(),
+        room: "!hooverfoster:oakland.example".into(),
+        sender: "@maria:oakland.example".into(),
+        ts: t0,
+        content: Content::Text {
+            body: "!r agents at 31st & Market".into(),
+            notice: false,
+            replaces: None,
+        },
+    };
+    assert!(!e.handle(&m, t0).unwrap().is_empty());
+    e.tick(t0 + chrono::Duration::days(6)).unwrap();
+    assert!(e.store().is_seen("$report").unwrap(), "kept for a week");
+    assert!(
+        e.handle(&m, t0 + chrono::Duration::days(6))
+            .unwrap()
+            .is_empty()
+    );
+    e.tick(t0 + chrono::Duration::days(8)).unwrap();
+    assert!(
+        !e.store().is_seen("$report").unwrap(),
+        "forgotten after a week"
     );
 }
