@@ -1,12 +1,15 @@
 //! The Matrix shell: connects the pure core to a homeserver.
 //!
-//! Owns: the session (log in once, restore ever after), invites, turning decrypted
-//! events into [`IncomingMessage`]s, the engine task, and the sender that drains the
-//! durable outbox. Must not touch: decisions (the engine makes them) or wording
+//! Owns: the session (log in once, restore ever after), invites, the sync loop and the
+//! engine task; `inbound` turns events into [`IncomingMessage`]s, `outbound` drains the
+//! durable outbox, `content` builds Matrix message content. Must not touch: decisions (the engine makes them) or wording
 //! (`render`). Logs at info level never hold message bodies or user IDs.
 
 pub mod content;
 pub mod inbound;
+pub mod outbound;
+
+pub use outbound::FAULT_ENV;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use matrix_sdk::{
     config::SyncSettings,
     encryption::{BackupDownloadStrategy, EncryptionSettings},
     ruma::{
-        OwnedRoomId, OwnedTransactionId, RoomAliasId, TransactionId,
+        OwnedRoomId, RoomAliasId,
         events::{
             reaction::OriginalSyncReactionEvent,
             room::{
@@ -32,14 +35,13 @@ use matrix_sdk::{
     },
 };
 use tokio::sync::{Notify, mpsc};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::Network;
-use crate::effect::Effect;
 use crate::incident::{Engine, IncomingMessage, ReporterKey};
-use crate::store::{SledStore, Store};
-use content::{ROOM_MESSAGE, is_alert, message_content};
+use crate::store::SledStore;
 use inbound::{Inbound, read_back_rooms};
+use outbound::send_loop;
 
 /// Why the bot could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -289,13 +291,66 @@ pub async fn run(
         .clone()
         .ok_or(ShellError::MissingSection("storage"))?;
     let store = SledStore::open(&storage.path)?;
+    let catch_up_from = catch_up_marker(&store)?;
+    let client = connect(&net, &secrets).await?;
+    let net = Arc::new(resolve_aliases(&client, &net).await);
+    let engine = Engine::open(
+        Arc::clone(&net),
+        store.clone(),
+        secrets.reporter_key.clone(),
+    )?
+    .with_outbox();
+    let (tx, rx) = mpsc::unbounded_channel::<IncomingMessage>();
+    let outbox_ready = Arc::new(Notify::new());
+
+    accept_invites(&client, &net);
+    let inbound = Arc::new(Inbound::new(
+        tx.clone(),
+        client.user_id().map(ToOwned::to_owned),
+        catch_up_from,
+        store.db(),
+        net.matrix.as_ref().map_or(60, |m| m.ask_resend_after_s),
+    )?);
+    route_events(&client, &inbound).await;
+    let utd_task = watch_undecrypted(&client, &inbound, &net);
+    let (engine_task, stop) = spawn_engine(engine, rx, Arc::clone(&outbox_ready));
+    // The sender task: drains the outbox, oldest first per room, with backoff.
+    let sender = tokio::spawn(send_loop(
+        client.clone(),
+        Arc::clone(&net),
+        store.clone(),
+        Arc::clone(&outbox_ready),
+    ));
+    outbox_ready.notify_one();
+    let sync = spawn_sync(client.clone(), Arc::clone(&net), Arc::clone(&inbound));
+    info!(
+        rooms = net
+            .neighborhoods
+            .iter()
+            .map(|n| n.rooms.len())
+            .sum::<usize>(),
+        "neighborwatch running"
+    );
+    shutdown.await;
+    info!("shutting down");
+    sync.abort();
+    utd_task.abort();
+    drop(tx);
+    sender.abort();
+    let _ = stop.send(());
+    let _ = engine_task.await;
+    store.flush()?;
+    Ok(())
+}
+
+/// The catch-up marker: when this state store was created. Events from before it are
+/// never handled, so a lost state store never replays old sightings.
+fn catch_up_marker(store: &SledStore) -> Result<i64, ShellError> {
     let shell = store
         .db()
         .open_tree("shell")
         .map_err(crate::store::StoreError::from)?;
-    // Catch-up marker: events from before the store existed are never handled, so a
-    // lost state store never replays old sightings.
-    let catch_up_from = match shell
+    let from = match shell
         .get(CATCH_UP_KEY)
         .map_err(crate::store::StoreError::from)?
     {
@@ -309,21 +364,13 @@ pub async fn run(
             now
         }
     };
-    let client = connect(&net, &secrets).await?;
-    let net = Arc::new(resolve_aliases(&client, &net).await);
-    let own_user = client.user_id().map(ToOwned::to_owned);
-    let mut engine = Engine::open(
-        Arc::clone(&net),
-        store.clone(),
-        secrets.reporter_key.clone(),
-    )?
-    .with_outbox();
+    Ok(from)
+}
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<IncomingMessage>();
-    let outbox_ready = Arc::new(Notify::new());
-
-    // Invites: rooms of the network file, or from an organizer; decline the rest.
-    let invite_net = Arc::clone(&net);
+/// Invites: rooms of the network file, or from an organizer, are accepted; the rest
+/// declined.
+fn accept_invites(client: &Client, net: &Arc<Network>) {
+    let invite_net = Arc::clone(net);
     client.add_event_handler(
         move |ev: StrippedRoomMemberEvent, client: Client, room: Room| {
             let net = Arc::clone(&invite_net);
@@ -361,14 +408,12 @@ pub async fn run(
             }
         },
     );
-    let inbound = Arc::new(Inbound::new(
-        tx.clone(),
-        own_user.clone(),
-        catch_up_from,
-        store.db(),
-        net.matrix.as_ref().map_or(60, |m| m.ask_resend_after_s),
-    )?);
-    let h = Arc::clone(&inbound);
+}
+
+/// Every event kind the core reads goes to `inbound`; events that cannot be decrypted
+/// yet are kept, and tried again whenever room keys arrive.
+async fn route_events(client: &Client, inbound: &Arc<Inbound>) {
+    let h = Arc::clone(inbound);
     client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
         let h = Arc::clone(&h);
         async move {
@@ -377,14 +422,14 @@ pub async fn run(
             }
         }
     });
-    let h = Arc::clone(&inbound);
+    let h = Arc::clone(inbound);
     client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
         let h = Arc::clone(&h);
         async move { h.reaction(&ev, room.room_id()) }
     });
     // Events that could not be decrypted yet: kept in sled, and handled when their keys
     // arrive (the SDK re-decrypts for its timeline, but never calls event handlers again).
-    let h = Arc::clone(&inbound);
+    let h = Arc::clone(inbound);
     client.add_event_handler(
         move |_ev: OriginalSyncRoomEncryptedEvent,
               room: Room,
@@ -397,7 +442,7 @@ pub async fn run(
         },
     );
     if let Some(mut keys) = client.encryption().room_keys_received_stream().await {
-        let (client, h) = (client.clone(), Arc::clone(&inbound));
+        let (client, h) = (client.clone(), Arc::clone(inbound));
         tokio::spawn(async move {
             use futures_util::StreamExt;
             while let Some(Ok(infos)) = keys.next().await {
@@ -409,31 +454,43 @@ pub async fn run(
             }
         });
     }
+}
 
-    // Messages that stay undecryptable: looked at again every few seconds, so their
-    // senders are asked to send them again in time (keys that do arrive are handled
-    // above, at once).
-    let utd_task = {
-        let (client, h) = (client.clone(), Arc::clone(&inbound));
-        let every = Duration::from_secs(net.matrix.as_ref().map_or(5, |m| {
-            u64::from(m.ask_resend_after_s).div_ceil(2).clamp(1, 5)
-        }));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tick.tick().await;
-                if h.undecrypted() > 0 {
-                    h.retry_undecrypted(&client, None).await;
-                }
+/// Messages that stay undecryptable: looked at again every few seconds, so their
+/// senders are asked to send them again in time (keys that do arrive are handled at
+/// once, by [`route_events`]).
+fn watch_undecrypted(
+    client: &Client,
+    inbound: &Arc<Inbound>,
+    net: &Network,
+) -> tokio::task::JoinHandle<()> {
+    let (client, h) = (client.clone(), Arc::clone(inbound));
+    let every = Duration::from_secs(net.matrix.as_ref().map_or(5, |m| {
+        u64::from(m.ask_resend_after_s).div_ceil(2).clamp(1, 5)
+    }));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if h.undecrypted() > 0 {
+                h.retry_undecrypted(&client, None).await;
             }
-        })
-    };
+        }
+    })
+}
 
-    // The engine task: the only owner of the engine. Inputs in, outbox entries out.
-    let ready = Arc::clone(&outbox_ready);
-    // Event handlers keep senders of `rx` alive as long as the client: the engine task
-    // stops on its own signal. Inputs still queued then are not lost: they were never
-    // marked handled, and the next start reads them back.
+/// The engine task, the only owner of the engine: inputs in, outbox entries out. Event
+/// handlers keep senders of its channel alive as long as the client, so it stops on its
+/// own signal (the returned sender). Inputs still queued then are not lost: they were
+/// never marked handled, and the next start reads them back.
+fn spawn_engine(
+    mut engine: Engine<SledStore>,
+    mut rx: mpsc::UnboundedReceiver<IncomingMessage>,
+    ready: Arc<Notify>,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     let engine_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
@@ -464,29 +521,30 @@ pub async fn run(
         }
     });
 
-    // The sender task: drains the outbox, oldest first per room, with backoff.
-    let sender = tokio::spawn(send_loop(
-        client.clone(),
-        Arc::clone(&net),
-        store.clone(),
-        Arc::clone(&outbox_ready),
-    ));
-    outbox_ready.notify_one();
+    (engine_task, stop)
+}
 
-    // Reports are never skipped: after the first sync, each room of the network is read
-    // back over the dedupe window (reports from while the bot was down, and any that
-    // were received but not yet committed when it stopped); after that, whenever a sync
-    // leaves a gap in a room's timeline, the gap is read back. The engine drops events it
-    // has already handled.
+/// The sync loop.
+///
+/// Reports are never skipped: after the first sync, each room of the network is read
+/// back over the dedupe window (reports from while the bot was down, and any that
+/// were received but not yet committed when it stopped); after that, whenever a sync
+/// leaves a gap in a room's timeline, the gap is read back. The engine drops events it
+/// has already handled.
+fn spawn_sync(
+    client: Client,
+    net: Arc<Network>,
+    inbound: Arc<Inbound>,
+) -> tokio::task::JoinHandle<()> {
     let read_back_ms = net
         .neighborhoods
         .iter()
         .map(|n| n.settings.dedupe_window_min)
         .fold(net.defaults.dedupe_window_min, u32::max);
     let read_back_ms = i64::from(read_back_ms) * 60_000;
-    let sync_client = client.clone();
-    let (sync_net, h) = (Arc::clone(&net), Arc::clone(&inbound));
-    let sync = tokio::spawn(async move {
+    let sync_client = client;
+    let (sync_net, h) = (Arc::clone(&net), inbound);
+    tokio::spawn(async move {
         let settings = SyncSettings::default().timeout(Duration::from_secs(10));
         let first = std::sync::atomic::AtomicBool::new(true);
         loop {
@@ -542,223 +600,5 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }
-    });
-    info!(
-        rooms = net
-            .neighborhoods
-            .iter()
-            .map(|n| n.rooms.len())
-            .sum::<usize>(),
-        "neighborwatch running"
-    );
-    shutdown.await;
-    info!("shutting down");
-    sync.abort();
-    utd_task.abort();
-    drop(tx);
-    sender.abort();
-    let _ = stop.send(());
-    let _ = engine_task.await;
-    store.flush()?;
-    Ok(())
-}
-
-/// Why one outbox entry was not sent this round.
-enum SendOutcome {
-    Sent,
-    /// Retry later (rate limit, server error, network, not joined yet).
-    Later(String),
-}
-
-/// Whether the server refused a send for good: a client error (the bot may not post
-/// there, the room is gone, the event is too large) other than a rate limit. Sending
-/// it again would fail the same way and hold up the room's queue.
-fn refused_for_good(e: &matrix_sdk::Error) -> bool {
-    e.as_client_api_error()
-        .is_some_and(|api| api.status_code.is_client_error() && api.status_code.as_u16() != 429)
-}
-
-/// Posts a notice to the network's coordination room, if it has one (best effort: the
-/// reason is also logged).
-async fn tell_coordination(client: &Client, net: &Network, body: String) {
-    let Some(c) = net
-        .coordination_room
-        .as_deref()
-        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
-        .and_then(|c| client.get_room(&c))
-    else {
-        return;
-    };
-    let content = serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
-    let txn = TransactionId::new();
-    if let Err(e) = c
-        .send_raw(ROOM_MESSAGE, content)
-        .with_transaction_id(&txn)
-        .await
-    {
-        warn!(error = %e, "could not tell the coordination room");
-    }
-}
-
-async fn send_one(
-    client: &Client,
-    net: &Network,
-    store: &mut SledStore,
-    seq: u64,
-    txn_id: &str,
-    effect: &Effect,
-) -> Result<SendOutcome, ShellError> {
-    let Ok(room_id) = <OwnedRoomId>::try_from(effect.room()) else {
-        warn!("outbox entry for an unparsable room ID dropped");
-        store.outbox_sent(seq, None)?;
-        return Ok(SendOutcome::Sent);
-    };
-    let Some(room) = client.get_room(&room_id) else {
-        return Ok(SendOutcome::Later("not in the room yet".into()));
-    };
-    if room.state() != RoomState::Joined {
-        return Ok(SendOutcome::Later("not joined yet".into()));
-    }
-    if is_alert(effect) && !net.allow_unencrypted {
-        let encrypted = room
-            .latest_encryption_state()
-            .await
-            .map(|s| s.is_encrypted())
-            .unwrap_or(false);
-        if !encrypted {
-            warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
-            if matches!(effect, Effect::Relay { .. }) {
-                let body = format!(
-                    "Refused to post an alert into {room_id}: the room is not end-to-end encrypted. Turn on encryption there, or set allow_unencrypted in the network file."
-                );
-                tell_coordination(client, net, body).await;
-            }
-            store.outbox_sent(seq, None)?;
-            return Ok(SendOutcome::Sent);
-        }
-    }
-    let alert = match effect {
-        Effect::Edit { message, .. } | Effect::ThreadReply { message, .. } => {
-            match &message.incident {
-                Some(tag) => store.alert_event(&tag.id, effect.room())?,
-                None => None,
-            }
-        }
-        _ => None,
-    };
-    let content = match message_content(effect, alert.as_deref()) {
-        Ok(c) => c,
-        Err(e) => {
-            // The alert was refused or never sent: there is nothing to update.
-            debug!(error = %e, "update dropped");
-            store.outbox_sent(seq, None)?;
-            return Ok(SendOutcome::Sent);
-        }
-    };
-    let txn: OwnedTransactionId = txn_id.into();
-    match room
-        .send_raw(ROOM_MESSAGE, content)
-        .with_transaction_id(&txn)
-        .await
-    {
-        Ok(resp) => {
-            let event_id = resp.response.event_id.to_string();
-            let alert = match effect {
-                Effect::Relay { message, .. } => message.incident.as_ref().map(|t| t.id),
-                _ => None,
-            };
-            store.outbox_sent(
-                seq,
-                alert
-                    .as_ref()
-                    .map(|id| (id, effect.room(), event_id.as_str())),
-            )?;
-            Ok(SendOutcome::Sent)
-        }
-        Err(e) if refused_for_good(&e) => {
-            // Drop it, so the room's later messages are not held up behind it, and say
-            // so where people can fix it.
-            warn!(room = %room_id, error = %e, "the server refused a message for good; dropped");
-            if let Effect::Relay { message, .. } = effect {
-                let incident = message
-                    .incident
-                    .as_ref()
-                    .map_or_else(String::new, |t| format!(" for incident {}", t.id));
-                let body = format!(
-                    "Could not post the alert{incident} into {room_id}: the server refused it ({e}). Check that the bot may post there (power levels), then ask a neighbor there to repeat the report if it still matters."
-                );
-                tell_coordination(client, net, body).await;
-            }
-            store.outbox_sent(seq, None)?;
-            Ok(SendOutcome::Sent)
-        }
-        Err(e) => Ok(SendOutcome::Later(e.to_string())),
-    }
-}
-
-/// Fault injection for crash tests: with `NEIGHBORWATCH_FAULT=hold-outbox` the sender
-/// sends nothing, so a test can kill the bot between a commit and its sends.
-pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
-
-async fn send_loop(client: Client, net: Arc<Network>, mut store: SledStore, ready: Arc<Notify>) {
-    if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
-        warn!("fault injection: the outbox is held; nothing will be sent");
-        std::future::pending::<()>().await;
-    }
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let queued = match store.outbox() {
-            Ok(q) => q,
-            Err(e) => {
-                warn!(error = %e, "cannot read the outbox");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut blocked: Vec<String> = Vec::new();
-        let mut failed = false;
-        for q in &queued {
-            let room = q.entry.effect.room().to_owned();
-            if blocked.contains(&room) {
-                continue; // keep each room's order: nothing overtakes a failed entry
-            }
-            let span = info_span!("send", room = %room, seq = q.seq);
-            match send_one(
-                &client,
-                &net,
-                &mut store,
-                q.seq,
-                &q.entry.txn_id,
-                &q.entry.effect,
-            )
-            .instrument(span)
-            .await
-            {
-                Ok(SendOutcome::Sent) => {}
-                Ok(SendOutcome::Later(why)) => {
-                    debug!(reason = %why, "will retry");
-                    blocked.push(room);
-                    failed = true;
-                }
-                Err(e) => {
-                    warn!(error = %e, "outbox bookkeeping failed");
-                    blocked.push(room);
-                    failed = true;
-                }
-            }
-        }
-        if failed {
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = ready.notified() => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        } else {
-            backoff = Duration::from_millis(200);
-            tokio::select! {
-                _ = ready.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-        }
-    }
+    })
 }
