@@ -1056,3 +1056,83 @@ async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_
         .count();
     assert_eq!(alerts, 1, "exactly one alert");
 }
+
+/// Keys that arrive late: the bot keeps what it cannot decrypt, across a restart, and
+/// handles it once the keys are there. Here they come the way an operator restores keys
+/// into the bot's store (imported from the sender's export while the bot is stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arrive() {
+    let World {
+        _hs1,
+        bot_user,
+        alice,
+        a,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let eve = Neighbor::new_verified_only(&_hs1, "eve", PASSWORD)
+        .await
+        .unwrap();
+    alice.invite(&a, &eve.user).await;
+    let log = dir.path().join("bot.log");
+    let mut bot = Bot::start(&cfg, &log);
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&eve, &a, &bot_user).await;
+    let locked = eve
+        .say(&a, &[&bot_user, &alice.user], "!r agents at 31st & Market")
+        .await;
+    wait_for_log(&bot, "caught up", 1, 60).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    bot.kill();
+    let acked = |n: &Neighbor| {
+        n.from(&a, &bot_user).into_iter().any(|v| {
+            v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str()
+                && v["content"]["org.neighborwatch.incident"]["id"].is_string()
+        })
+    };
+    assert!(!acked(&eve), "the bot could not read it");
+
+    // The room's keys reach the bot's crypto store while it is down.
+    let keys = dir.path().join("keys.txt");
+    eve.client
+        .encryption()
+        .export_room_keys(keys.clone(), "export-passphrase", |s| s.room_id() == a)
+        .await
+        .unwrap();
+    {
+        let store = dir.path().join("matrix");
+        let session: matrix_sdk::authentication::matrix::MatrixSession =
+            serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap())
+                .unwrap();
+        let client = matrix_sdk::Client::builder()
+            .homeserver_url(&_hs1.url)
+            .sqlite_store(store.join("sqlite"), Some("store-passphrase-for-tests"))
+            .build()
+            .await
+            .unwrap();
+        client.restore_session(session).await.unwrap();
+        let imported = client
+            .encryption()
+            .import_room_keys(keys, "export-passphrase")
+            .await
+            .unwrap();
+        assert!(imported.imported_count > 0);
+    }
+
+    // Restarted, the bot decrypts the message it kept and acknowledges the report (once:
+    // reading the room back finds it too).
+    let bot = Bot::start(&cfg, &log);
+    wait_for_log(&bot, "a late-decrypted event is handled", 1, 90).await;
+    wait_for("the acknowledgment of the kept report", 90, || async {
+        acked(&eve).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acks = eve
+        .from(&a, &bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
+        .count();
+    assert_eq!(acks, 1, "acknowledged once");
+}
