@@ -51,6 +51,17 @@ struct Slot {
     inc: Incident,
 }
 
+impl Slot {
+    /// A slot for `inc`, to be indexed at its centroid when it is open.
+    fn new(inc: Incident) -> Self {
+        Self {
+            hot: Hot::of(&inc),
+            indexed_at: inc.status.is_open().then(|| inc.location.metric()),
+            inc,
+        }
+    }
+}
+
 /// Incidents in memory.
 #[derive(Debug)]
 pub(crate) struct Incidents {
@@ -78,13 +89,8 @@ impl Incidents {
         self.slots.clear();
         self.by_id.clear();
         for inc in incidents {
-            let open = inc.status.is_open();
-            let (id, at) = (inc.id, inc.location);
-            let key = self.slots.insert(Slot {
-                hot: Hot::of(&inc),
-                indexed_at: open.then(|| at.metric()),
-                inc,
-            });
+            let id = inc.id;
+            let key = self.slots.insert(Slot::new(inc));
             if let Some(old) = self.by_id.insert(id, key) {
                 // A duplicate ID: the later record wins, as a map would have it.
                 self.slots.remove(old);
@@ -99,13 +105,10 @@ impl Incidents {
 
     /// Adds a new incident (its ID must be new).
     pub fn insert(&mut self, inc: Incident) -> usize {
-        let open = inc.status.is_open();
         let (id, at) = (inc.id, inc.location);
-        let key = self.slots.insert(Slot {
-            hot: Hot::of(&inc),
-            indexed_at: open.then(|| at.metric()),
-            inc,
-        });
+        let slot = Slot::new(inc);
+        let open = slot.indexed_at.is_some();
+        let key = self.slots.insert(slot);
         if open {
             self.index.insert(key, at);
         }

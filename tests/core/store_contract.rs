@@ -214,6 +214,17 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert_eq!(got(&store), stored, "reports survive reopening");
 }
 
+/// Runs a contract on a sled store in a fresh directory; reopening closes the database
+/// and opens it again from disk.
+fn on_sled(contract: impl FnOnce(SledStore, &dyn Fn(SledStore) -> SledStore)) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sled");
+    contract(SledStore::open(&path).unwrap(), &|s| {
+        drop(s);
+        SledStore::open(&path).unwrap()
+    });
+}
+
 #[test]
 fn memory_store_meets_the_contract() {
     contract(MemoryStore::new(), |s| s);
@@ -221,12 +232,7 @@ fn memory_store_meets_the_contract() {
 
 #[test]
 fn sled_store_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.sled");
-    contract(SledStore::open(&path).unwrap(), |s| {
-        drop(s);
-        SledStore::open(&path).unwrap()
-    });
+    on_sled(|store, reopen| contract(store, reopen));
 }
 
 #[test]
@@ -405,12 +411,7 @@ fn memory_outbox_meets_the_contract() {
 
 #[test]
 fn sled_outbox_meets_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.sled");
-    outbox_contract(SledStore::open(&path).unwrap(), |s| {
-        drop(s);
-        SledStore::open(&path).unwrap()
-    });
+    on_sled(|store, reopen| outbox_contract(store, reopen));
 }
 
 #[test]
@@ -529,12 +530,7 @@ fn memory_store_forgets_old_handled_events() {
 
 #[test]
 fn sled_store_forgets_old_handled_events() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state.sled");
-    seen_contract(SledStore::open(&path).unwrap(), |s| {
-        drop(s);
-        SledStore::open(&path).unwrap()
-    });
+    on_sled(|store, reopen| seen_contract(store, reopen));
 }
 
 #[test]
