@@ -244,6 +244,14 @@ impl Neighbor {
             .unwrap();
     }
 
+    /// Messages received in `room` from `sender` that reply to the event `to`.
+    pub fn replies(&self, room: &OwnedRoomId, sender: &str, to: &str) -> Vec<Value> {
+        self.from(room, sender)
+            .into_iter()
+            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == to)
+            .collect()
+    }
+
     /// Messages received in `room` from `sender`.
     pub fn from(&self, room: &OwnedRoomId, sender: &str) -> Vec<Value> {
         self.received

@@ -248,10 +248,7 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
         )
         .await;
     let ack1 = wait_for("the first acknowledgment", 60, || async {
-        alice
-            .from(&a, &bot_user)
-            .into_iter()
-            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r1.as_str())
+        alice.replies(&a, &bot_user, r1.as_str()).into_iter().next()
     })
     .await;
     assert_eq!(ack1["content"]["msgtype"], "m.notice");
@@ -267,9 +264,7 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
         )
         .await;
     wait_for("the confirmation acknowledgment", 60, || async {
-        bob.from(&a, &bot_user)
-            .into_iter()
-            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r2.as_str())
+        bob.replies(&a, &bot_user, r2.as_str()).into_iter().next()
     })
     .await;
 
@@ -302,9 +297,7 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
     // A malformed report gets the error reply.
     let bad = bob.say(&a, &[&bot_user], "!r").await;
     let err = wait_for("the error reply", 60, || async {
-        bob.from(&a, &bot_user)
-            .into_iter()
-            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == bad.as_str())
+        bob.replies(&a, &bot_user, bad.as_str()).into_iter().next()
     })
     .await;
     assert!(
@@ -457,9 +450,10 @@ async fn a_bot_killed_between_the_confirming_report_and_the_relay_sends_exactly_
         "the reply to the report sent while the bot was down",
         120,
         || async {
-            carol.from(&b, &bot_user).into_iter().find(|v| {
-                v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == down.as_str()
-            })
+            carol
+                .replies(&b, &bot_user, down.as_str())
+                .into_iter()
+                .next()
         },
     )
     .await;
@@ -568,12 +562,7 @@ async fn a_rate_limited_bot_still_delivers_every_reply_once_and_location_shares_
             "!r agents in vests at the old cannery gate",
         )
         .await;
-    let replies_to = |who: &neighborwatch::devnet::client::Neighbor, event: &str| {
-        who.from(&a, &bot_user)
-            .into_iter()
-            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event)
-            .collect::<Vec<_>>()
-    };
+    let replies_to = |who: &Neighbor, event: &str| who.replies(&a, &bot_user, event);
     wait_for("the question for a location", 60, || async {
         (!replies_to(&alice, r1.as_str()).is_empty()).then_some(())
     })
@@ -791,13 +780,7 @@ async fn a_lost_state_store_never_replays_old_sightings() {
     let old = alice
         .say(&a, &[&bot_user, &bob.user], "!r agents at 31st & Market")
         .await;
-    let replies_to = |event: &str| {
-        alice
-            .from(&a, &bot_user)
-            .into_iter()
-            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event)
-            .count()
-    };
+    let replies_to = |event: &str| alice.replies(&a, &bot_user, event).len();
     wait_for("the acknowledgment", 60, || async {
         (replies_to(old.as_str()) == 1).then_some(())
     })
@@ -817,10 +800,9 @@ async fn a_lost_state_store_never_replays_old_sightings() {
         .await;
     wait_for("the new report's acknowledgment", 60, || async {
         alice
-            .from(&a, &bot_user)
+            .replies(&a, &bot_user, new.as_str())
             .into_iter()
-            .any(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == new.as_str())
-            .then_some(())
+            .next()
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -865,9 +847,7 @@ async fn an_alert_the_server_refuses_is_reported_to_coordination_and_never_holds
         .say(&a, &[&bot_user, &alice.user], "!r agents at Market/31st")
         .await;
     let ack = wait_for("the confirmation acknowledgment", 60, || async {
-        bob.from(&a, &bot_user)
-            .into_iter()
-            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r2.as_str())
+        bob.replies(&a, &bot_user, r2.as_str()).into_iter().next()
     })
     .await;
     let first = ack["content"]["org.neighborwatch.incident"]["id"]
@@ -906,9 +886,7 @@ async fn an_alert_the_server_refuses_is_reported_to_coordination_and_never_holds
         )
         .await;
     let ack = wait_for("the second confirmation", 60, || async {
-        bob.from(&a, &bot_user)
-            .into_iter()
-            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == r4.as_str())
+        bob.replies(&a, &bot_user, r4.as_str()).into_iter().next()
     })
     .await;
     let second = ack["content"]["org.neighborwatch.incident"]["id"]
@@ -961,9 +939,9 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
         .say(&a, &[&bot_user, &alice.user], "!r agents at 31st & Market")
         .await;
     let ask = wait_for("the request to send it again", 60, || async {
-        eve.from(&a, &bot_user)
+        eve.replies(&a, &bot_user, locked.as_str())
             .into_iter()
-            .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
+            .next()
     })
     .await;
     let body = ask["content"]["body"].as_str().unwrap();
@@ -971,11 +949,7 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
     assert_eq!(ask["content"]["msgtype"], "m.notice");
     // Asked once, however often the bot looks at the message again.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let asks = eve
-        .from(&a, &bot_user)
-        .into_iter()
-        .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
-        .count();
+    let asks = eve.replies(&a, &bot_user, locked.as_str()).len();
     assert_eq!(asks, 1);
 }
 
@@ -1027,9 +1001,7 @@ async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_
     proxy.set(ProxyMode::Pass);
     for (who, ev) in [(&alice, &r1), (&bob, &r2)] {
         wait_for("the acknowledgment", 90, || async {
-            who.from(&a, &bot_user)
-                .into_iter()
-                .find(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == ev.as_str())
+            who.replies(&a, &bot_user, ev.as_str()).into_iter().next()
         })
         .await;
     }
@@ -1041,13 +1013,9 @@ async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_
     })
     .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let in_a = alice.from(&a, &bot_user);
     for ev in [&r1, &r2] {
-        let n = in_a
-            .iter()
-            .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == ev.as_str())
-            .count();
-        assert_eq!(n, 1, "one acknowledgment per report: {in_a:#?}");
+        let acks = alice.replies(&a, &bot_user, ev.as_str());
+        assert_eq!(acks.len(), 1, "one acknowledgment per report: {acks:#?}");
     }
     let alerts = carol
         .from(&b, &bot_user)
@@ -1086,10 +1054,9 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
     tokio::time::sleep(Duration::from_secs(3)).await;
     bot.kill();
     let acked = |n: &Neighbor| {
-        n.from(&a, &bot_user).into_iter().any(|v| {
-            v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str()
-                && v["content"]["org.neighborwatch.incident"]["id"].is_string()
-        })
+        n.replies(&a, &bot_user, locked.as_str())
+            .iter()
+            .any(|v| v["content"]["org.neighborwatch.incident"]["id"].is_string())
     };
     assert!(!acked(&eve), "the bot could not read it");
 
@@ -1129,10 +1096,6 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let acks = eve
-        .from(&a, &bot_user)
-        .into_iter()
-        .filter(|v| v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == locked.as_str())
-        .count();
+    let acks = eve.replies(&a, &bot_user, locked.as_str()).len();
     assert_eq!(acks, 1, "acknowledged once");
 }
