@@ -1099,3 +1099,75 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
     let acks = eve.replies(&a, &bot_user, locked.as_str()).len();
     assert_eq!(acks, 1, "acknowledged once");
 }
+
+/// One device for the life of the deployment, cross-signed, with its room keys backed up
+/// on the server and a recovery key shown to the operator once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_bot_keeps_one_cross_signed_device_with_key_backup_and_shows_its_recovery_key_once() {
+    let World {
+        _hs1,
+        bot_user,
+        alice,
+        a,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let log = dir.path().join("bot.log");
+    let store = dir.path().join("matrix");
+    let mut bot = Bot::start(&cfg, &log);
+    bot_joined(&alice, &a, &bot_user).await;
+    wait_for_log(&bot, "caught up", 1, 60).await;
+    let session = || -> matrix_sdk::authentication::matrix::MatrixSession {
+        serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap()
+    };
+    let device = session().meta.device_id;
+    let key = std::fs::read_to_string(store.join("RECOVERY-KEY.txt")).unwrap();
+    let key = key.trim();
+    assert!(!key.is_empty());
+    assert_eq!(bot.log().matches(key).count(), 1, "shown once");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(store.join("RECOVERY-KEY.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "readable by its owner only");
+    }
+
+    // Neighbors see the bot's device signed by the bot's own cross-signing identity.
+    let uid = matrix_sdk::ruma::OwnedUserId::try_from(bot_user.as_str()).unwrap();
+    let enc = alice.client.encryption();
+    wait_for("the bot's cross-signed device", 60, || async {
+        let _ = enc.request_user_identity(&uid).await;
+        let d = enc.get_device(&uid, &device).await.ok()??;
+        d.is_cross_signed_by_owner().then_some(())
+    })
+    .await;
+
+    // Restarted: the same device, no new recovery key, and the backup is on the server.
+    bot.kill();
+    let bot = Bot::start(&cfg, &log);
+    wait_for_log(&bot, "session restored", 1, 60).await;
+    wait_for_log(&bot, "caught up", 2, 60).await;
+    assert_eq!(session().meta.device_id, device, "same device");
+    assert_eq!(bot.log().matches(key).count(), 1, "not shown again");
+    assert_eq!(bot.log().matches("Recovery key").count(), 1);
+    drop(bot);
+    let client = matrix_sdk::Client::builder()
+        .homeserver_url(&_hs1.url)
+        .sqlite_store(store.join("sqlite"), Some("store-passphrase-for-tests"))
+        .build()
+        .await
+        .unwrap();
+    client.restore_session(session()).await.unwrap();
+    assert!(
+        client
+            .encryption()
+            .backups()
+            .exists_on_server()
+            .await
+            .unwrap()
+    );
+}
