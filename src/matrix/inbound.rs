@@ -16,7 +16,10 @@ use matrix_sdk::{
             reaction::OriginalSyncReactionEvent,
             room::{
                 encrypted::OriginalSyncRoomEncryptedEvent,
-                message::{MessageType, OriginalSyncRoomMessageEvent, Relation},
+                message::{
+                    MessageType, OriginalSyncRoomMessageEvent, Relation,
+                    sanitize::remove_plain_reply_fallback,
+                },
             },
         },
         serde::Raw,
@@ -41,19 +44,25 @@ fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
 }
 
 /// Turns a decrypted room message into the core's input; `None` for kinds it ignores.
+/// A reply is read without the quote of the message it answers (the "reply fallback"
+/// older clients put first), so a report sent as a reply is read as sent.
 pub fn incoming(ev: &OriginalSyncRoomMessageEvent, room: &RoomId) -> Option<IncomingMessage> {
     let (msgtype, replaces) = match &ev.content.relates_to {
         Some(Relation::Replacement(r)) => (&r.new_content.msgtype, Some(r.event_id.to_string())),
         _ => (&ev.content.msgtype, None),
     };
+    let body = |b: &str| match &ev.content.relates_to {
+        Some(Relation::Reply { .. }) => remove_plain_reply_fallback(b).to_owned(),
+        _ => b.to_owned(),
+    };
     let content = match msgtype {
         MessageType::Text(t) => Content::Text {
-            body: t.body.clone(),
+            body: body(&t.body),
             notice: false,
             replaces,
         },
         MessageType::Notice(n) => Content::Text {
-            body: n.body.clone(),
+            body: body(&n.body),
             notice: true,
             replaces,
         },
@@ -340,5 +349,47 @@ pub async fn read_back_rooms(
             Ok(n) => debug!(room = %id, events = n, "history read back"),
             Err(e) => warn!(room = %id, error = %e, "cannot read room history back"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(content: serde_json::Value) -> OriginalSyncRoomMessageEvent {
+        serde_json::from_value(serde_json::json!({
+            "type": "m.room.message",
+            "event_id": "$reply",
+            "sender": "@maria:oakland.example",
+            "origin_server_ts": 1_772_467_200_000u64,
+            "content": content,
+        }))
+        .expect("a valid event")
+    }
+
+    fn body(m: &IncomingMessage) -> &str {
+        match &m.content {
+            Content::Text { body, .. } => body,
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_report_sent_as_a_reply_is_read_without_the_quoted_message() {
+        let room = RoomId::parse("!hooverfoster:oakland.example").expect("room id");
+        let reply = event(serde_json::json!({
+            "msgtype": "m.text",
+            "body": "> <@bot:oakland.example> Report received: incident K7Q2\n> at 31st & Market\n\n!r two more agents at 31st & Market",
+            "m.relates_to": {"m.in_reply_to": {"event_id": "$ack"}},
+        }));
+        let m = incoming(&reply, &room).expect("text");
+        assert_eq!(body(&m), "!r two more agents at 31st & Market");
+        // Without a reply relation, a message that starts with a quote is left alone.
+        let quote = event(serde_json::json!({
+            "msgtype": "m.text",
+            "body": "> <@bot:oakland.example> hi\n\n!r agents",
+        }));
+        let m = incoming(&quote, &room).expect("text");
+        assert!(body(&m).starts_with("> <@bot"));
     }
 }
