@@ -111,9 +111,7 @@ pub const M_PER_DEG_LAT: f64 = 111_320.0;
 /// Degrees of latitude and longitude that cover `radius_m` around `at` (a bounding box
 /// half-size that never underestimates, for spatial-index queries).
 pub fn degree_box(at: LatLon, radius_m: f64) -> (f64, f64) {
-    let dlat = radius_m / M_PER_DEG_LAT * 1.01;
-    let cos = at.lat.to_radians().cos().max(0.01);
-    (dlat, dlat / cos)
+    at.metric().degree_box(radius_m)
 }
 
 #[cfg(test)]

@@ -381,6 +381,41 @@ async fn bot_joined(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) {
     .await;
 }
 
+/// Replaces `from` with `to` in the network file.
+fn edit_config(cfg: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    assert!(text.contains(from), "{from:?} is in the network file");
+    std::fs::write(cfg, text.replace(from, to)).unwrap();
+}
+
+/// Eve, whose app sends room keys to verified sessions only (the bot's is not), invited
+/// to `room` by `inviter`.
+async fn verified_only_neighbor(hs: &Synapse, inviter: &Neighbor, room: &OwnedRoomId) -> Neighbor {
+    let eve = Neighbor::new_verified_only(hs, "eve", PASSWORD)
+        .await
+        .unwrap();
+    inviter.invite(room, &eve.user).await;
+    eve
+}
+
+/// The bot's saved session (in its store directory).
+fn bot_session(store: &Path) -> matrix_sdk::authentication::matrix::MatrixSession {
+    serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap()
+}
+
+/// A client on the stopped bot's own crypto store and session, as an operator would open
+/// it.
+async fn bot_store_client(hs: &Synapse, store: &Path) -> matrix_sdk::Client {
+    let client = matrix_sdk::Client::builder()
+        .homeserver_url(&hs.url)
+        .sqlite_store(store.join("sqlite"), Some("store-passphrase-for-tests"))
+        .build()
+        .await
+        .unwrap();
+    client.restore_session(bot_session(store)).await.unwrap();
+    client
+}
+
 async fn wait_for_log(bot: &Bot, needle: &str, count: usize, secs: u64) {
     wait_for(needle, secs, || async {
         (bot.log().matches(needle).count() >= count).then_some(())
@@ -921,16 +956,12 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
         cfg,
         ..
     } = world().await;
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+    edit_config(
+        &cfg,
         "store_path = \"matrix\"",
         "store_path = \"matrix\"\nask_resend_after_s = 3",
     );
-    std::fs::write(&cfg, text).unwrap();
-    // Eve's app sends room keys to verified sessions only; the bot's is not verified.
-    let eve = Neighbor::new_verified_only(&_hs1, "eve", PASSWORD)
-        .await
-        .unwrap();
-    alice.invite(&a, &eve.user).await;
+    let eve = verified_only_neighbor(&_hs1, &alice, &a).await;
     let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&eve, &a, &bot_user).await;
@@ -970,11 +1001,11 @@ async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_
     } = world().await;
     // The bot reaches its homeserver through a proxy the test can break.
     let proxy = Proxy::start(&_hs1.url).await.unwrap();
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+    edit_config(
+        &cfg,
         &format!("homeserver = \"{}\"", _hs1.url),
         &format!("homeserver = \"{}\"", proxy.url),
     );
-    std::fs::write(&cfg, text).unwrap();
     let bot = Bot::start(&cfg, &dir.path().join("bot.log"));
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&carol, &b, &bot_user).await;
@@ -1039,10 +1070,7 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
         cfg,
         ..
     } = world().await;
-    let eve = Neighbor::new_verified_only(&_hs1, "eve", PASSWORD)
-        .await
-        .unwrap();
-    alice.invite(&a, &eve.user).await;
+    let eve = verified_only_neighbor(&_hs1, &alice, &a).await;
     let log = dir.path().join("bot.log");
     let mut bot = Bot::start(&cfg, &log);
     bot_joined(&alice, &a, &bot_user).await;
@@ -1068,17 +1096,7 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
         .await
         .unwrap();
     {
-        let store = dir.path().join("matrix");
-        let session: matrix_sdk::authentication::matrix::MatrixSession =
-            serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap())
-                .unwrap();
-        let client = matrix_sdk::Client::builder()
-            .homeserver_url(&_hs1.url)
-            .sqlite_store(store.join("sqlite"), Some("store-passphrase-for-tests"))
-            .build()
-            .await
-            .unwrap();
-        client.restore_session(session).await.unwrap();
+        let client = bot_store_client(&_hs1, &dir.path().join("matrix")).await;
         let imported = client
             .encryption()
             .import_room_keys(keys, "export-passphrase")
@@ -1118,10 +1136,7 @@ async fn the_bot_keeps_one_cross_signed_device_with_key_backup_and_shows_its_rec
     let mut bot = Bot::start(&cfg, &log);
     bot_joined(&alice, &a, &bot_user).await;
     wait_for_log(&bot, "caught up", 1, 60).await;
-    let session = || -> matrix_sdk::authentication::matrix::MatrixSession {
-        serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap()
-    };
-    let device = session().meta.device_id;
+    let device = bot_session(&store).meta.device_id;
     let key = std::fs::read_to_string(store.join("RECOVERY-KEY.txt")).unwrap();
     let key = key.trim();
     assert!(!key.is_empty());
@@ -1151,17 +1166,11 @@ async fn the_bot_keeps_one_cross_signed_device_with_key_backup_and_shows_its_rec
     let bot = Bot::start(&cfg, &log);
     wait_for_log(&bot, "session restored", 1, 60).await;
     wait_for_log(&bot, "caught up", 2, 60).await;
-    assert_eq!(session().meta.device_id, device, "same device");
+    assert_eq!(bot_session(&store).meta.device_id, device, "same device");
     assert_eq!(bot.log().matches(key).count(), 1, "not shown again");
     assert_eq!(bot.log().matches("Recovery key").count(), 1);
     drop(bot);
-    let client = matrix_sdk::Client::builder()
-        .homeserver_url(&_hs1.url)
-        .sqlite_store(store.join("sqlite"), Some("store-passphrase-for-tests"))
-        .build()
-        .await
-        .unwrap();
-    client.restore_session(session()).await.unwrap();
+    let client = bot_store_client(&_hs1, &store).await;
     assert!(
         client
             .encryption()
