@@ -121,6 +121,7 @@ fn located(i: u64, at: LatLon, minute: i64) -> LocatedReport {
         text: "agents at a corner".into(),
         details: Details::default(),
         form: ReportForm::Quick,
+        standing: Default::default(),
     }
 }
 

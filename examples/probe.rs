@@ -41,6 +41,7 @@ fn main() {
         text: "agents at a corner".into(),
         details: Details::default(),
         form: ReportForm::Quick,
+        standing: Default::default(),
     };
     for i in 0..10_000u64 {
         let at = LatLon::new(

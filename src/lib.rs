@@ -15,8 +15,11 @@
 //!   location resolution (geo URIs, coordinates, intersections, names, block addresses).
 //! - [`report`]: recognizing and reading reports: quick reports, SALUTE blocks, times,
 //!   counts, category, vehicles and plates; the rejection reasons.
+//! - [`command`]: commands people type (`!confirm`, `!false`, `!clear`), parsed into
+//!   plain data.
 //! - [`incident`]: the sans-IO [`incident::Engine`]: deduplication, distinct-reporter
-//!   counting (keyed hashes), confirmation, expiry, retention; the R-tree index.
+//!   counting (keyed hashes), confirmation, expiry, retention; the R-tree index;
+//!   `incident::lifecycle`, who may act on an incident and the status table.
 //! - [`routing`]: which rooms a confirmed incident is relayed to.
 //! - [`render`]: every outgoing message as data, in English or Spanish, from the message
 //!   catalogs in `catalogs/`; the only place user text is escaped for HTML.
@@ -32,6 +35,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod command;
 pub mod config;
 pub mod devnet;
 pub mod effect;

@@ -28,7 +28,13 @@ INPUT FORMAT (one JSON object per line):
     \"replaces\": \"$abc\"             the line edits (m.replace) that earlier report
     \"reply_to\": \"$abc\"             the event it replies to
     \"msgtype\": \"m.notice\"          notices are ignored, as on Matrix
-    \"reaction\": \"✅\", \"relates_to\": \"$abc\"   a reaction
+    \"reaction\": \"✅\", \"relates_to\": \"$r2/3\"  a reaction (✅ confirm, ❌ false alarm,
+                                      🟢 all clear) to one of the bot's messages
+    \"redacts\": \"$abc\"              the line deletes that event (a withdrawn report)
+    \"power\": 50                     the sender's power level in the room (default 0;
+                                      50 or more is a moderator, who may act as a verifier)
+    \"member_since\": 1767280000000   when the sender joined the room (unix ms; default:
+                                      long ago); see min_member_hours
   Lines are handled in file order; each line's ts is the current time.
 
 OUTPUT FORMAT (one JSON object per action):
@@ -37,6 +43,9 @@ OUTPUT FORMAT (one JSON object per action):
    \"html\": \"escaped HTML\", \"mentions_room\": false,
    \"incident\": {\"id\": \"K7Q2\", \"status\": \"confirmed\", \"version\": 2, \"origin\": \"…\", \"hops\": 0} | null}
   reply also has \"in_reply_to\"; location has \"geo_uri\" and \"body\" (its description).
+  Every action also has \"event_id\": \"<input event ID>/<N>\" (the N-th action of that
+  input line, from 1), the event ID the message stands for, so that later lines can
+  react to it.
   relay = a new alert; edit = replace the alert previously relayed to that room for that
   incident; thread_reply = a reply in that alert's thread. Reporter IDs never appear.
 

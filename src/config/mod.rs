@@ -117,6 +117,22 @@ pub struct Tunables {
     pub language: String,
     /// Zone in which clock times in reports are read.
     pub timezone: Tz,
+    /// A reporter whose membership of the room is younger than this is acknowledged but
+    /// does not count toward `confirmations` (0: everyone counts).
+    pub min_member_hours: u32,
+    /// Reports one reporter may send in 10 minutes that count; the rest are recorded, not
+    /// counted.
+    pub max_reports_per_10min: u32,
+    /// Verifiers (user IDs): the network-wide ones of `[defaults]` plus the
+    /// neighborhood's own.
+    pub verifiers: Vec<String>,
+}
+
+impl Tunables {
+    /// Whether `user` is a listed verifier.
+    pub fn is_verifier(&self, user: &str) -> bool {
+        self.verifiers.iter().any(|v| v == user)
+    }
 }
 
 impl Default for Tunables {
@@ -131,6 +147,9 @@ impl Default for Tunables {
             retention_hours: 24,
             language: "en".into(),
             timezone: chrono_tz::America::Los_Angeles,
+            min_member_hours: 0,
+            max_reports_per_10min: 5,
+            verifiers: Vec::new(),
         }
     }
 }
@@ -579,14 +598,25 @@ impl Validator<'_> {
         base: u32,
         max: u32,
     ) -> Result<u32, ConfigError> {
+        self.whole_from(v, key, base, 1, max)
+    }
+
+    fn whole_from(
+        &self,
+        v: &Option<Spanned<Num>>,
+        key: &str,
+        base: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ConfigError> {
         let Some(v) = v else { return Ok(base) };
         match *v.get_ref() {
-            Num::Int(i) if i >= 1 && i <= i64::from(max) => Ok(i as u32),
+            Num::Int(i) if i >= i64::from(min) && i <= i64::from(max) => Ok(i as u32),
             other => Err(self.invalid(
                 &v.span(),
                 key,
                 format!(
-                    "must be a whole number from 1 to {max}, not {}",
+                    "must be a whole number from {min} to {max}, not {}",
                     other.as_f64()
                 ),
             )),
@@ -668,6 +698,30 @@ impl Validator<'_> {
                 base.retention_hours,
                 24 * 90,
             )?,
+            min_member_hours: self.whole_from(
+                &raw.min_member_hours,
+                &k("min_member_hours"),
+                base.min_member_hours,
+                0,
+                24 * 90,
+            )?,
+            max_reports_per_10min: self.whole(
+                &raw.max_reports_per_10min,
+                &k("max_reports_per_10min"),
+                base.max_reports_per_10min,
+                1000,
+            )?,
+            verifiers: {
+                // The defaults' verifiers serve every neighborhood; a neighborhood adds its own.
+                let mut v = base.verifiers.clone();
+                for u in raw.verifiers.iter().flatten() {
+                    self.user_id(u, &k("verifiers"))?;
+                    if !v.contains(u.get_ref()) {
+                        v.push(u.get_ref().clone());
+                    }
+                }
+                v
+            },
             language,
             timezone,
         })

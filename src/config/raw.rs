@@ -66,6 +66,9 @@ pub struct RawTunables {
     pub retention_hours: Option<Spanned<Num>>,
     pub language: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,
+    pub min_member_hours: Option<Spanned<Num>>,
+    pub max_reports_per_10min: Option<Spanned<Num>>,
+    pub verifiers: Option<Vec<Spanned<String>>>,
 }
 
 /// One `[[neighborhood]]`. The tunables are repeated here because serde cannot combine
@@ -88,6 +91,9 @@ pub struct RawNeighborhood {
     pub retention_hours: Option<Spanned<Num>>,
     pub language: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,
+    pub min_member_hours: Option<Spanned<Num>>,
+    pub max_reports_per_10min: Option<Spanned<Num>>,
+    pub verifiers: Option<Vec<Spanned<String>>>,
 }
 
 impl RawNeighborhood {
@@ -103,6 +109,9 @@ impl RawNeighborhood {
             retention_hours: self.retention_hours.clone(),
             language: self.language.clone(),
             timezone: self.timezone.clone(),
+            min_member_hours: self.min_member_hours.clone(),
+            max_reports_per_10min: self.max_reports_per_10min.clone(),
+            verifiers: self.verifiers.clone(),
         }
     }
 }

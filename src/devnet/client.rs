@@ -18,6 +18,7 @@ use matrix_sdk::{
                 ReplacementMetadata, RoomMessageEventContent,
             },
         },
+        events::{reaction::ReactionEventContent, relation::Annotation},
     },
 };
 use matrix_sdk_crypto::CollectStrategy;
@@ -224,6 +225,19 @@ impl Neighbor {
             LocationMessageEventContent::new(body.to_owned(), geo_uri.to_owned()),
         ));
         r.send(content).await.unwrap().response.event_id
+    }
+
+    /// Reacts to an event with `key` (an emoji), as a client's reaction picker does.
+    pub async fn react(&self, room: &OwnedRoomId, event: &OwnedEventId, key: &str) -> OwnedEventId {
+        let r = self.room(room).await;
+        let content = ReactionEventContent::new(Annotation::new(event.clone(), key.to_owned()));
+        r.send(content).await.unwrap().response.event_id
+    }
+
+    /// Deletes (redacts) one of this neighbor's messages.
+    pub async fn redact(&self, room: &OwnedRoomId, event: &OwnedEventId) {
+        let r = self.room(room).await;
+        r.redact(event, None, None).await.unwrap();
     }
 
     /// Invites `user` to `room`.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::incident::IncidentId;
+use crate::incident::{Action, IncidentId};
 use crate::report::ReportError;
 
 /// How a report changed its incident, for the reporter's acknowledgment.
@@ -21,17 +21,41 @@ pub enum AckKind {
     Update,
 }
 
-/// Why relayed alerts are being updated.
+/// Something the reporter should know about how their report counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckNote {
+    /// They joined the room less than `hours` ago: recorded, not counted.
+    NewMember {
+        /// The neighborhood's `min_member_hours`.
+        hours: u32,
+    },
+    /// More than `max` reports in 10 minutes: this one and the next are recorded, not
+    /// counted (said once).
+    RateLimited {
+        /// The neighborhood's `max_reports_per_10min`.
+        max: u32,
+    },
+}
+
+/// Why relayed alerts are being updated.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpdateKind {
-    /// More reports.
+    /// More reports (quiet).
     Reports,
-    /// Expired without new reports.
+    /// Expired without new reports (quiet).
     Expired,
+    /// A verifier changed the status (confirmed, false alarm, all clear): the thread
+    /// reply notifies, with the alert's mentions.
+    Status {
+        /// The reason given, for a false alarm.
+        reason: Option<Arc<str>>,
+    },
+    /// A report was withdrawn by its sender (quiet).
+    Retracted,
 }
 
 /// What the coordination room is told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CoordinationKind {
     /// A report changed an incident.
     Incident,
@@ -42,6 +66,13 @@ pub enum CoordinationKind {
     },
     /// The incident expired.
     Expired,
+    /// A verifier changed its status (now the incident's status).
+    Status {
+        /// The reason given, for a false alarm.
+        reason: Option<Arc<str>>,
+    },
+    /// A report was withdrawn.
+    Retracted,
 }
 
 /// One decision of the engine. Every incident decision refers to the incident's state
@@ -62,6 +93,48 @@ pub enum Decision {
         rooms: usize,
         /// Independent reports needed to confirm.
         needed: u32,
+        /// How the report counted, when the reporter should know.
+        note: Option<AckNote>,
+    },
+    /// A verifier action was applied: tell who asked (quiet reply).
+    ActionDone {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// The incident (its new status is in its state).
+        incident: IncidentId,
+        /// Alerts being updated.
+        rooms: usize,
+    },
+    /// Someone who may not act asked to (quiet reply; never for reactions).
+    ActionRefused {
+        /// Room.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What was asked.
+        action: Action,
+    },
+    /// The incident already is as asked, or closed for it.
+    ActionUnchanged {
+        /// Room.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// The incident.
+        incident: IncidentId,
+    },
+    /// A command named an incident this room does not know: list the room's open ones.
+    UnknownIncident {
+        /// Room.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What was typed.
+        given: String,
+        /// Open incidents of the room: ID and place.
+        open: Vec<(IncidentId, Arc<str>)>,
     },
     /// The report is older than the dedupe window: recorded, not alerted.
     TooOld {

@@ -9,12 +9,17 @@ use chrono::{DateTime, Duration, Utc};
 use smallvec::SmallVec;
 use tracing::debug;
 
-use super::decision::{AckKind, CoordinationKind, Decision, UpdateKind};
+use rustc_hash::FxHashMap;
+
+use super::decision::{AckKind, AckNote, CoordinationKind, Decision, UpdateKind};
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
+use super::lifecycle::{self, Action, Role, Transition};
 use super::model::{
-    Incident, IncidentId, NearPlace, PendingReport, ReportRecord, ReporterHash, ReporterKey, Status,
+    ConfirmedBy, Incident, IncidentId, NearPlace, PendingReport, ReportRecord, ReporterHash,
+    ReporterKey, Status,
 };
 use super::table::Incidents;
+use crate::command::{VerifierCommand, parse_verifier_command};
 use crate::config::{Neighborhood, Network, Tunables};
 use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
@@ -42,6 +47,19 @@ pub struct IncomingMessage {
     pub ts: DateTime<Utc>,
     /// What it says.
     pub content: Content,
+    /// What the room says of the sender (power level, membership age), looked up by the
+    /// shell; never stored.
+    pub member: Member,
+}
+
+/// What a room says of a message's sender, as plain data for the core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Member {
+    /// Power level in the room (`m.room.power_levels`; room creators of room version 12
+    /// count as the highest, `i64::MAX`).
+    pub power: i64,
+    /// When they joined the room, if known (unknown: old enough).
+    pub since: Option<DateTime<Utc>>,
 }
 
 /// The content kinds the core understands.
@@ -78,7 +96,49 @@ pub enum Content {
         /// The event reacted to.
         relates_to: String,
     },
+    /// `m.room.redaction`: a message was deleted (by its sender or a moderator; the
+    /// server checked who may).
+    Redaction {
+        /// The deleted event.
+        redacts: String,
+    },
 }
+
+/// How a report counts, decided from who sent it (see [`Engine::ingest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// It counts toward `confirmations`.
+    pub counts: bool,
+    /// Sent by a verifier or moderator: it confirms the incident at once.
+    pub by_verifier: bool,
+    /// What the reporter should be told about how it counted.
+    pub note: Option<AckNote>,
+    /// No acknowledgment at all (a rate-limited reporter was already told).
+    pub quiet: bool,
+}
+
+impl Default for Standing {
+    fn default() -> Self {
+        Self {
+            counts: true,
+            by_verifier: false,
+            note: None,
+            quiet: false,
+        }
+    }
+}
+
+/// A false alarm, remembered so that a later report at the same place and time says so.
+#[derive(Clone, Copy, Debug)]
+struct FalseAlarmMark {
+    id: IncidentId,
+    at: LatLon,
+    last_seen: DateTime<Utc>,
+    marked_at: DateTime<Utc>,
+}
+
+/// Reports one reporter may send are counted over this window.
+const RATE_WINDOW_MS: i64 = 10 * 60_000;
 
 /// A report with a resolved location, ready to merge.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +159,8 @@ pub struct LocatedReport {
     pub details: Details,
     /// Grammar used.
     pub form: ReportForm,
+    /// How it counts.
+    pub standing: Standing,
 }
 
 /// Why the engine could not handle an input. Its in-memory state is rolled back.
@@ -119,6 +181,17 @@ struct Tx {
     decisions: Vec<Decision>,
     /// What caused the input (event ID, or the tick time), for transaction IDs.
     cause: Option<Arc<str>>,
+}
+
+/// The closest sensitive place within the neighborhood's sensitive radius.
+fn near_of(nb: &Neighborhood, at: LatLon) -> Option<NearPlace> {
+    nb.gazetteer
+        .nearest_sensitive_within(at, nb.settings.sensitive_radius_m)
+        .map(|(p, d)| NearPlace {
+            name: p.name.as_str().into(),
+            kind: p.kind,
+            distance_m: d,
+        })
 }
 
 /// A transaction ID that is the same every time the same input produces its `i`-th effect.
@@ -160,6 +233,12 @@ pub struct Engine<S: Store> {
     /// incident that names them.
     origin: Arc<str>,
     hood_ids: Vec<Arc<str>>,
+    /// False alarms of the last day, by place.
+    false_alarms: Vec<FalseAlarmMark>,
+    /// When each reporter's recent reports arrived (ms), for `max_reports_per_10min`.
+    recent: FxHashMap<ReporterHash, SmallVec<[i64; 6]>>,
+    /// When a rate-limited reporter was last told so (ms).
+    limited_told: FxHashMap<ReporterHash, i64>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -215,6 +294,9 @@ impl<S: Store> Engine<S> {
             coordination_room: None,
             origin: Arc::from(""),
             hood_ids: Vec::new(),
+            false_alarms: Vec::new(),
+            recent: FxHashMap::default(),
+            limited_told: FxHashMap::default(),
         };
         e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
         e.origin = Arc::from(e.net.origin());
@@ -233,6 +315,25 @@ impl<S: Store> Engine<S> {
         let mut incidents = snap.incidents;
         for inc in &mut incidents {
             self.intern(inc);
+        }
+        self.false_alarms = incidents
+            .iter()
+            .filter(|i| i.status == Status::FalseAlarm)
+            .filter_map(|i| {
+                Some(FalseAlarmMark {
+                    id: i.id,
+                    at: i.location,
+                    last_seen: i.last_seen,
+                    marked_at: i.closed_at?,
+                })
+            })
+            .collect();
+        self.recent.clear();
+        for r in incidents.iter().flat_map(|i| &i.reports) {
+            self.recent
+                .entry(r.reporter)
+                .or_default()
+                .push(r.received_at.timestamp_millis());
         }
         self.incidents.reset(incidents);
         self.pending = snap.pending;
@@ -357,25 +458,65 @@ impl<S: Store> Engine<S> {
         {
             return Ok(Vec::new());
         }
-        if matches!(
-            msg.content,
-            Content::Text { notice: true, .. } | Content::Reaction { .. }
-        ) {
-            return Ok(Vec::new());
+        match &msg.content {
+            Content::Text { notice: true, .. } => return Ok(Vec::new()),
+            // Reactions are not conversation: only the three action keys mean anything.
+            Content::Reaction { key, .. } if Action::of_reaction(key).is_none() => {
+                return Ok(Vec::new());
+            }
+            _ => {}
         }
         if self.store.is_seen(&msg.event_id)? {
             debug!("event already handled");
             return Ok(Vec::new());
         }
         let net = Arc::clone(&self.net);
-        let Some(nb) = net.neighborhood_of_room(&msg.room) else {
+        let nb = net.neighborhood_of_room(&msg.room);
+        let in_coordination = self.coordination_room.as_deref() == Some(msg.room.as_str());
+        if nb.is_none() && !in_coordination {
             return self.outside_network(msg, now);
-        };
+        }
         let event_id: Arc<str> = Arc::from(msg.event_id.as_str());
         let room: Arc<str> = Arc::from(msg.room.as_str());
         let mut tx = Tx {
             cause: Some(Arc::clone(&event_id)),
             ..Tx::default()
+        };
+        // Verifier actions and retractions: in any room of the network, and in the
+        // coordination room.
+        let handled = match &msg.content {
+            Content::Reaction { key, relates_to } => {
+                if let Some(action) = Action::of_reaction(key)
+                    && let Some(id) = self.store.event_incident(relates_to)?
+                {
+                    self.act(&mut tx, &room, None, msg, id, action, None, now);
+                }
+                true
+            }
+            Content::Text {
+                body,
+                replaces: None,
+                ..
+            } => match parse_verifier_command(body) {
+                Some(cmd) => {
+                    self.command(&mut tx, &room, &event_id, msg, cmd, now);
+                    true
+                }
+                None => false,
+            },
+            Content::Redaction { redacts } => {
+                self.retract(&mut tx, redacts, now);
+                true
+            }
+            _ => false,
+        };
+        if handled {
+            tx.batch.seen.push(event_id);
+            return self.commit(tx, now);
+        }
+        // The coordination room's other messages are not reports.
+        let Some(nb) = nb else {
+            return Ok(Vec::new());
         };
         if let Content::Undecryptable { event_id: original } = &msg.content {
             tx.decisions.push(Decision::Undecryptable {
@@ -418,7 +559,7 @@ impl<S: Store> Engine<S> {
                             let p = self.pending.remove(i);
                             tx.batch.pending_delete.push(p.event_id);
                         }
-                        self.take_report(&mut tx, nb, reply_to, &room, reporter, parsed, now);
+                        self.take_report(&mut tx, nb, reply_to, &room, msg, reporter, parsed, now);
                     }
                 }
             }
@@ -469,9 +610,11 @@ impl<S: Store> Engine<S> {
                         },
                     ),
                 };
-                self.take_report(&mut tx, nb, event_id, &room, reporter, report, now);
+                self.take_report(&mut tx, nb, event_id, &room, msg, reporter, report, now);
             }
-            Content::Reaction { .. } | Content::Undecryptable { .. } => {}
+            Content::Reaction { .. }
+            | Content::Undecryptable { .. }
+            | Content::Redaction { .. } => {}
         }
         tx.batch.seen.push(event_id);
         self.commit(tx, now)
@@ -486,7 +629,7 @@ impl<S: Store> Engine<S> {
         let Content::Text { body, .. } = &msg.content else {
             return Ok(Vec::new());
         };
-        if is_coordination || !is_report_command(body) {
+        if is_coordination || !(is_report_command(body) || parse_verifier_command(body).is_some()) {
             return Ok(Vec::new());
         }
         let event_id: Arc<str> = Arc::from(msg.event_id.as_str());
@@ -509,13 +652,16 @@ impl<S: Store> Engine<S> {
         nb: &Neighborhood,
         event_id: Arc<str>,
         room: &Arc<str>,
+        msg: &IncomingMessage,
         reporter: ReporterHash,
         report: ParsedReport,
         now: DateTime<Utc>,
     ) {
         match report.location {
             LocationOutcome::Resolved(place) => {
+                let standing = self.standing(nb, msg, reporter, now);
                 let r = LocatedReport {
+                    standing,
                     event_id,
                     room: Arc::clone(room),
                     reporter,
@@ -614,6 +760,7 @@ impl<S: Store> Engine<S> {
         let key = match found {
             Some(key) => key,
             None => {
+                let after_false_alarm = self.false_alarm_near(s, r.place.at, r.observed_at, now);
                 let id = IncidentId::from_seq(self.next_seq);
                 self.next_seq += 1;
                 tx.batch.next_seq = Some(self.next_seq);
@@ -633,6 +780,9 @@ impl<S: Store> Engine<S> {
                     first_seen: r.observed_at,
                     last_seen: r.observed_at,
                     confirmed_at: None,
+                    confirmed_by: None,
+                    closed_at: None,
+                    after_false_alarm,
                     updated_at: now,
                     reports: Vec::new(),
                     reporters: Vec::new(),
@@ -659,7 +809,8 @@ impl<S: Store> Engine<S> {
             None => net.settings(&inc.neighborhood).confirmations,
         };
         let was_confirmed = inc.status == Status::Confirmed;
-        let new_reporter = !inc.reporters.contains(&r.reporter);
+        let standing = r.standing;
+        let new_reporter = standing.counts && !inc.reporters.contains(&r.reporter);
         if new_reporter {
             inc.reporters.push(r.reporter);
         }
@@ -675,21 +826,23 @@ impl<S: Store> Engine<S> {
             received_at: now,
             text: Some(r.text),
             form: r.form,
+            counts: standing.counts,
         });
         inc.location = LatLon::centroid(inc.reports.iter().map(|x| x.at)).unwrap_or(inc.location);
-        inc.near = nb
-            .gazetteer
-            .nearest_sensitive_within(inc.location, s.sensitive_radius_m)
-            .map(|(p, d)| NearPlace {
-                name: p.name.as_str().into(),
-                kind: p.kind,
-                distance_m: d,
-            });
+        inc.near = near_of(nb, inc.location);
         inc.version += 1;
         inc.updated_at = now;
-        if inc.status == Status::Unverified && inc.reporters.len() >= needed as usize {
-            inc.status = Status::Confirmed;
-            inc.confirmed_at = Some(now);
+        if inc.status == Status::Unverified {
+            let by_reporters = inc.reporters.len() >= needed as usize;
+            if by_reporters || standing.by_verifier {
+                inc.status = Status::Confirmed;
+                inc.confirmed_at = Some(now);
+                inc.confirmed_by = Some(if by_reporters {
+                    ConfirmedBy::Reporters
+                } else {
+                    ConfirmedBy::Verifier
+                });
+            }
         }
         let newly_confirmed = !was_confirmed && inc.status == Status::Confirmed;
         // Rooms already alerted: edit + one thread reply each. New rooms in range: alert.
@@ -725,14 +878,17 @@ impl<S: Store> Engine<S> {
         } else {
             AckKind::SameReporter
         };
-        tx.decisions.push(Decision::Ack {
-            room: r.room,
-            in_reply_to: r.event_id,
-            incident: id,
-            kind,
-            rooms: inc.relayed_to.len(),
-            needed,
-        });
+        if !standing.quiet {
+            tx.decisions.push(Decision::Ack {
+                room: r.room,
+                in_reply_to: r.event_id,
+                incident: id,
+                kind,
+                rooms: inc.relayed_to.len(),
+                needed,
+                note: standing.note,
+            });
+        }
         if let Some(coord) = &self.coordination_room {
             tx.decisions.push(Decision::Coordination {
                 room: Arc::clone(coord),
@@ -755,6 +911,342 @@ impl<S: Store> Engine<S> {
             .min(now + Duration::hours(i64::from(s.retention_hours)));
         drop(inc);
         self.note_due(due);
+    }
+
+    /// How a located report from `msg`'s sender counts (PRODUCT.md §3, fake reports):
+    /// verifiers' and moderators' reports confirm at once; a reporter over
+    /// `max_reports_per_10min` or younger in the room than `min_member_hours` is
+    /// recorded but not counted.
+    fn standing(
+        &mut self,
+        nb: &Neighborhood,
+        msg: &IncomingMessage,
+        reporter: ReporterHash,
+        now: DateTime<Utc>,
+    ) -> Standing {
+        let s = &nb.settings;
+        let now_ms = now.timestamp_millis();
+        let by_verifier =
+            lifecycle::role(&msg.sender, msg.member.power, [s.verifiers.as_slice()]).may_act();
+        let recent = self.recent.entry(reporter).or_default();
+        recent.retain(|t| now_ms - *t < RATE_WINDOW_MS);
+        let over = recent.len() >= s.max_reports_per_10min as usize;
+        recent.push(now_ms);
+        if by_verifier {
+            return Standing {
+                by_verifier,
+                ..Standing::default()
+            };
+        }
+        if over {
+            let told = self
+                .limited_told
+                .get(&reporter)
+                .is_some_and(|t| now_ms - t < RATE_WINDOW_MS);
+            if !told {
+                self.limited_told.insert(reporter, now_ms);
+            }
+            return Standing {
+                counts: false,
+                by_verifier: false,
+                note: (!told).then_some(AckNote::RateLimited {
+                    max: s.max_reports_per_10min,
+                }),
+                quiet: told,
+            };
+        }
+        let young = s.min_member_hours > 0
+            && msg
+                .member
+                .since
+                .is_some_and(|t| now - t < Duration::hours(i64::from(s.min_member_hours)));
+        Standing {
+            counts: !young,
+            note: young.then_some(AckNote::NewMember {
+                hours: s.min_member_hours,
+            }),
+            ..Standing::default()
+        }
+    }
+
+    /// When a false alarm was marked at about this place and time, if one was.
+    fn false_alarm_near(
+        &mut self,
+        s: &Tunables,
+        at: LatLon,
+        observed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.false_alarms
+            .retain(|m| now - m.marked_at < Duration::hours(24));
+        let window = Duration::minutes(i64::from(s.dedupe_window_min));
+        self.false_alarms
+            .iter()
+            .filter(|m| {
+                m.at.distance_m(at) <= s.dedupe_radius_m
+                    && observed_at >= m.last_seen - window
+                    && observed_at <= m.marked_at + window
+            })
+            .map(|m| m.marked_at)
+            .max()
+    }
+
+    /// The role of `msg`'s sender for `inc`: a verifier of its neighborhood or of any
+    /// neighborhood whose room received its alert, or a moderator of the room they act
+    /// in.
+    fn role_for(&self, inc: &Incident, msg: &IncomingMessage) -> Role {
+        let net = &self.net;
+        let lists = std::iter::once(net.settings(&inc.neighborhood).verifiers.as_slice()).chain(
+            inc.relayed_to
+                .iter()
+                .filter_map(|r| net.neighborhood_of_room(r))
+                .map(|n| n.settings.verifiers.as_slice()),
+        );
+        lifecycle::role(&msg.sender, msg.member.power, lists)
+    }
+
+    /// A verifier command typed in `room`.
+    fn command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        msg: &IncomingMessage,
+        cmd: VerifierCommand,
+        now: DateTime<Utc>,
+    ) {
+        let everywhere = self.coordination_room.as_deref() == Some(&**room);
+        let here = |i: &Incident| everywhere || i.lives_in(room);
+        let found = cmd
+            .id
+            .filter(|id| self.incidents.get(id).is_some_and(&here));
+        if let Some(id) = found {
+            let reason = cmd.reason.map(Arc::from);
+            self.act(tx, room, Some(event_id), msg, id, cmd.action, reason, now);
+            return;
+        }
+        let mut open: Vec<(IncidentId, Arc<str>)> = self
+            .incidents
+            .values()
+            .filter(|i| i.status.is_open() && here(i))
+            .map(|i| (i.id, Arc::clone(&i.label)))
+            .collect();
+        open.sort_by_key(|(id, _)| *id);
+        open.truncate(10);
+        tx.decisions.push(Decision::UnknownIncident {
+            room: Arc::clone(room),
+            in_reply_to: Arc::clone(event_id),
+            given: cmd.id_text,
+            open,
+        });
+    }
+
+    /// A verifier action on incident `id`, by command (`command` is its event, for the
+    /// reply) or by reaction (no reply: reactions are not conversation).
+    #[allow(clippy::too_many_arguments)]
+    fn act(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        command: Option<&Arc<str>>,
+        msg: &IncomingMessage,
+        id: IncidentId,
+        action: Action,
+        reason: Option<Arc<str>>,
+        now: DateTime<Utc>,
+    ) {
+        let (Some(key), Some(inc)) = (self.incidents.key_of(&id), self.incidents.get(&id)) else {
+            return;
+        };
+        let role = self.role_for(inc, msg);
+        match lifecycle::transition(inc.status, action, role) {
+            Transition::Refused => {
+                debug!(?action, "action refused: not a verifier or moderator");
+                if let Some(c) = command {
+                    tx.decisions.push(Decision::ActionRefused {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(c),
+                        action,
+                    });
+                }
+            }
+            Transition::Unchanged => {
+                if let Some(c) = command {
+                    tx.decisions.push(Decision::ActionUnchanged {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(c),
+                        incident: id,
+                    });
+                }
+            }
+            Transition::To(status) => {
+                let rooms = self.apply_status(tx, key, status, reason, now);
+                if let Some(c) = command {
+                    tx.decisions.push(Decision::ActionDone {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(c),
+                        incident: id,
+                        rooms,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies a verifier's status change to the incident in slot `key`: every relayed
+    /// alert is edited (and gets one notifying thread reply), a newly confirmed incident
+    /// is relayed, the coordination room is told. Returns the rooms alerted.
+    fn apply_status(
+        &mut self,
+        tx: &mut Tx,
+        key: usize,
+        status: Status,
+        reason: Option<Arc<str>>,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let net = Arc::clone(&self.net);
+        let Some(mut inc) = self.incidents.at_mut(key) else {
+            return 0;
+        };
+        let id = inc.id;
+        tx.touch(id, key, inc.reports.len());
+        let old = inc.status;
+        inc.status = status;
+        inc.version += 1;
+        inc.updated_at = now;
+        match status {
+            Status::Confirmed => {
+                inc.confirmed_by = Some(ConfirmedBy::Verifier);
+                inc.confirmed_at.get_or_insert(now);
+                inc.closed_at = None;
+            }
+            Status::FalseAlarm | Status::Resolved => inc.closed_at = Some(now),
+            Status::Unverified | Status::Expired => {}
+        }
+        for room in &inc.relayed_to {
+            tx.decisions.push(Decision::UpdateAlert {
+                room: room.clone(),
+                incident: id,
+                update: UpdateKind::Status {
+                    reason: reason.clone(),
+                },
+            });
+        }
+        let mut relayed = 0;
+        if status == Status::Confirmed {
+            for t in plan_relays(&net, inc.location, &inc.relayed_to) {
+                let room = Arc::clone(t.room);
+                tx.decisions.push(Decision::Relay {
+                    room: Arc::clone(&room),
+                    incident: id,
+                });
+                inc.relayed_to.push(room);
+                relayed += 1;
+            }
+        }
+        let rooms = inc.relayed_to.len();
+        let s = net.settings(&inc.neighborhood);
+        if let Some(coord) = &self.coordination_room {
+            tx.decisions.push(Decision::Coordination {
+                room: Arc::clone(coord),
+                incident: id,
+                kind: CoordinationKind::Status { reason },
+                needed: s.confirmations,
+            });
+            if relayed > 0 {
+                tx.decisions.push(Decision::Coordination {
+                    room: Arc::clone(coord),
+                    incident: id,
+                    kind: CoordinationKind::Relayed { rooms },
+                    needed: s.confirmations,
+                });
+            }
+        }
+        let mark = FalseAlarmMark {
+            id,
+            at: inc.location,
+            last_seen: inc.last_seen,
+            marked_at: now,
+        };
+        let due = inc.last_seen + Duration::hours(i64::from(s.expiry_hours));
+        drop(inc);
+        if status == Status::FalseAlarm {
+            self.false_alarms.push(mark);
+        } else if old == Status::FalseAlarm {
+            self.false_alarms.retain(|m| m.id != id);
+        }
+        if status.is_open() {
+            self.note_due(due);
+        }
+        rooms
+    }
+
+    /// A deleted message: if it was a report, it leaves its incident and its text is
+    /// purged now. An unconfirmed incident left without reports is closed quietly (it is
+    /// deleted); a confirmed one keeps its status (a verifier decides) and its alerts are
+    /// updated.
+    fn retract(&mut self, tx: &mut Tx, redacts: &str, now: DateTime<Utc>) {
+        if let Some(i) = self.pending.iter().position(|p| &*p.event_id == redacts) {
+            let p = self.pending.remove(i);
+            tx.batch.pending_delete.push(p.event_id);
+            return;
+        }
+        let found = self.incidents.ids().find_map(|(id, key)| {
+            let inc = self.incidents.in_slot(key)?;
+            let n = inc.reports.iter().position(|r| &*r.event_id == redacts)?;
+            Some((id, key, n))
+        });
+        let Some((id, key, n)) = found else {
+            return;
+        };
+        let net = Arc::clone(&self.net);
+        let Some(mut inc) = self.incidents.at_mut(key) else {
+            return;
+        };
+        inc.reports.remove(n);
+        if inc.reports.is_empty() && inc.status == Status::Unverified {
+            drop(inc);
+            self.incidents.remove(&id);
+            tx.batch.incidents_delete.push(id);
+            debug!("an unconfirmed incident lost its only report; closed");
+            return;
+        }
+        inc.recount();
+        if let Some(nb) = net.neighborhood(&inc.neighborhood) {
+            inc.near = near_of(nb, inc.location);
+        }
+        inc.version += 1;
+        inc.updated_at = now;
+        tx.touch(id, key, n);
+        if inc.status == Status::Confirmed {
+            for room in &inc.relayed_to {
+                tx.decisions.push(Decision::UpdateAlert {
+                    room: room.clone(),
+                    incident: id,
+                    update: UpdateKind::Retracted,
+                });
+            }
+        }
+        if inc.status.is_open()
+            && let Some(coord) = &self.coordination_room
+        {
+            tx.decisions.push(Decision::Coordination {
+                room: Arc::clone(coord),
+                incident: id,
+                kind: CoordinationKind::Retracted,
+                needed: net.settings(&inc.neighborhood).confirmations,
+            });
+        }
+    }
+
+    /// Remembers that the bot's message `effect` was sent as `event_id`, so reactions to
+    /// it act on its incident (the Matrix shell does this through the outbox; offline
+    /// replay calls it for every effect).
+    pub fn mark_sent(&mut self, effect: &Effect, event_id: &str) -> Result<(), EngineError> {
+        if let Some(sent) = crate::store::Sent::of(effect, event_id) {
+            self.store.note_sent(sent)?;
+        }
+        Ok(())
     }
 
     fn note_due(&mut self, t: DateTime<Utc>) {
@@ -800,6 +1292,12 @@ impl<S: Store> Engine<S> {
                 debug!(forgotten = n, "old handled event IDs forgotten");
             }
             self.forgot_seen_at = Some(now);
+            // Rate-limit bookkeeping of reporters quiet for 10 minutes.
+            let now_ms = now.timestamp_millis();
+            self.recent
+                .retain(|_, v| v.last().is_some_and(|t| now_ms - *t < RATE_WINDOW_MS));
+            self.limited_told
+                .retain(|_, t| now_ms - *t < RATE_WINDOW_MS);
         }
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Vec::new());

@@ -8,15 +8,18 @@
 mod decision;
 mod engine;
 pub mod index;
+pub mod lifecycle;
 mod model;
 mod table;
 
-pub use decision::{AckKind, CoordinationKind, Decision, UpdateKind};
+pub use decision::{AckKind, AckNote, CoordinationKind, Decision, UpdateKind};
 pub use engine::{
-    Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport,
+    Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport, Member,
+    Standing,
 };
 pub use index::{IncidentIndex, LinearIndex, SpatialIndex};
+pub use lifecycle::{Action, Role, Transition};
 pub use model::{
-    Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord, ReporterHash,
-    ReporterKey, Status,
+    ConfirmedBy, Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord,
+    ReporterHash, ReporterKey, Status,
 };

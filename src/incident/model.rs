@@ -124,6 +124,16 @@ impl Status {
     }
 }
 
+/// Who confirmed an incident (for statistics and the alert's wording; never an identity).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfirmedBy {
+    /// Enough independent reporters.
+    Reporters,
+    /// A verifier or room moderator (by command, reaction or their own report).
+    Verifier,
+}
+
 /// A keyed hash of a reporter's user ID: counts distinct reporters without storing who.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ReporterHash(#[serde(with = "hex_bytes")] pub [u8; 16]);
@@ -189,6 +199,14 @@ pub struct ReportRecord {
     pub text: Option<Arc<str>>,
     /// The grammar used.
     pub form: ReportForm,
+    /// Whether it counts toward confirmation (a reporter who joined the room too recently,
+    /// or sent too many reports, is recorded but not counted).
+    #[serde(default = "counts_by_default")]
+    pub counts: bool,
+}
+
+fn counts_by_default() -> bool {
+    true
 }
 
 /// A nearby sensitive place.
@@ -227,6 +245,16 @@ pub struct Incident {
     pub last_seen: DateTime<Utc>,
     /// When it was confirmed.
     pub confirmed_at: Option<DateTime<Utc>>,
+    /// Who confirmed it.
+    #[serde(default)]
+    pub confirmed_by: Option<ConfirmedBy>,
+    /// When a verifier marked it a false alarm or all clear.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+    /// When a report near here, at about this time, was marked a false alarm (set on an
+    /// incident opened after one, so people can judge).
+    #[serde(default)]
+    pub after_false_alarm: Option<DateTime<Utc>>,
     /// When its status last changed or a report was added.
     pub updated_at: DateTime<Utc>,
     /// The reports.
@@ -284,6 +312,9 @@ impl Incident {
             first_seen,
             last_seen,
             confirmed_at,
+            confirmed_by,
+            closed_at,
+            after_false_alarm,
             updated_at,
             reports,
             reporters,
@@ -303,6 +334,9 @@ impl Incident {
             first_seen: *first_seen,
             last_seen: *last_seen,
             confirmed_at: *confirmed_at,
+            confirmed_by: *confirmed_by,
+            closed_at: *closed_at,
+            after_false_alarm: *after_false_alarm,
             updated_at: *updated_at,
             reports: reports.get(from..).unwrap_or_default().to_vec(),
             reporters: reporters.clone(),
@@ -312,9 +346,38 @@ impl Incident {
         }
     }
 
-    /// Number of distinct reporters.
+    /// Number of distinct reporters who count toward confirmation.
     pub fn reporter_count(&self) -> usize {
         self.reporters.len()
+    }
+
+    /// Recounts the distinct counting reporters and the centroid from the reports (after
+    /// one was taken out).
+    pub fn recount(&mut self) {
+        let mut reporters: Vec<ReporterHash> = Vec::new();
+        for r in self.reports.iter().filter(|r| r.counts) {
+            if !reporters.contains(&r.reporter) {
+                reporters.push(r.reporter);
+            }
+        }
+        self.reporters = reporters;
+        if let Some(c) = LatLon::centroid(self.reports.iter().map(|x| x.at)) {
+            self.location = c;
+        }
+        if let (Some(first), Some(last)) = (
+            self.reports.iter().map(|r| r.observed_at).min(),
+            self.reports.iter().map(|r| r.observed_at).max(),
+        ) {
+            self.first_seen = first;
+            self.last_seen = last;
+        }
+    }
+
+    /// Whether the incident's messages live in `room`: it was alerted there, or one of
+    /// its reports was posted there.
+    pub fn lives_in(&self, room: &str) -> bool {
+        self.relayed_to.iter().any(|r| &**r == room)
+            || self.reports.iter().any(|r| &*r.room == room)
     }
 
     /// The newest report text still kept.

@@ -133,6 +133,11 @@ impl Incidents {
         }
     }
 
+    /// The slot of an incident.
+    pub fn key_of(&self, id: &IncidentId) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
     /// An incident by ID.
     pub fn get(&self, id: &IncidentId) -> Option<&Incident> {
         self.by_id.get(id).map(|k| &self.slots[*k].inc)
@@ -264,6 +269,9 @@ mod tests {
             details: Default::default(),
             near: None,
             relayed_to: Vec::new(),
+            confirmed_by: None,
+            closed_at: None,
+            after_false_alarm: None,
         }
     }
 

@@ -11,7 +11,7 @@ use matrix_sdk::{
     Client, Room,
     room::MessagesOptions,
     ruma::{
-        OwnedRoomId, OwnedUserId, RoomId, UInt,
+        OwnedRoomId, OwnedUserId, RoomId, UInt, UserId,
         events::{
             reaction::OriginalSyncReactionEvent,
             room::{
@@ -20,6 +20,8 @@ use matrix_sdk::{
                     MessageType, OriginalSyncRoomMessageEvent, Relation,
                     sanitize::remove_plain_reply_fallback,
                 },
+                power_levels::UserPowerLevel,
+                redaction::OriginalSyncRoomRedactionEvent,
             },
         },
         serde::Raw,
@@ -29,7 +31,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
-use crate::incident::{Content, IncomingMessage};
+use crate::incident::{Content, IncomingMessage, Member};
 use crate::store::StoreError;
 
 /// How long an undecryptable event is kept waiting for its key.
@@ -78,7 +80,45 @@ pub fn incoming(ev: &OriginalSyncRoomMessageEvent, room: &RoomId) -> Option<Inco
         sender: ev.sender.to_string(),
         ts: to_utc(ev.origin_server_ts),
         content,
+        member: Member::default(),
     })
+}
+
+/// Turns a redaction (a deleted message) into the core's input; `None` when it names no
+/// event.
+pub fn redaction(ev: &OriginalSyncRoomRedactionEvent, room: &RoomId) -> Option<IncomingMessage> {
+    let redacts = ev.redacts.as_ref().or(ev.content.redacts.as_ref())?;
+    Some(IncomingMessage {
+        event_id: ev.event_id.to_string(),
+        room: room.to_string(),
+        sender: ev.sender.to_string(),
+        ts: to_utc(ev.origin_server_ts),
+        content: Content::Redaction {
+            redacts: redacts.to_string(),
+        },
+        member: Member::default(),
+    })
+}
+
+/// What `room` says of `user`: their power level (room creators of room version 12,
+/// who outrank everyone, as `i64::MAX`; the SDK knows the rules) and when their
+/// membership event was sent (a later profile change counts as joining then: the safe
+/// side for `min_member_hours`).
+pub async fn member_of(room: &Room, user: &UserId) -> Member {
+    let power = match room.get_user_power_level(user).await {
+        Ok(UserPowerLevel::Infinite) => i64::MAX,
+        Ok(UserPowerLevel::Int(i)) => i.into(),
+        Ok(_) => 0,
+        Err(e) => {
+            warn!(error = %e, "cannot read the room's power levels; treating the sender as a neighbor");
+            0
+        }
+    };
+    let since = match room.get_member(user).await {
+        Ok(Some(m)) => m.event().origin_server_ts().map(to_utc),
+        _ => None,
+    };
+    Member { power, since }
 }
 
 /// Turns a reaction into the core's input.
@@ -92,6 +132,7 @@ pub fn reaction(ev: &OriginalSyncReactionEvent, room: &RoomId) -> IncomingMessag
             key: ev.content.relates_to.key.clone(),
             relates_to: ev.content.relates_to.event_id.to_string(),
         },
+        member: Member::default(),
     }
 }
 
@@ -168,6 +209,7 @@ impl Inbound {
                 .single()
                 .unwrap_or_else(Utc::now),
             content: Content::Undecryptable { event_id },
+            member: Member::default(),
         });
     }
 
@@ -175,26 +217,43 @@ impl Inbound {
         Some(sender) != self.me.as_deref() && ts_ms >= self.catch_up_from
     }
 
+    /// Hands `m` to the engine with what `room` says of its sender; true when it went.
+    async fn send(&self, room: &Room, mut m: IncomingMessage, sender: &UserId) -> bool {
+        m.member = member_of(room, sender).await;
+        self.tx.send(m).is_ok()
+    }
+
     /// A decrypted room message from sync.
-    pub fn message(&self, ev: &OriginalSyncRoomMessageEvent, room: &RoomId) {
+    pub async fn message(&self, ev: &OriginalSyncRoomMessageEvent, room: &Room) {
         if !self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get())) {
             debug!("own event, or from before the store existed: skipped");
             return;
         }
-        if let Some(m) = incoming(ev, room) {
-            let _ = self.tx.send(m);
+        if let Some(m) = incoming(ev, room.room_id()) {
+            self.send(room, m, &ev.sender).await;
         }
     }
 
     /// A reaction from sync.
-    pub fn reaction(&self, ev: &OriginalSyncReactionEvent, room: &RoomId) {
+    pub async fn reaction(&self, ev: &OriginalSyncReactionEvent, room: &Room) {
         if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get())) {
-            let _ = self.tx.send(reaction(ev, room));
+            self.send(room, reaction(ev, room.room_id()), &ev.sender)
+                .await;
+        }
+    }
+
+    /// A redaction from sync.
+    pub async fn redaction(&self, ev: &OriginalSyncRoomRedactionEvent, room: &Room) {
+        if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
+            && let Some(m) = redaction(ev, room.room_id())
+        {
+            let _ = self.tx.send(m);
         }
     }
 
     /// A decrypted (or plain) event as JSON, of any kind; true when it went to the engine.
-    fn json(&self, json: &str, room: &RoomId) -> bool {
+    async fn json(&self, json: &str, room: &Room) -> bool {
+        let room_id = room.room_id();
         #[derive(serde::Deserialize)]
         struct Kind<'a> {
             #[serde(rename = "type", borrow)]
@@ -204,16 +263,24 @@ impl Inbound {
             Ok("m.room.message") => {
                 if let Ok(ev) = serde_json::from_str::<OriginalSyncRoomMessageEvent>(json)
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
-                    && let Some(m) = incoming(&ev, room)
+                    && let Some(m) = incoming(&ev, room_id)
                 {
-                    return self.tx.send(m).is_ok();
+                    return self.send(room, m, &ev.sender).await;
                 }
             }
             Ok("m.reaction") => {
                 if let Ok(ev) = serde_json::from_str::<OriginalSyncReactionEvent>(json)
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
                 {
-                    return self.tx.send(reaction(&ev, room)).is_ok();
+                    return self.send(room, reaction(&ev, room_id), &ev.sender).await;
+                }
+            }
+            Ok("m.room.redaction") => {
+                if let Ok(ev) = serde_json::from_str::<OriginalSyncRoomRedactionEvent>(json)
+                    && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
+                    && let Some(m) = redaction(&ev, room_id)
+                {
+                    return self.tx.send(m).is_ok();
                 }
             }
             _ => {}
@@ -276,7 +343,7 @@ impl Inbound {
             match room.decrypt_event(&raw, None).await {
                 Ok(te) if !te.kind.is_utd() => {
                     info!("a late-decrypted event is handled");
-                    self.json(te.raw().json().get(), &room_id);
+                    self.json(te.raw().json().get(), &room).await;
                     let _ = self.utd.remove(&k);
                 }
                 _ if now - ts > UTD_KEEP_MS => {
@@ -325,7 +392,7 @@ impl Inbound {
             if te.kind.is_utd() {
                 let raw: Raw<OriginalSyncRoomEncryptedEvent> = te.raw().clone().cast_unchecked();
                 self.keep_undecrypted(room.room_id(), &raw);
-            } else if self.json(te.raw().json().get(), room.room_id()) {
+            } else if self.json(te.raw().json().get(), room).await {
                 handed += 1;
             }
         }

@@ -28,7 +28,7 @@ use matrix_sdk::{
             reaction::OriginalSyncReactionEvent,
             room::{
                 encrypted::OriginalSyncRoomEncryptedEvent, member::StrippedRoomMemberEvent,
-                message::OriginalSyncRoomMessageEvent,
+                message::OriginalSyncRoomMessageEvent, redaction::OriginalSyncRoomRedactionEvent,
             },
         },
         serde::Raw,
@@ -276,7 +276,7 @@ async fn resolve_aliases(client: &Client, net: &Network) -> Network {
     net
 }
 
-pub use inbound::{incoming, reaction};
+pub use inbound::{incoming, member_of, reaction, redaction};
 
 const CATCH_UP_KEY: &[u8] = b"catch_up_from";
 
@@ -418,14 +418,19 @@ async fn route_events(client: &Client, inbound: &Arc<Inbound>) {
         let h = Arc::clone(&h);
         async move {
             if room.state() == RoomState::Joined {
-                h.message(&ev, room.room_id());
+                h.message(&ev, &room).await;
             }
         }
     });
     let h = Arc::clone(inbound);
     client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
         let h = Arc::clone(&h);
-        async move { h.reaction(&ev, room.room_id()) }
+        async move { h.reaction(&ev, &room).await }
+    });
+    let h = Arc::clone(inbound);
+    client.add_event_handler(move |ev: OriginalSyncRoomRedactionEvent, room: Room| {
+        let h = Arc::clone(&h);
+        async move { h.redaction(&ev, &room).await }
     });
     // Events that could not be decrypted yet: kept in sled, and handled when their keys
     // arrive (the SDK re-decrypts for its timeline, but never calls event handlers again).

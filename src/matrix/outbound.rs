@@ -21,7 +21,7 @@ use super::ShellError;
 use super::content::{ROOM_MESSAGE, is_alert, message_content};
 use crate::config::Network;
 use crate::effect::Effect;
-use crate::store::{SledStore, Store};
+use crate::store::{Sent, SledStore, Store};
 
 /// Why one outbox entry was not sent this round.
 enum SendOutcome {
@@ -123,16 +123,9 @@ async fn send_one(
     {
         Ok(resp) => {
             let event_id = resp.response.event_id.to_string();
-            let alert = match effect {
-                Effect::Relay { message, .. } => message.incident.as_ref().map(|t| t.id),
-                _ => None,
-            };
-            store.outbox_sent(
-                seq,
-                alert
-                    .as_ref()
-                    .map(|id| (id, effect.room(), event_id.as_str())),
-            )?;
+            // Which incident the message is about (reactions to it act on it), and for an
+            // alert its event ID in this room (edits and thread replies refer to it).
+            store.outbox_sent(seq, Sent::of(effect, &event_id))?;
             Ok(SendOutcome::Sent)
         }
         Err(e) if refused_for_good(&e) => {

@@ -3,10 +3,13 @@
 
 use crate::config::Network;
 use crate::effect::Effect;
-use crate::incident::{AckKind, CoordinationKind, Decision, Incident, IncidentId, UpdateKind};
+use crate::incident::{
+    AckKind, AckNote, CoordinationKind, Decision, Incident, IncidentId, Status, UpdateKind,
+};
 use crate::report::ReportError;
 
-use super::{Catalogs, Renderer};
+use super::{Catalogs, MsgType, Renderer};
+use crate::incident::ConfirmedBy;
 
 fn renderer<'a>(net: &'a Network, cat: &'a Catalogs, room: &str) -> Renderer<'a> {
     match net.neighborhood_of_room(room) {
@@ -51,27 +54,130 @@ pub fn render_decisions<'i>(
                 kind,
                 rooms,
                 needed,
+                note,
             } => {
                 let Some(inc) = incident(id) else { continue };
                 let r = renderer(net, cat, room);
                 let key = match kind {
+                    AckKind::Confirmed if inc.confirmed_by == Some(ConfirmedBy::Verifier) => {
+                        "ack.confirmed_by_verifier"
+                    }
                     AckKind::New => "ack.new",
                     AckKind::Merged => "ack.merged",
                     AckKind::SameReporter => "ack.same_reporter",
                     AckKind::Confirmed => "ack.confirmed",
                     AckKind::Update => "ack.update",
                 };
-                let args = [
-                    ("id", inc.id.as_str()),
-                    ("place", &inc.label),
-                    ("count", &inc.reporter_count().to_string()),
-                    ("needed", &needed.to_string()),
-                    ("rooms", &rooms.to_string()),
+                let args = vec![
+                    ("id", inc.id.to_string()),
+                    ("place", inc.label.to_string()),
+                    ("count", inc.reporter_count().to_string()),
+                    ("needed", needed.to_string()),
+                    ("rooms", rooms.to_string()),
                 ];
+                let mut parts = vec![(key, args)];
+                match note {
+                    Some(AckNote::NewMember { hours }) => {
+                        parts.push(("ack.note_new_member", vec![("hours", hours.to_string())]));
+                    }
+                    Some(AckNote::RateLimited { max }) => {
+                        parts.push(("ack.note_rate_limited", vec![("max", max.to_string())]));
+                    }
+                    None => {}
+                }
+                if let (AckKind::New, Some(t)) = (kind, inc.after_false_alarm) {
+                    parts.push(("ack.after_false_alarm", vec![("time", r.time(t))]));
+                }
                 out.push(Effect::Reply {
                     room: room.to_string(),
                     in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(key, &args, Some(inc.tag())),
+                    message: r.notice_parts(&parts, Some(inc.tag())),
+                });
+            }
+            Decision::ActionDone {
+                room,
+                in_reply_to,
+                incident: id,
+                rooms,
+            } => {
+                let Some(inc) = incident(id) else { continue };
+                let r = renderer(net, cat, room);
+                let status = r.status_words(inc);
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice(
+                        "action.done",
+                        &[
+                            ("id", inc.id.as_str()),
+                            ("status", &status),
+                            ("rooms", &rooms.to_string()),
+                        ],
+                        Some(inc.tag()),
+                    ),
+                });
+            }
+            Decision::ActionRefused {
+                room,
+                in_reply_to,
+                action,
+            } => {
+                let r = renderer(net, cat, room);
+                let what = r.plain(action.catalog_key(), &[]);
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice(
+                        "action.refused",
+                        &[("action", &what), ("example", r.example())],
+                        None,
+                    ),
+                });
+            }
+            Decision::ActionUnchanged {
+                room,
+                in_reply_to,
+                incident: id,
+            } => {
+                let Some(inc) = incident(id) else { continue };
+                let r = renderer(net, cat, room);
+                let status = r.status_words(inc);
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice(
+                        "action.unchanged",
+                        &[("id", inc.id.as_str()), ("status", &status)],
+                        Some(inc.tag()),
+                    ),
+                });
+            }
+            Decision::UnknownIncident {
+                room,
+                in_reply_to,
+                given,
+                open,
+            } => {
+                let r = renderer(net, cat, room);
+                let message = if open.is_empty() {
+                    r.notice("action.unknown_none", &[("given", given)], None)
+                } else {
+                    let items: Vec<String> = open
+                        .iter()
+                        .map(|(id, place)| {
+                            r.plain("action.open_item", &[("id", id.as_str()), ("place", place)])
+                        })
+                        .collect();
+                    r.notice(
+                        "action.unknown",
+                        &[("given", given), ("open", &r.list(&items))],
+                        None,
+                    )
+                };
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message,
                 });
             }
             Decision::TooOld {
@@ -168,27 +274,52 @@ pub fn render_decisions<'i>(
                 };
                 let r = Renderer::for_neighborhood(cat, to);
                 let mut message = r.alert(inc, to, &to.gazetteer);
+                // Edits never notify (MSC3958): a change people must hear about is also a
+                // notifying thread reply, with the mentions the alert had.
                 message.mentions_room = false;
                 out.push(Effect::Edit {
                     room: room.to_string(),
                     message,
                 });
-                let (key, hours) = match update {
-                    UpdateKind::Reports => ("update.reports", String::new()),
+                let hours = net.settings(&inc.neighborhood).expiry_hours.to_string();
+                let mut args = vec![
+                    ("id", inc.id.to_string()),
+                    ("count", inc.reporter_count().to_string()),
+                    ("last", r.time(inc.last_seen)),
+                    ("hours", hours),
+                ];
+                let message = match update {
+                    UpdateKind::Reports => {
+                        r.notice_parts(&[("update.reports", args)], Some(inc.tag()))
+                    }
+                    UpdateKind::Retracted => {
+                        r.notice_parts(&[("update.retracted", args)], Some(inc.tag()))
+                    }
                     UpdateKind::Expired => {
-                        let h = net.settings(&inc.neighborhood).expiry_hours;
-                        ("update.expired", h.to_string())
+                        r.notice_parts(&[("update.expired", args)], Some(inc.tag()))
+                    }
+                    UpdateKind::Status { reason } => {
+                        let key = match (inc.status, inc.confirmed_by) {
+                            (Status::FalseAlarm, _) => "update.false_alarm",
+                            (Status::Resolved, _) => "update.resolved",
+                            (Status::Expired, _) => "update.expired",
+                            (_, Some(ConfirmedBy::Verifier)) => "update.confirmed_by_verifier",
+                            _ => "update.confirmed",
+                        };
+                        args.push(("place", inc.label.to_string()));
+                        let mut parts = vec![(key, args)];
+                        if let Some(reason) = reason {
+                            parts.push(("update.reason", vec![("reason", reason.to_string())]));
+                        }
+                        let mut m = r.notice_parts(&parts, Some(inc.tag()));
+                        m.msgtype = MsgType::Text;
+                        m.mentions_room = r.alert_mentions_room(inc);
+                        m
                     }
                 };
-                let args = [
-                    ("id", inc.id.as_str()),
-                    ("count", &inc.reporter_count().to_string()),
-                    ("last", &r.time(inc.last_seen)),
-                    ("hours", &hours),
-                ];
                 out.push(Effect::ThreadReply {
                     room: room.to_string(),
-                    message: r.notice(key, &args, Some(inc.tag())),
+                    message,
                 });
             }
             Decision::Coordination {
@@ -202,7 +333,7 @@ pub fn render_decisions<'i>(
                 let hood = net
                     .neighborhood(&inc.neighborhood)
                     .map_or(&*inc.neighborhood, |n| n.name.as_str());
-                let status = r.plain(inc.status.catalog_key(), &[]);
+                let status = r.status_words(inc);
                 let message = match kind {
                     CoordinationKind::Incident => r.notice(
                         "coord.incident",
@@ -219,6 +350,31 @@ pub fn render_decisions<'i>(
                     CoordinationKind::Relayed { rooms } => r.notice(
                         "coord.relayed",
                         &[("id", inc.id.as_str()), ("rooms", &rooms.to_string())],
+                        Some(inc.tag()),
+                    ),
+                    CoordinationKind::Status { reason } => {
+                        let mut parts = vec![(
+                            "coord.status",
+                            vec![
+                                ("id", inc.id.to_string()),
+                                ("status", status.clone()),
+                                ("neighborhood", hood.to_owned()),
+                                ("place", inc.label.to_string()),
+                                ("rooms", inc.relayed_to.len().to_string()),
+                            ],
+                        )];
+                        if let Some(reason) = reason {
+                            parts.push(("update.reason", vec![("reason", reason.to_string())]));
+                        }
+                        r.notice_parts(&parts, Some(inc.tag()))
+                    }
+                    CoordinationKind::Retracted => r.notice(
+                        "coord.retracted",
+                        &[
+                            ("id", inc.id.as_str()),
+                            ("neighborhood", hood),
+                            ("count", &inc.reporter_count().to_string()),
+                        ],
                         Some(inc.tag()),
                     ),
                     CoordinationKind::Expired => {

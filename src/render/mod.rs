@@ -17,7 +17,7 @@ pub use catalog::{Catalogs, fill};
 pub use decisions::render_decisions;
 
 use crate::config::Neighborhood;
-use crate::incident::{Incident, IncidentTag, Status};
+use crate::incident::{ConfirmedBy, Incident, IncidentTag, Status};
 use crate::places::Gazetteer;
 
 /// `m.text` notifies; `m.notice` is quiet (Matrix's default push rules).
@@ -109,6 +109,51 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// A quiet message of several catalog entries, one after the other (a sentence each).
+    pub fn notice_parts(
+        &self,
+        parts: &[(&str, Vec<(&str, String)>)],
+        incident: Option<IncidentTag>,
+    ) -> OutgoingMessage {
+        let join = |html: bool| {
+            parts
+                .iter()
+                .map(|(k, args)| {
+                    let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    if html {
+                        self.html(k, &a)
+                    } else {
+                        self.plain(k, &a)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        OutgoingMessage {
+            msgtype: MsgType::Notice,
+            body: join(false),
+            html: join(true),
+            mentions_room: false,
+            incident,
+        }
+    }
+
+    /// The incident's status in words ("confirmed by a verifier" when one did).
+    pub fn status_words(&self, inc: &Incident) -> String {
+        match (inc.status, inc.confirmed_by) {
+            (Status::Confirmed, Some(ConfirmedBy::Verifier)) => {
+                self.plain("status.confirmed_by_verifier", &[])
+            }
+            (s, _) => self.plain(s.catalog_key(), &[]),
+        }
+    }
+
+    /// Whether messages people must hear about this incident mention the whole room: the
+    /// alert did, because it is near a school, church, hospital or shelter.
+    pub fn alert_mentions_room(&self, inc: &Incident) -> bool {
+        inc.near.is_some()
+    }
+
     /// A local clock time.
     pub fn time(&self, t: DateTime<Utc>) -> String {
         t.with_timezone(&self.tz)
@@ -136,8 +181,8 @@ impl<'a> Renderer<'a> {
         let id = inc.id.to_string();
         let place: &str = &inc.label;
         let category = self.plain(inc.details.category.catalog_key(), &[]);
-        let status = self.plain(inc.status.catalog_key(), &[]);
-        let urgent = inc.status == Status::Confirmed && inc.near.is_some();
+        let status = self.status_words(inc);
+        let urgent = inc.status == Status::Confirmed && self.alert_mentions_room(inc);
         let headline_args: Vec<(&str, String)> = {
             let mut v = vec![
                 ("category", category.clone()),
@@ -153,8 +198,12 @@ impl<'a> Renderer<'a> {
         let headline_key = match inc.status {
             Status::Confirmed if urgent => "alert.headline_urgent",
             Status::Confirmed | Status::Unverified => "alert.headline_confirmed",
-            _ => "alert.headline_closed",
+            Status::FalseAlarm => "alert.headline_false_alarm",
+            Status::Resolved => "alert.headline_resolved",
+            Status::Expired => "alert.headline_closed",
         };
+        // A false alarm or an all clear no longer presents the sighting as current.
+        let current = !matches!(inc.status, Status::FalseAlarm | Status::Resolved);
         let landmark = gazetteer
             .nearest_landmark(inc.location)
             .filter(|(p, d)| *d <= 2000.0 && *p.name != *inc.label)
@@ -217,19 +266,27 @@ impl<'a> Renderer<'a> {
                 ],
             ),
         ];
-        if !what.is_empty() {
+        if !what.is_empty() && current {
             lines.push(("alert.what", vec![("what", what.join(" · "))]));
         }
         lines.push((
             "alert.reports",
-            vec![("count", count), ("status", status), ("id", id)],
+            vec![("count", count), ("status", status), ("id", id.clone())],
         ));
-        if let Some(text) = inc.latest_text() {
+        match inc.status {
+            Status::FalseAlarm => lines.push(("alert.false_alarm_note", vec![])),
+            Status::Resolved => lines.push(("alert.resolved_note", vec![])),
+            _ => {}
+        }
+        if let (true, Some(t)) = (current, inc.after_false_alarm) {
+            lines.push(("alert.after_false_alarm", vec![("time", self.time(t))]));
+        }
+        if let (true, Some(text)) = (current, inc.latest_text()) {
             let short: String = text.chars().take(280).collect();
             lines.push(("alert.latest", vec![("text", short)]));
         }
         if inc.status.is_open() {
-            lines.push(("alert.footer", vec![]));
+            lines.push(("alert.footer", vec![("id", id)]));
         }
         let render = |html: bool| {
             lines

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::incident::{Content, Engine, EngineError, IncomingMessage};
+use crate::incident::{Content, Engine, EngineError, IncomingMessage, Member};
 use crate::store::Store;
 
 /// One input line.
@@ -40,6 +40,12 @@ pub struct InputLine {
     pub reaction: Option<String>,
     /// The event reacted to.
     pub relates_to: Option<String>,
+    /// This line deletes (redacts) that event.
+    pub redacts: Option<String>,
+    /// The sender's power level in the room (default 0; 50 and up is a moderator).
+    pub power: Option<i64>,
+    /// When the sender joined the room (unix ms; default: long ago).
+    pub member_since: Option<i64>,
 }
 
 /// Why a line or the replay failed.
@@ -80,7 +86,21 @@ impl InputLine {
             h.update(self.geo.as_deref().unwrap_or_default());
             format!("$replay-{}", &hex::encode(h.finalize())[..20])
         });
-        let content = if let Some(key) = self.reaction {
+        let since = match self.member_since {
+            Some(ms) => Some(Utc.timestamp_millis_opt(ms).single().ok_or_else(|| {
+                bad(format!(
+                    "`member_since` {ms} is not a unix time in milliseconds"
+                ))
+            })?),
+            None => None,
+        };
+        let member = Member {
+            power: self.power.unwrap_or(0),
+            since,
+        };
+        let content = if let Some(redacts) = self.redacts {
+            Content::Redaction { redacts }
+        } else if let Some(key) = self.reaction {
             let relates_to = self
                 .relates_to
                 .ok_or_else(|| bad("a `reaction` needs `relates_to`".into()))?;
@@ -112,6 +132,7 @@ impl InputLine {
             sender: self.sender,
             ts,
             content,
+            member,
         })
     }
 }
@@ -129,6 +150,11 @@ pub struct Summary {
 
 /// Replays `input` through `engine`, writing one JSON action per line to `out` and one
 /// line per refused input line to `errors`. Time is each line's `ts`.
+///
+/// Each action stands for a message the bot sends: it is given the event ID
+/// `<input event ID>/<N>` (the N-th action, from 1, of that input line) and printed with
+/// it as `"event_id"`, so a later input line can react to it (`"reaction": "❌",
+/// "relates_to": "$r2/3"`). The IDs are the same however a replay is split.
 pub fn run<S: Store>(
     engine: &mut Engine<S>,
     input: impl BufRead,
@@ -159,10 +185,16 @@ pub fn run<S: Store>(
         summary.lines += 1;
         let mut effects = engine.tick(msg.ts)?;
         effects.extend(engine.handle(&msg, msg.ts)?);
-        for e in effects {
-            serde_json::to_writer(&mut out, &e).map_err(std::io::Error::other)?;
-            out.write_all(b"\n")?;
+        for (i, e) in effects.into_iter().enumerate() {
             summary.actions += 1;
+            let event_id = format!("{}/{}", msg.event_id, i + 1);
+            engine.mark_sent(&e, &event_id)?;
+            let mut v = serde_json::to_value(&e).map_err(std::io::Error::other)?;
+            if let Some(o) = v.as_object_mut() {
+                o.insert("event_id".into(), event_id.into());
+            }
+            serde_json::to_writer(&mut out, &v).map_err(std::io::Error::other)?;
+            out.write_all(b"\n")?;
         }
     }
     out.flush()?;

@@ -10,7 +10,7 @@ use hashbrown::hash_table::Entry as TableEntry;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
-use super::{Batch, OutboxEntry, Queued, Snapshot, Store, StoreError, gap};
+use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, gap};
 use crate::incident::{Incident, IncidentId, PendingReport, ReportRecord};
 
 /// State kept in memory only.
@@ -23,6 +23,7 @@ pub struct MemoryStore {
     outbox: BTreeMap<u64, OutboxEntry>,
     outbox_next: u64,
     alerts: BTreeMap<(IncidentId, String), String>,
+    events: FxHashMap<String, IncidentId>,
 }
 
 /// An incident as stored: its fields, and its reports in the runs they were written in,
@@ -153,6 +154,9 @@ impl Store for MemoryStore {
                 }
             }
         }
+        for id in &batch.incidents_delete {
+            self.incidents.remove(id);
+        }
         for p in batch.pending_put {
             self.pending.insert(p.event_id.clone(), p);
         }
@@ -180,17 +184,25 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn outbox_sent(
-        &mut self,
-        seq: u64,
-        alert: Option<(&IncidentId, &str, &str)>,
-    ) -> Result<(), StoreError> {
+    fn outbox_sent(&mut self, seq: u64, sent: Option<Sent<'_>>) -> Result<(), StoreError> {
         self.outbox.remove(&seq);
-        if let Some((incident, room, event)) = alert {
-            self.alerts
-                .insert((*incident, room.to_owned()), event.to_owned());
+        match sent {
+            Some(s) => self.note_sent(s),
+            None => Ok(()),
         }
+    }
+
+    fn note_sent(&mut self, s: Sent<'_>) -> Result<(), StoreError> {
+        if s.alert {
+            self.alerts
+                .insert((*s.incident, s.room.to_owned()), s.event_id.to_owned());
+        }
+        self.events.insert(s.event_id.to_owned(), *s.incident);
         Ok(())
+    }
+
+    fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError> {
+        Ok(self.events.get(event_id).copied())
     }
 
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {

@@ -63,6 +63,9 @@ pub struct Batch {
     pub pending_put: Vec<PendingReport>,
     /// Pending reports (by event ID) to delete.
     pub pending_delete: Vec<Arc<str>>,
+    /// Incidents to delete, with all their reports (an unconfirmed incident whose
+    /// every report was withdrawn).
+    pub incidents_delete: Vec<IncidentId>,
     /// New value of the incident counter.
     pub next_seq: Option<u64>,
     /// Effects to send, queued in the same atomic write as the state they come from.
@@ -70,8 +73,10 @@ pub struct Batch {
 }
 
 /// An incident to write: all its fields, but only the reports that changed. Reports are
-/// only ever appended (or, for text retention, rewritten in place), so a report costs a
-/// write of its own record, not of the whole incident.
+/// usually appended (or, for text retention, rewritten in place), so a report costs a
+/// write of its own record, not of the whole incident. A write may also shrink the
+/// reports (a withdrawn report): every stored report from `reports_from +
+/// incident.reports.len()` on is deleted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IncidentWrite {
     /// Index of the first report in `incident.reports`: the stored reports before it are
@@ -101,6 +106,42 @@ pub struct OutboxEntry {
     pub effect: Effect,
 }
 
+/// A message the server accepted, about an incident: the store remembers which incident
+/// each of the bot's events is about (reactions to any of them act on it) and, for an
+/// alert, its event ID per room (edits and thread replies refer to it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sent<'a> {
+    /// The incident.
+    pub incident: &'a IncidentId,
+    /// The room.
+    pub room: &'a str,
+    /// The event ID the server gave it.
+    pub event_id: &'a str,
+    /// Whether it is the incident's alert in that room.
+    pub alert: bool,
+}
+
+impl<'a> Sent<'a> {
+    /// What to remember of `effect`, sent as `event_id`; `None` for a message about no
+    /// incident.
+    pub fn of(effect: &'a Effect, event_id: &'a str) -> Option<Self> {
+        let (incident, alert) = match effect {
+            Effect::Relay { message, .. } => (message.incident.as_ref()?, true),
+            Effect::Location { incident, .. } => (incident, false),
+            Effect::Reply { message, .. }
+            | Effect::Notice { message, .. }
+            | Effect::Edit { message, .. }
+            | Effect::ThreadReply { message, .. } => (message.incident.as_ref()?, false),
+        };
+        Some(Self {
+            incident: &incident.id,
+            room: effect.room(),
+            event_id,
+            alert,
+        })
+    }
+}
+
 /// An outbox entry with its place in the queue.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Queued {
@@ -117,6 +158,7 @@ impl Batch {
             && self.incidents.is_empty()
             && self.pending_put.is_empty()
             && self.pending_delete.is_empty()
+            && self.incidents_delete.is_empty()
             && self.next_seq.is_none()
             && self.outbox.is_empty()
     }
@@ -140,15 +182,14 @@ pub trait Store {
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// Outbox entries not yet sent, oldest first.
     fn outbox(&self) -> Result<Vec<Queued>, StoreError>;
-    /// Marks an entry sent: removes it and, for a relayed alert, remembers the event ID
-    /// the server gave it (edits and thread replies refer to it). One atomic write.
-    fn outbox_sent(
-        &mut self,
-        seq: u64,
-        alert: Option<(&IncidentId, &str, &str)>,
-    ) -> Result<(), StoreError>;
+    /// Marks an entry sent: removes it and remembers what [`Sent`] says. One atomic write.
+    fn outbox_sent(&mut self, seq: u64, sent: Option<Sent<'_>>) -> Result<(), StoreError>;
+    /// Remembers a message sent outside the outbox (offline replay).
+    fn note_sent(&mut self, sent: Sent<'_>) -> Result<(), StoreError>;
     /// The event ID of the alert for `incident` relayed to `room`, once sent.
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError>;
+    /// The incident one of the bot's messages is about.
+    fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError>;
 }
 
 /// The error for a write that would leave a hole in an incident's reports.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Batch, Queued, Snapshot, Store, StoreError};
+use super::{Batch, Queued, Sent, Snapshot, Store, StoreError};
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::incident::{Incident, IncidentId};
@@ -18,6 +18,8 @@ const PENDING: &str = "pending/";
 const NEXT_SEQ: &[u8] = b"meta/next_seq";
 const OUTBOX: &str = "outbox/";
 const ALERT: &str = "alert/";
+/// `event/<event id>` → the incident one of the bot's messages is about.
+const EVENT: &str = "event/";
 
 fn outbox_key(seq: u64) -> Vec<u8> {
     let mut k = OUTBOX.as_bytes().to_vec();
@@ -32,6 +34,12 @@ fn report_key(incident: &IncidentId, index: usize) -> Result<Vec<u8>, StoreError
     k.push(b'/');
     k.extend_from_slice(&index.to_be_bytes());
     Ok(k)
+}
+
+fn reports_prefix(incident: &IncidentId) -> Vec<u8> {
+    let mut prefix = key(REPORT, incident.as_str());
+    prefix.push(b'/');
+    prefix
 }
 
 fn alert_key(incident: &IncidentId, room: &str) -> Vec<u8> {
@@ -100,9 +108,30 @@ impl SledStore {
     }
 
     fn stored_reports(&self, id: &IncidentId) -> usize {
-        let mut prefix = key(REPORT, id.as_str());
-        prefix.push(b'/');
-        self.tree.scan_prefix(prefix).count()
+        self.tree.scan_prefix(reports_prefix(id)).count()
+    }
+
+    /// Deletes, in `b`, every stored report of `id` from index `from` on.
+    fn remove_reports_from(
+        &self,
+        b: &mut sled::Batch,
+        id: &IncidentId,
+        from: usize,
+    ) -> Result<(), StoreError> {
+        let start = report_key(id, from)?;
+        let mut end = reports_prefix(id);
+        end.push(0xff);
+        for entry in self.tree.range(start..end) {
+            b.remove(entry?.0);
+        }
+        Ok(())
+    }
+
+    fn put_sent(&self, b: &mut sled::Batch, s: &Sent<'_>) {
+        if s.alert {
+            b.insert(alert_key(s.incident, s.room), s.event_id.as_bytes());
+        }
+        b.insert(key(EVENT, s.event_id), s.incident.as_str().as_bytes());
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
@@ -197,11 +226,17 @@ impl Store for SledStore {
         for w in batch.incidents {
             let mut head = w.incident;
             let reports = std::mem::take(&mut head.reports);
+            // A shrinking write (a withdrawn report) leaves no stale record behind.
+            self.remove_reports_from(&mut b, &head.id, w.reports_from + reports.len())?;
             for (n, r) in reports.iter().enumerate() {
                 b.insert(report_key(&head.id, w.reports_from + n)?, encode(r)?);
             }
             // The incident's own record holds everything but its reports.
             b.insert(key(INCIDENT, head.id.as_str()), encode(&head)?);
+        }
+        for id in &batch.incidents_delete {
+            self.remove_reports_from(&mut b, id, 0)?;
+            b.remove(key(INCIDENT, id.as_str()));
         }
         for p in &batch.pending_put {
             b.insert(key(PENDING, &p.event_id), encode(p)?);
@@ -243,21 +278,39 @@ impl Store for SledStore {
             .collect()
     }
 
-    fn outbox_sent(
-        &mut self,
-        seq: u64,
-        alert: Option<(&IncidentId, &str, &str)>,
-    ) -> Result<(), StoreError> {
+    fn outbox_sent(&mut self, seq: u64, sent: Option<Sent<'_>>) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
         b.remove(outbox_key(seq));
-        if let Some((incident, room, event)) = alert {
-            b.insert(alert_key(incident, room), event.as_bytes());
+        if let Some(s) = &sent {
+            self.put_sent(&mut b, s);
         }
         self.tree.apply_batch(b)?;
         if self.flush_on_commit {
             self.tree.flush()?;
         }
         Ok(())
+    }
+
+    fn note_sent(&mut self, s: Sent<'_>) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        self.put_sent(&mut b, &s);
+        self.tree.apply_batch(b)?;
+        Ok(())
+    }
+
+    fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError> {
+        let k = key(EVENT, event_id);
+        match self.tree.get(&k)? {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(IncidentId::parse)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "not an incident ID".into(),
+                }),
+        }
     }
 
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {

@@ -1,7 +1,8 @@
 //! Core tests: parser table, properties, replay fixtures, store contract, network file,
-//! undecryptable messages.
+//! undecryptable messages, the verifier lifecycle.
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
+mod lifecycle;
 mod network_file;
 mod parser_table;
 mod properties;

@@ -56,6 +56,7 @@ fn report(i: usize, reporter: u8, north_m: f64, east_m: f64, minute: i64) -> Inc
             notice: false,
             replaces: None,
         },
+        member: Default::default(),
     }
 }
 

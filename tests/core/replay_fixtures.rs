@@ -383,3 +383,103 @@ fn help_documents_both_formats() {
         "{help}"
     );
 }
+
+#[test]
+fn verifier_lifecycle_through_replay_refusal_false_alarm_undo_withdrawal_all_clear() {
+    let a = replay("verifier_lifecycle");
+    let ids: Vec<&str> = a.iter().map(|x| s(&x["event_id"])).collect();
+    assert_eq!(
+        ids[..3],
+        ["$v1/1", "$v1/2", "$v2/1"],
+        "every action has the event ID it stands for"
+    );
+    assert_eq!(s(&a[4]["action"]), "relay");
+    assert_eq!(s(&a[4]["event_id"]), "$v2/3");
+    assert_eq!(
+        s(&a[4]["room"]),
+        CL,
+        "$v2/3 is the alert in Clawson the fixture reacts to"
+    );
+    let id = s(&a[4]["incident"]["id"]).to_owned();
+    assert_eq!(id, "C9TU", "the fixture types the first incident's ID");
+    let after_confirm = 9;
+    let status_change = |room: &str| {
+        vec![
+            ("edit".to_owned(), HF.to_owned()),
+            ("thread_reply".to_owned(), HF.to_owned()),
+            ("edit".to_owned(), CL.to_owned()),
+            ("thread_reply".to_owned(), CL.to_owned()),
+            ("notice".to_owned(), room.to_owned()),
+        ]
+    };
+    let rest = shape(&a[after_confirm..]);
+    let mut want = pairs(&[("reply", HF)]); // $v3: a neighbor's !false is refused
+    // $v3r: a neighbor's ❌ does nothing. $v4: Clawson's moderator's ❌: false alarm.
+    want.extend(status_change(CO));
+    // $v5: a verifier's !confirm undoes it.
+    want.extend(status_change(CO));
+    want.push(("reply".into(), HF.into()));
+    // $v6: a withdrawn report: quiet edits and thread replies, coordination told.
+    want.extend(status_change(CO));
+    // $v7: a moderator's !clear.
+    want.extend(status_change(CO));
+    want.push(("reply".into(), HF.into()));
+    assert_eq!(rest, want);
+    let refusal = &a[after_confirm];
+    assert_eq!(s(&refusal["in_reply_to"]), "$v3");
+    assert!(
+        s(&refusal["body"]).contains("Only verifiers and room moderators"),
+        "{refusal}"
+    );
+
+    let fa_edit = &a[after_confirm + 1];
+    assert!(
+        s(&fa_edit["body"]).starts_with("❌ FALSE ALARM"),
+        "{fa_edit}"
+    );
+    assert_eq!(s(&fa_edit["incident"]["status"]), "false_alarm");
+    assert_eq!(
+        s(&a[after_confirm + 2]["msgtype"]),
+        "m.text",
+        "a false alarm notifies"
+    );
+    assert_eq!(
+        a[after_confirm + 2]["mentions_room"],
+        true,
+        "as the alert did (near a school)"
+    );
+
+    let undo = &a[after_confirm + 6];
+    assert!(
+        s(&undo["body"]).contains("confirmed by a verifier"),
+        "{undo}"
+    );
+    let withdrawn = &a[after_confirm + 12];
+    assert!(
+        s(&withdrawn["body"]).contains("Reports: 1 independent"),
+        "{withdrawn}"
+    );
+    assert_eq!(
+        s(&a[after_confirm + 13]["msgtype"]),
+        "m.notice",
+        "a withdrawal is quiet"
+    );
+    let clear = &a[after_confirm + 17];
+    assert!(s(&clear["body"]).starts_with("🟢 ALL CLEAR"), "{clear}");
+    assert_eq!(s(&clear["incident"]["status"]), "resolved");
+    let versions: Vec<u64> = a
+        .iter()
+        .filter(|x| x["action"] == "edit" && x["room"] == CL)
+        .map(|x| x["incident"]["version"].as_u64().unwrap())
+        .collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "every change bumps the version: {versions:?}"
+    );
+    for x in &a {
+        let text = x.to_string();
+        for who in ["maria", "dlee", "kim", "carol", "ana.verifier", "mona"] {
+            assert!(!text.contains(who), "{who} named in {text}");
+        }
+    }
+}

@@ -7,7 +7,7 @@ use neighborwatch::incident::{
 };
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
 use neighborwatch::report::{Details, LocationOutcome, ParsedReport, ReportForm};
-use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, SledStore, Store};
+use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, Sent, SledStore, Store};
 
 use crate::replay_fixtures::{fixture, replay_cmd};
 
@@ -26,6 +26,9 @@ fn incident(seq: u64, status: Status) -> Incident {
         first_seen: t,
         last_seen: t,
         confirmed_at: None,
+        confirmed_by: None,
+        closed_at: None,
+        after_false_alarm: None,
         updated_at: t,
         reports: Vec::new(),
         reporters: vec![ReporterKey::new(b"k").hash("@a:b")],
@@ -73,6 +76,7 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             ],
             pending_put: vec![pending("$p1"), pending("$p2")],
             pending_delete: vec![],
+            incidents_delete: vec![],
             next_seq: Some(2),
             outbox: vec![],
             at_ms: 0,
@@ -133,6 +137,7 @@ fn record(n: u32, text: &str) -> ReportRecord {
         received_at: t,
         text: Some(text.into()),
         form: ReportForm::Quick,
+        counts: true,
     }
 }
 
@@ -210,8 +215,36 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert!(err.to_string().contains("report 5"), "{err}");
     assert!(!store.is_seen("$gap").unwrap());
     assert_eq!(got(&store), stored);
-    let store = reopen(store);
+    let mut store = reopen(store);
     assert_eq!(got(&store), stored, "reports survive reopening");
+    // A withdrawn report shrinks the list: the stores agree, and nothing stale is left.
+    let mut shrunk = stored.clone();
+    shrunk.reports = vec![stored.reports[2].clone()];
+    store
+        .commit(Batch {
+            incidents: smallvec::smallvec![IncidentWrite {
+                reports_from: 1,
+                incident: shrunk,
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+    let mut store = reopen(store);
+    let after = got(&store);
+    assert_eq!(
+        after.reports,
+        vec![stored.reports[0].clone(), stored.reports[2].clone()],
+        "the withdrawn report is gone, after reopening too"
+    );
+    // Deleting an incident takes its reports with it.
+    store
+        .commit(Batch {
+            incidents_delete: vec![id],
+            ..Batch::default()
+        })
+        .unwrap();
+    let store = reopen(store);
+    assert!(store.load().unwrap().incidents.iter().all(|i| i.id != id));
 }
 
 /// Runs a contract on a sled store in a fresh directory; reopening closes the database
@@ -368,8 +401,17 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert!(q.windows(2).all(|w| w[0].seq < w[1].seq));
     let id = IncidentId::from_seq(0);
     assert_eq!(store.alert_event(&id, "!a:x").unwrap(), None);
+    assert_eq!(store.event_incident("$alert1").unwrap(), None);
     store
-        .outbox_sent(q[0].seq, Some((&id, "!a:x", "$alert1")))
+        .outbox_sent(
+            q[0].seq,
+            Some(Sent {
+                incident: &id,
+                room: "!a:x",
+                event_id: "$alert1",
+                alert: true,
+            }),
+        )
         .unwrap();
     let mut store = reopen(store);
     let q2 = store.outbox().unwrap();
@@ -383,6 +425,25 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert_eq!(
         store.alert_event(&id, "!a:x").unwrap().as_deref(),
         Some("$alert1")
+    );
+    assert_eq!(
+        store.event_incident("$alert1").unwrap(),
+        Some(id),
+        "reactions to the alert find its incident, after reopening too"
+    );
+    store
+        .note_sent(Sent {
+            incident: &id,
+            room: "!a:x",
+            event_id: "$ack1",
+            alert: false,
+        })
+        .unwrap();
+    assert_eq!(store.event_incident("$ack1").unwrap(), Some(id));
+    assert_eq!(
+        store.alert_event(&id, "!a:x").unwrap().as_deref(),
+        Some("$alert1"),
+        "an acknowledgment is not the room's alert"
     );
     store.outbox_sent(q2[0].seq, None).unwrap();
     store
@@ -437,6 +498,7 @@ fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
                 notice: false,
                 replaces: None,
             },
+            member: Default::default(),
         })
         .collect();
     let key = || ReporterKey::new(b"outbox-test-key-0123456789");
@@ -553,6 +615,7 @@ fn the_engine_remembers_handled_events_for_a_week() {
             notice: false,
             replaces: None,
         },
+        member: Default::default(),
     };
     assert!(!e.handle(&m, t0).unwrap().is_empty());
     e.tick(t0 + chrono::Duration::days(6)).unwrap();

@@ -25,6 +25,7 @@ fn undecryptable(room: &str, event: &str) -> IncomingMessage {
         content: Content::Undecryptable {
             event_id: event.into(),
         },
+        member: Default::default(),
     }
 }
 
@@ -69,6 +70,7 @@ fn the_sender_is_asked_once_to_send_it_again_and_a_late_key_still_counts() {
             notice: false,
             replaces: None,
         },
+        member: Default::default(),
     };
     let acks = e.handle(&late, sent_at()).unwrap();
     assert!(

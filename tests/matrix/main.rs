@@ -152,13 +152,15 @@ gazetteer = ["{oak}"]
     path
 }
 
-/// Two federating homeservers, the bot account, four neighbors and their rooms:
-/// A (Hoover-Foster, alice and bob), B (Clawson, carol, on the *other* homeserver),
-/// C (Chicago, far away), U (unencrypted, near A) and the coordination room.
+/// Two federating homeservers, the bot account, five neighbors and their rooms:
+/// A (Hoover-Foster, created by its moderator mona; alice and bob are plain members),
+/// B (Clawson, created by carol, on the *other* homeserver), C (Chicago, far away),
+/// U (unencrypted, near A) and the coordination room.
 struct World {
     _hs1: Synapse,
     _hs2: Synapse,
     bot_user: String,
+    mona: Neighbor,
     alice: Neighbor,
     bob: Neighbor,
     carol: Neighbor,
@@ -175,11 +177,16 @@ struct World {
 async fn world() -> World {
     let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
     let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
+    let mona = Neighbor::new(&hs1, "mona", PASSWORD).await.unwrap();
     let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
     let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
     let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
     let dave = Neighbor::new(&hs1, "dave", PASSWORD).await.unwrap();
-    let a = alice.create_room(&[&bob.user, &bot_user], true).await;
+    // Room A's creator (a moderator: room version 12 creators outrank everyone) is mona,
+    // so that alice and bob are plain neighbors whose reports need each other.
+    let a = mona
+        .create_room(&[&alice.user, &bob.user, &bot_user], true)
+        .await;
     let b = carol.create_room(&[&bot_user], true).await;
     let c = dave.create_room(&[&bot_user], true).await;
     let u = dave.create_room(&[&bot_user], false).await;
@@ -198,6 +205,7 @@ async fn world() -> World {
         _hs1: hs1,
         _hs2: hs2,
         bot_user,
+        mona,
         alice,
         bob,
         carol,
@@ -229,6 +237,7 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
         coord,
         dir,
         cfg,
+        ..
     } = world().await;
     let mut bot = Bot::start(&cfg, &dir.path().join("bot.log"));
 
@@ -950,6 +959,7 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
     let World {
         _hs1,
         bot_user,
+        mona,
         alice,
         a,
         dir,
@@ -961,7 +971,7 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
         "store_path = \"matrix\"",
         "store_path = \"matrix\"\nask_resend_after_s = 3",
     );
-    let eve = verified_only_neighbor(&_hs1, &alice, &a).await;
+    let eve = verified_only_neighbor(&_hs1, &mona, &a).await;
     let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&eve, &a, &bot_user).await;
@@ -1064,13 +1074,14 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
     let World {
         _hs1,
         bot_user,
+        mona,
         alice,
         a,
         dir,
         cfg,
         ..
     } = world().await;
-    let eve = verified_only_neighbor(&_hs1, &alice, &a).await;
+    let eve = verified_only_neighbor(&_hs1, &mona, &a).await;
     let log = dir.path().join("bot.log");
     let mut bot = Bot::start(&cfg, &log);
     bot_joined(&alice, &a, &bot_user).await;
@@ -1178,5 +1189,347 @@ async fn the_bot_keeps_one_cross_signed_device_with_key_backup_and_shows_its_rec
             .exists_on_server()
             .await
             .unwrap()
+    );
+}
+
+/// The incident ID in a bot message's `org.neighborwatch.incident` tag.
+fn incident_id(v: &serde_json::Value) -> String {
+    v["content"]["org.neighborwatch.incident"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no incident tag: {v}"))
+        .to_owned()
+}
+
+fn event_id(v: &serde_json::Value) -> matrix_sdk::ruma::OwnedEventId {
+    v["event_id"].as_str().unwrap().try_into().unwrap()
+}
+
+/// The bot's top-level alert for incident `id` in `room`, as `who` decrypted it.
+async fn alert_in(
+    who: &Neighbor,
+    room: &OwnedRoomId,
+    bot_user: &str,
+    id: &str,
+) -> serde_json::Value {
+    wait_for(&format!("the alert for {id}"), 90, || async {
+        who.from(room, bot_user).into_iter().find(|v| {
+            v["content"]["msgtype"] == "m.text"
+                && v["content"]["m.relates_to"].is_null()
+                && v["content"]["org.neighborwatch.incident"]["id"] == id
+        })
+    })
+    .await
+}
+
+/// The edits of the alert `alert` in `room` whose new text contains `words`, as `who`
+/// decrypted them.
+fn edits_of(
+    who: &Neighbor,
+    room: &OwnedRoomId,
+    bot_user: &str,
+    alert: &serde_json::Value,
+    words: &str,
+) -> Vec<serde_json::Value> {
+    who.from(room, bot_user)
+        .into_iter()
+        .filter(|v| {
+            v["content"]["m.relates_to"]["rel_type"] == "m.replace"
+                && v["content"]["m.relates_to"]["event_id"] == alert["event_id"]
+                && v["content"]["m.new_content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains(words))
+        })
+        .collect()
+}
+
+/// A reply in the thread of `alert` whose text contains `words`.
+async fn thread_reply(
+    who: &Neighbor,
+    room: &OwnedRoomId,
+    bot_user: &str,
+    alert: &serde_json::Value,
+    words: &str,
+) -> serde_json::Value {
+    wait_for(&format!("a thread reply saying {words:?}"), 90, || async {
+        who.from(room, bot_user).into_iter().find(|v| {
+            v["content"]["m.relates_to"]["rel_type"] == "m.thread"
+                && v["content"]["m.relates_to"]["event_id"] == alert["event_id"]
+                && v["content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains(words))
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        mona,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        coord,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let mut bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&carol, &b, &bot_user).await;
+    bot_joined(&alice, &a, &bot_user).await;
+
+    // Two plain neighbors confirm an incident; it is relayed to A and, across
+    // federation, to B.
+    let r1 = alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r 2 unmarked black SUVs, agents in vests at 31st & Market",
+        )
+        .await;
+    let ack1 = wait_for("the first acknowledgment", 60, || async {
+        alice.replies(&a, &bot_user, r1.as_str()).into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        ack1["content"]["org.neighborwatch.incident"]["status"],
+        "unverified"
+    );
+    let id = incident_id(&ack1);
+    let r2 = bob
+        .say(
+            &a,
+            &[&bot_user, &alice.user],
+            "!r agents at 31st and Market St",
+        )
+        .await;
+    wait_for("the confirmation", 60, || async {
+        bob.replies(&a, &bot_user, r2.as_str()).into_iter().next()
+    })
+    .await;
+    let alert_b = alert_in(&carol, &b, &bot_user, &id).await;
+    let alert_a = alert_in(&alice, &a, &bot_user, &id).await;
+
+    // A plain member's ❌ does nothing; their `!false` gets one quiet reply and changes
+    // nothing (both are handled in order, so by the reply the reaction was too).
+    bob.react(&a, &event_id(&alert_a), "❌").await;
+    let nf = bob.say(&a, &[&bot_user], &format!("!false {id}")).await;
+    let refusal = wait_for("the refusal", 60, || async {
+        bob.replies(&a, &bot_user, nf.as_str()).into_iter().next()
+    })
+    .await;
+    assert_eq!(refusal["content"]["msgtype"], "m.notice");
+    assert!(
+        refusal["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Only verifiers and room moderators"),
+        "{refusal}"
+    );
+    assert!(
+        edits_of(&alice, &a, &bot_user, &alert_a, "").is_empty(),
+        "a neighbor's ❌ and !false edited nothing"
+    );
+
+    // The creator of room B (its moderator, on the other homeserver) reacts ❌ to the
+    // alert there: the alert is edited to a false alarm in every room, on both servers.
+    carol.react(&b, &event_id(&alert_b), "❌").await;
+    for (who, room, alert) in [(&carol, &b, &alert_b), (&alice, &a, &alert_a)] {
+        let edit = wait_for("the false-alarm edit", 90, || async {
+            edits_of(who, room, &bot_user, alert, "FALSE ALARM")
+                .into_iter()
+                .next()
+        })
+        .await;
+        let new = &edit["content"]["m.new_content"];
+        let body = new["body"].as_str().unwrap();
+        assert!(
+            body.lines().next().unwrap().contains("FALSE ALARM"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("SUVs"),
+            "the sighting is no longer shown as current: {body}"
+        );
+        assert_eq!(new["org.neighborwatch.incident"]["status"], "false_alarm");
+        assert!(
+            new["org.neighborwatch.incident"]["version"].as_u64()
+                > alert["content"]["org.neighborwatch.incident"]["version"].as_u64()
+        );
+        let reply = thread_reply(who, room, &bot_user, alert, "FALSE ALARM").await;
+        assert_eq!(reply["content"]["msgtype"], "m.text", "it notifies");
+    }
+    wait_for("the coordination notice", 60, || async {
+        alice.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains(&id) && t.contains("false alarm"))
+        })
+    })
+    .await;
+
+    // Room A's moderator reports at the same place: a new incident, confirmed at once
+    // (a moderator's own report), that says a false alarm was marked there.
+    let r3 = mona
+        .say(
+            &a,
+            &[&bot_user, &alice.user, &bob.user],
+            "!r agents back at 31st & Market",
+        )
+        .await;
+    let ack3 = wait_for("the moderator's acknowledgment", 60, || async {
+        mona.replies(&a, &bot_user, r3.as_str()).into_iter().next()
+    })
+    .await;
+    let id2 = incident_id(&ack3);
+    assert_ne!(id2, id, "a false alarm is not reopened by a report");
+    assert_eq!(
+        ack3["content"]["org.neighborwatch.incident"]["status"],
+        "confirmed"
+    );
+    assert!(
+        ack3["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("marked a false alarm at"),
+        "{ack3}"
+    );
+    let alert2_a = alert_in(&alice, &a, &bot_user, &id2).await;
+    let alert2_b = alert_in(&carol, &b, &bot_user, &id2).await;
+
+    // Bob adds a report, then deletes it: it leaves the incident.
+    let r4 = bob
+        .say(
+            &a,
+            &[&bot_user, &mona.user],
+            "!r SECRETWORD two agents at 31st & Market",
+        )
+        .await;
+    wait_for(
+        "the acknowledgment of the report to withdraw",
+        60,
+        || async { bob.replies(&a, &bot_user, r4.as_str()).into_iter().next() },
+    )
+    .await;
+    bob.redact(&a, &r4).await;
+    thread_reply(&alice, &a, &bot_user, &alert2_a, "withdrawn").await;
+
+    // `!clear ID` (any case) by room A's moderator: all clear, in every room.
+    let c = mona
+        .say(&a, &[&bot_user], &format!("!clear {}", id2.to_lowercase()))
+        .await;
+    let done = wait_for("the reply to !clear", 60, || async {
+        mona.replies(&a, &bot_user, c.as_str()).into_iter().next()
+    })
+    .await;
+    assert!(
+        done["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("all clear"),
+        "{done}"
+    );
+    wait_for("the all-clear edit in room B", 90, || async {
+        edits_of(&carol, &b, &bot_user, &alert2_b, "ALL CLEAR")
+            .into_iter()
+            .next()
+    })
+    .await;
+    thread_reply(&carol, &b, &bot_user, &alert2_b, "ALL CLEAR").await;
+
+    // In the store: both incidents closed as decided, the withdrawn report and its text
+    // gone.
+    bot.kill();
+    let store = neighborwatch::store::SledStore::open(&dir.path().join("state.sled")).unwrap();
+    let snap = neighborwatch::store::Store::load(&store).unwrap();
+    let status = |i: &str| {
+        snap.incidents
+            .iter()
+            .find(|x| x.id.as_str() == i)
+            .map(|x| (x.status, x.reports.len()))
+    };
+    use neighborwatch::incident::Status;
+    assert_eq!(status(&id), Some((Status::FalseAlarm, 2)));
+    assert_eq!(status(&id2), Some((Status::Resolved, 1)));
+    assert!(
+        !format!("{snap:?}").contains("SECRETWORD"),
+        "the withdrawn report's text is purged"
+    );
+    // No reporter identity in any alert or edit.
+    for v in carol.from(&b, &bot_user) {
+        let text = v["content"].to_string();
+        for who in [&alice.user, &bob.user, &mona.user, "alice", "bob", "mona"] {
+            assert!(!text.contains(who), "room B received an identity: {text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fresh_accounts_cannot_confirm_but_a_moderator_still_can() {
+    let World {
+        bot_user,
+        mona,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    // Every account here is minutes old: none counts toward confirmation.
+    edit_config(
+        &cfg,
+        "[[neighborhood]]\nid = \"hoover-foster\"",
+        "[defaults]\nmin_member_hours = 1\n\n[[neighborhood]]\nid = \"hoover-foster\"",
+    );
+    let _bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&carol, &b, &bot_user).await;
+    bot_joined(&alice, &a, &bot_user).await;
+    let mut id = String::new();
+    for (who, other, text) in [
+        (&alice, &bob, "!r agents at 31st & Market"),
+        (&bob, &alice, "!r agents at 31st and Market St"),
+    ] {
+        let r = who.say(&a, &[&bot_user, &other.user], text).await;
+        let ack = wait_for("the acknowledgment", 60, || async {
+            who.replies(&a, &bot_user, r.as_str()).into_iter().next()
+        })
+        .await;
+        let body = ack["content"]["body"].as_str().unwrap();
+        assert!(body.contains("less than 1 hours"), "{body}");
+        assert_eq!(
+            ack["content"]["org.neighborwatch.incident"]["status"],
+            "unverified"
+        );
+        id = incident_id(&ack);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !carol
+            .from(&b, &bot_user)
+            .iter()
+            .any(|v| v["content"]["msgtype"] == "m.text"),
+        "two fresh accounts raised no alert"
+    );
+    // Room A's moderator confirms.
+    let c = mona.say(&a, &[&bot_user], &format!("!confirm {id}")).await;
+    wait_for("the reply to !confirm", 60, || async {
+        mona.replies(&a, &bot_user, c.as_str()).into_iter().next()
+    })
+    .await;
+    let alert = alert_in(&carol, &b, &bot_user, &id).await;
+    assert!(
+        alert["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("confirmed by a verifier"),
+        "{alert}"
     );
 }

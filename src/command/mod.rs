@@ -1,0 +1,82 @@
+//! Commands people type, parsed once into plain data: the verifier actions
+//! `!confirm ID`, `!false ID [reason]`, `!clear ID` (Spanish `!confirmar`, `!falso`,
+//! `!despejado`). Who may run them is decided in `incident::lifecycle`; what they do, in
+//! the engine.
+//!
+//! Owns: the command grammar. Must not touch: incidents, permissions, wording.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::incident::{Action, IncidentId};
+
+/// Longest reason kept for a false alarm (characters); longer ones are cut.
+pub const MAX_REASON_CHARS: usize = 280;
+
+/// A verifier command as typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifierCommand {
+    /// What to do.
+    pub action: Action,
+    /// The incident, when the word after the command is an incident ID.
+    pub id: Option<IncidentId>,
+    /// What was typed as the ID (shown back when it is not one).
+    pub id_text: String,
+    /// Why (false alarms), trimmed and cut to [`MAX_REASON_CHARS`].
+    pub reason: Option<String>,
+}
+
+static COMMAND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?is)^\s*!(confirm|confirmar|false|falso|clear|despejado)(?:\s+(\S+))?(?:\s+(.*))?$",
+    )
+    .expect("static regex")
+});
+
+/// Reads a verifier command; `None` when the message is not one.
+pub fn parse_verifier_command(body: &str) -> Option<VerifierCommand> {
+    let c = COMMAND.captures(body)?;
+    let action = match c[1].to_ascii_lowercase().as_str() {
+        "confirm" | "confirmar" => Action::Confirm,
+        "false" | "falso" => Action::FalseAlarm,
+        _ => Action::Clear,
+    };
+    let id_text = c.get(2).map_or("", |m| m.as_str()).to_owned();
+    let reason = c
+        .get(3)
+        .map(|m| m.as_str().trim())
+        .filter(|r| !r.is_empty() && action == Action::FalseAlarm)
+        .map(|r| r.chars().take(MAX_REASON_CHARS).collect());
+    Some(VerifierCommand {
+        action,
+        id: IncidentId::parse(id_text.trim_matches(|c: char| !c.is_ascii_alphanumeric())),
+        id_text,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_in_both_languages_with_ids_in_any_case() {
+        let c = parse_verifier_command("!false k7q2 it was a utility crew").unwrap();
+        assert_eq!(c.action, Action::FalseAlarm);
+        assert_eq!(c.id.unwrap().as_str(), "K7Q2");
+        assert_eq!(c.reason.as_deref(), Some("it was a utility crew"));
+        let c = parse_verifier_command("!Confirmar K7Q2").unwrap();
+        assert_eq!(c.action, Action::Confirm);
+        assert_eq!(c.reason, None);
+        let c = parse_verifier_command("!despejado #K7Q2.").unwrap();
+        assert_eq!((c.action, c.id.unwrap().as_str()), (Action::Clear, "K7Q2"));
+        let c = parse_verifier_command("!clear").unwrap();
+        assert_eq!(c.id, None);
+        let c = parse_verifier_command("!falso OOOO").unwrap();
+        assert_eq!((c.id, c.id_text.as_str()), (None, "OOOO"));
+        assert_eq!(parse_verifier_command("!r agents at 31st & Market"), None);
+        assert_eq!(parse_verifier_command("is it false?"), None);
+        assert_eq!(parse_verifier_command("!falsehood K7Q2"), None);
+    }
+}
