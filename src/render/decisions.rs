@@ -85,7 +85,8 @@ pub fn render_decisions<'i>(
                     }
                     None => {}
                 }
-                if let (AckKind::New, Some(t)) = (kind, inc.after_false_alarm) {
+                if let (AckKind::New | AckKind::Confirmed, Some(t)) = (kind, inc.after_false_alarm)
+                {
                     parts.push(("ack.after_false_alarm", vec![("time", r.time(t))]));
                 }
                 out.push(Effect::Reply {

@@ -1472,6 +1472,8 @@ async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fresh_accounts_cannot_confirm_but_a_moderator_still_can() {
     let World {
+        _hs1,
+        _hs2,
         bot_user,
         mona,
         alice,
