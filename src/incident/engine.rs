@@ -194,6 +194,32 @@ fn near_of(nb: &Neighborhood, at: LatLon) -> Option<NearPlace> {
         })
 }
 
+/// Relays `inc` to every room in range not alerted yet; returns how many.
+fn relay_to_new_rooms(net: &Network, inc: &mut Incident, decisions: &mut Vec<Decision>) -> usize {
+    let id = inc.id;
+    let before = inc.relayed_to.len();
+    for t in plan_relays(net, inc.location, &inc.relayed_to) {
+        let room = Arc::clone(t.room);
+        decisions.push(Decision::Relay {
+            room: Arc::clone(&room),
+            incident: id,
+        });
+        inc.relayed_to.push(room);
+    }
+    inc.relayed_to.len() - before
+}
+
+/// Edits the alert of `inc` in every room it was relayed to.
+fn update_alerts(inc: &Incident, update: &UpdateKind, decisions: &mut Vec<Decision>) {
+    for room in &inc.relayed_to {
+        decisions.push(Decision::UpdateAlert {
+            room: room.clone(),
+            incident: inc.id,
+            update: update.clone(),
+        });
+    }
+}
+
 /// A transaction ID that is the same every time the same input produces its `i`-th effect.
 fn txn_id(cause: &str, i: usize) -> String {
     use sha2::{Digest, Sha256};
@@ -847,26 +873,13 @@ impl<S: Store> Engine<S> {
         let newly_confirmed = !was_confirmed && inc.status == Status::Confirmed;
         // Rooms already alerted: edit + one thread reply each. New rooms in range: alert.
         if was_confirmed {
-            for room in &inc.relayed_to {
-                tx.decisions.push(Decision::UpdateAlert {
-                    room: room.clone(),
-                    incident: id,
-                    update: UpdateKind::Reports,
-                });
-            }
+            update_alerts(&inc, &UpdateKind::Reports, &mut tx.decisions);
         }
-        let mut relayed = 0;
-        if inc.status == Status::Confirmed {
-            for t in plan_relays(&net, inc.location, &inc.relayed_to) {
-                let room = Arc::clone(t.room);
-                tx.decisions.push(Decision::Relay {
-                    room: Arc::clone(&room),
-                    incident: id,
-                });
-                inc.relayed_to.push(room);
-                relayed += 1;
-            }
-        }
+        let relayed = if inc.status == Status::Confirmed {
+            relay_to_new_rooms(&net, &mut inc, &mut tx.decisions)
+        } else {
+            0
+        };
         let kind = if newly_confirmed {
             AckKind::Confirmed
         } else if was_confirmed {
@@ -1123,27 +1136,18 @@ impl<S: Store> Engine<S> {
             Status::FalseAlarm | Status::Resolved => inc.closed_at = Some(now),
             Status::Unverified | Status::Expired => {}
         }
-        for room in &inc.relayed_to {
-            tx.decisions.push(Decision::UpdateAlert {
-                room: room.clone(),
-                incident: id,
-                update: UpdateKind::Status {
-                    reason: reason.clone(),
-                },
-            });
-        }
-        let mut relayed = 0;
-        if status == Status::Confirmed {
-            for t in plan_relays(&net, inc.location, &inc.relayed_to) {
-                let room = Arc::clone(t.room);
-                tx.decisions.push(Decision::Relay {
-                    room: Arc::clone(&room),
-                    incident: id,
-                });
-                inc.relayed_to.push(room);
-                relayed += 1;
-            }
-        }
+        update_alerts(
+            &inc,
+            &UpdateKind::Status {
+                reason: reason.clone(),
+            },
+            &mut tx.decisions,
+        );
+        let relayed = if status == Status::Confirmed {
+            relay_to_new_rooms(&net, &mut inc, &mut tx.decisions)
+        } else {
+            0
+        };
         let rooms = inc.relayed_to.len();
         let s = net.settings(&inc.neighborhood);
         if let Some(coord) = &self.coordination_room {
@@ -1219,13 +1223,7 @@ impl<S: Store> Engine<S> {
         inc.updated_at = now;
         tx.touch(id, key, n);
         if inc.status == Status::Confirmed {
-            for room in &inc.relayed_to {
-                tx.decisions.push(Decision::UpdateAlert {
-                    room: room.clone(),
-                    incident: id,
-                    update: UpdateKind::Retracted,
-                });
-            }
+            update_alerts(&inc, &UpdateKind::Retracted, &mut tx.decisions);
         }
         if inc.status.is_open()
             && let Some(coord) = &self.coordination_room
@@ -1335,13 +1333,7 @@ impl<S: Store> Engine<S> {
                 inc.status = Status::Expired;
                 inc.version += 1;
                 inc.updated_at = now;
-                for room in &inc.relayed_to {
-                    tx.decisions.push(Decision::UpdateAlert {
-                        room: room.clone(),
-                        incident: id,
-                        update: UpdateKind::Expired,
-                    });
-                }
+                update_alerts(&inc, &UpdateKind::Expired, &mut tx.decisions);
                 if let Some(coord) = &self.coordination_room {
                     tx.decisions.push(Decision::Coordination {
                         room: Arc::clone(coord),
