@@ -210,14 +210,15 @@ fn run() -> Result<ExitCode> {
             println!("{}: ok", config.display());
             for n in &net.neighborhoods {
                 println!(
-                    "  {} ({}): {} room(s), {} place(s), {} street(s), language {}, {}",
+                    "  {} ({}): {} room(s), {} place(s), {} street(s), language {}, {}, {} verifier(s)",
                     n.id,
                     n.name,
                     n.rooms.len(),
                     n.gazetteer.places().len(),
                     n.gazetteer.streets().len(),
                     n.settings.language,
-                    n.settings.timezone
+                    n.settings.timezone,
+                    n.settings.verifiers.len()
                 );
             }
             Ok(ExitCode::SUCCESS)

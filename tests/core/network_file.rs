@@ -195,3 +195,24 @@ fn a_missing_network_file_is_a_clear_error() {
         "{e}"
     );
 }
+
+#[test]
+fn verifiers_add_up_from_defaults_and_fake_report_limits_are_checked() {
+    let text = BASE.replace(
+        "confirmations = 2",
+        "confirmations = 2\nverifiers = [\"@net:example.org\"]\nmin_member_hours = 0",
+    ) + "verifiers = [\"@hood:example.org\", \"@net:example.org\"]\nmax_reports_per_10min = 3\n";
+    let n = parse(&text).unwrap();
+    let s = &n.neighborhoods[0].settings;
+    assert_eq!(s.verifiers, ["@net:example.org", "@hood:example.org"]);
+    assert_eq!((s.min_member_hours, s.max_reports_per_10min), (0, 3));
+    assert_eq!(n.defaults.max_reports_per_10min, 5, "default");
+    // A verifier that is not a user ID, and limits out of range, name line and key.
+    let e = err(&(BASE.to_owned() + "verifiers = [\"maria\"]\n"));
+    assert_names(&e, 10, "verifiers");
+    assert!(e.to_string().contains("not a user ID"), "{e}");
+    let e = err(&BASE.replace("confirmations = 2", "max_reports_per_10min = 0"));
+    assert_names(&e, 2, "max_reports_per_10min");
+    let e = err(&BASE.replace("confirmations = 2", "min_member_hours = -1"));
+    assert_names(&e, 2, "min_member_hours");
+}
