@@ -48,8 +48,8 @@ pub struct Neighbor {
     pub client: Client,
     /// Full user ID.
     pub user: String,
-    /// Every decrypted message received: (room, raw event JSON).
-    pub received: Arc<Mutex<Vec<(OwnedRoomId, Value)>>>,
+    /// Every decrypted message received: (room, raw event JSON, when it arrived).
+    pub received: Arc<Mutex<Vec<(OwnedRoomId, Value, Instant)>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -98,7 +98,8 @@ impl Neighbor {
                 let rec = Arc::clone(&rec);
                 async move {
                     if let Ok(v) = serde_json::from_str::<Value>(raw.0.get()) {
-                        rec.lock().unwrap().push((room.room_id().to_owned(), v));
+                        let at = Instant::now();
+                        rec.lock().unwrap().push((room.room_id().to_owned(), v, at));
                     }
                 }
             },
@@ -119,11 +120,14 @@ impl Neighbor {
         );
         let c = client.clone();
         tokio::spawn(async move {
+            // A sync loop without the SDK's one-second pause after quick syncs, so that
+            // what a neighbor sees, and when, is the homeserver's doing.
+            let mut settings = SyncSettings::default().timeout(Duration::from_secs(5));
             loop {
-                let _ = c
-                    .sync(SyncSettings::default().timeout(Duration::from_secs(5)))
-                    .await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                match c.sync_once(settings.clone()).await {
+                    Ok(r) => settings = settings.token(r.next_batch),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
             }
         });
         Ok(Neighbor {
@@ -193,6 +197,17 @@ impl Neighbor {
             })
             .await;
         }
+        r.send(RoomMessageEventContent::text_plain(body))
+            .await
+            .unwrap()
+            .response
+            .event_id
+    }
+
+    /// Sends a text message at once, without waiting for members (for measurements,
+    /// once [`Neighbor::say`] has been used in the room).
+    pub async fn send_now(&self, room: &OwnedRoomId, body: &str) -> OwnedEventId {
+        let r = self.room(room).await;
         r.send(RoomMessageEventContent::text_plain(body))
             .await
             .unwrap()
@@ -272,8 +287,18 @@ impl Neighbor {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(r, v)| r == room && v["sender"] == sender)
-            .map(|(_, v)| v.clone())
+            .filter(|(r, v, _)| r == room && v["sender"] == sender)
+            .map(|(_, v, _)| v.clone())
             .collect()
+    }
+
+    /// When the first message in `room` matching `f` arrived, if one has.
+    pub fn arrived(&self, room: &OwnedRoomId, f: impl Fn(&Value) -> bool) -> Option<Instant> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(r, v, _)| r == room && f(v))
+            .map(|(_, _, at)| *at)
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use matrix_sdk::{
-    Client, LoopCtrl, Room, RoomState,
+    Client, Room, RoomState,
     authentication::matrix::MatrixSession,
     config::SyncSettings,
     encryption::{BackupDownloadStrategy, EncryptionSettings},
@@ -547,63 +547,57 @@ fn spawn_sync(
         .map(|n| n.settings.dedupe_window_min)
         .fold(net.defaults.dedupe_window_min, u32::max);
     let read_back_ms = i64::from(read_back_ms) * 60_000;
-    let sync_client = client;
-    let (sync_net, h) = (Arc::clone(&net), inbound);
     tokio::spawn(async move {
-        let settings = SyncSettings::default().timeout(Duration::from_secs(10));
-        let first = std::sync::atomic::AtomicBool::new(true);
+        // Driven by hand with `sync_once`: the SDK's own loop (`sync`,
+        // `sync_with_result_callback`) sleeps up to a second whenever the previous sync
+        // returned in less than one, and the bot's own sends wake its sync, so every new
+        // report would wait for that sleep. Here the next request leaves at once; only
+        // errors back off (0.5 s doubling to 5 s, so a restarted homeserver costs a few
+        // seconds at most).
+        let mut settings = SyncSettings::default().timeout(Duration::from_secs(10));
+        let mut first = true;
+        let mut backoff = Duration::from_millis(500);
         loop {
-            let result = sync_client
-                .sync_with_result_callback(settings.clone(), |resp| {
-                    let (client, h, net) =
-                        (sync_client.clone(), Arc::clone(&h), Arc::clone(&sync_net));
-                    let first = first.swap(false, std::sync::atomic::Ordering::SeqCst);
-                    async move {
-                        let resp = match resp {
-                            Ok(r) => r,
-                            Err(e) => {
-                                warn!(error = %e, "sync failed; retrying");
-                                tokio::time::sleep(Duration::from_secs(2)).await;
-                                return Ok(LoopCtrl::Continue);
-                            }
-                        };
-                        let since = Utc::now().timestamp_millis() - read_back_ms;
-                        let gaps: Vec<(OwnedRoomId, Option<String>)> = if first {
-                            client
-                                .joined_rooms()
-                                .into_iter()
-                                .filter(|r| {
-                                    net.neighborhood_of_room(r.room_id().as_str()).is_some()
-                                })
-                                .map(|r| (r.room_id().to_owned(), None))
-                                .collect()
-                        } else {
-                            resp.rooms
-                                .joined
-                                .iter()
-                                .filter(|(_, u)| u.timeline.limited)
-                                .filter(|(id, _)| net.neighborhood_of_room(id.as_str()).is_some())
-                                .map(|(id, u)| (id.clone(), u.timeline.prev_batch.clone()))
-                                .collect()
-                        };
-                        if first || !gaps.is_empty() {
-                            // Off the sync loop: reading back must not delay new events.
-                            tokio::spawn(async move {
-                                read_back_rooms(&h, &client, &gaps, since).await;
-                                if first {
-                                    h.retry_undecrypted(&client, None).await;
-                                    info!("caught up");
-                                }
-                            });
-                        }
-                        Ok(LoopCtrl::Continue)
+            let resp = match client.sync_once(settings.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "sync failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(500);
+            settings = settings.token(resp.next_batch.clone());
+            let since = Utc::now().timestamp_millis() - read_back_ms;
+            let gaps: Vec<(OwnedRoomId, Option<String>)> = if first {
+                client
+                    .joined_rooms()
+                    .into_iter()
+                    .filter(|r| net.neighborhood_of_room(r.room_id().as_str()).is_some())
+                    .map(|r| (r.room_id().to_owned(), None))
+                    .collect()
+            } else {
+                resp.rooms
+                    .joined
+                    .iter()
+                    .filter(|(_, u)| u.timeline.limited)
+                    .filter(|(id, _)| net.neighborhood_of_room(id.as_str()).is_some())
+                    .map(|(id, u)| (id.clone(), u.timeline.prev_batch.clone()))
+                    .collect()
+            };
+            if first || !gaps.is_empty() {
+                // Off the sync loop: reading back must not delay new events.
+                let (client, h) = (client.clone(), Arc::clone(&inbound));
+                tokio::spawn(async move {
+                    read_back_rooms(&h, &client, &gaps, since).await;
+                    if first {
+                        h.retry_undecrypted(&client, None).await;
+                        info!("caught up");
                     }
-                })
-                .await;
-            if let Err(e) = result {
-                warn!(error = %e, "sync stopped; restarting");
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                });
             }
+            first = false;
         }
     })
 }

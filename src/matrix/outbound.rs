@@ -21,7 +21,8 @@ use super::ShellError;
 use super::content::{ROOM_MESSAGE, is_alert, message_content};
 use crate::config::Network;
 use crate::effect::Effect;
-use crate::store::{Sent, SledStore, Store};
+use crate::store::{Queued, Sent, SledStore, Store};
+use futures_util::StreamExt;
 
 /// Why one outbox entry was not sent this round.
 enum SendOutcome {
@@ -153,10 +154,13 @@ async fn send_one(
 /// sends nothing, so a test can kill the bot between a commit and its sends.
 pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
 
+/// Rooms sent to at the same time.
+const MAX_ROOMS_AT_ONCE: usize = 16;
+
 pub(crate) async fn send_loop(
     client: Client,
     net: Arc<Network>,
-    mut store: SledStore,
+    store: SledStore,
     ready: Arc<Notify>,
 ) {
     if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
@@ -173,38 +177,56 @@ pub(crate) async fn send_loop(
                 continue;
             }
         };
-        let mut blocked: Vec<String> = Vec::new();
-        let mut failed = false;
-        for q in &queued {
-            let room = q.entry.effect.room().to_owned();
-            if blocked.contains(&room) {
-                continue; // keep each room's order: nothing overtakes a failed entry
-            }
-            let span = info_span!("send", room = %room, seq = q.seq);
-            match send_one(
-                &client,
-                &net,
-                &mut store,
-                q.seq,
-                &q.entry.txn_id,
-                &q.entry.effect,
-            )
-            .instrument(span)
-            .await
-            {
-                Ok(SendOutcome::Sent) => {}
-                Ok(SendOutcome::Later(why)) => {
-                    debug!(reason = %why, "will retry");
-                    blocked.push(room);
-                    failed = true;
-                }
-                Err(e) => {
-                    warn!(error = %e, "outbox bookkeeping failed");
-                    blocked.push(room);
-                    failed = true;
-                }
+        // Rooms are sent to concurrently (a room that is slow or failing holds up only
+        // itself); within a room, in queue order, stopping at the first entry that must
+        // wait (nothing overtakes it: an edit or thread reply needs its alert first).
+        // Rooms with an alert waiting go first.
+        let mut rooms: Vec<(String, Vec<Queued>)> = Vec::new();
+        for q in queued {
+            let room = q.entry.effect.room();
+            match rooms.iter_mut().find(|(r, _)| r == room) {
+                Some((_, v)) => v.push(q),
+                None => rooms.push((room.to_owned(), vec![q])),
             }
         }
+        rooms.sort_by_key(|(_, v)| {
+            !v.iter()
+                .any(|q| matches!(q.entry.effect, Effect::Relay { .. }))
+        });
+        let failed = futures_util::stream::iter(rooms.into_iter().map(|(room, entries)| {
+            let (client, net, mut store) = (client.clone(), Arc::clone(&net), store.clone());
+            async move {
+                for q in entries {
+                    let span = info_span!("send", room = %room, seq = q.seq);
+                    match send_one(
+                        &client,
+                        &net,
+                        &mut store,
+                        q.seq,
+                        &q.entry.txn_id,
+                        &q.entry.effect,
+                    )
+                    .instrument(span)
+                    .await
+                    {
+                        Ok(SendOutcome::Sent) => {}
+                        Ok(SendOutcome::Later(why)) => {
+                            debug!(reason = %why, "will retry");
+                            return false;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "outbox bookkeeping failed");
+                            return false;
+                        }
+                    }
+                }
+                true
+            }
+        }))
+        .buffer_unordered(MAX_ROOMS_AT_ONCE)
+        .collect::<Vec<bool>>()
+        .await
+        .contains(&false);
         if failed {
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
