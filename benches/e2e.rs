@@ -95,7 +95,7 @@ path = "state.sled"
 reporter_key_env = "NW_REPORTER_KEY"
 
 [defaults]
-max_reports_per_10min = 100000
+max_reports_per_10min = 1000
 dedupe_radius_m = 100
 
 [[neighborhood]]
