@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::incident::IncidentTag;
+use crate::incident::{IncidentId, IncidentTag};
 use crate::render::OutgoingMessage;
 
 /// One action of the bot.
@@ -75,6 +75,18 @@ impl Effect {
             | Self::Location { room, .. }
             | Self::Edit { room, .. }
             | Self::ThreadReply { room, .. } => room,
+        }
+    }
+
+    /// The incident the effect is about, if any.
+    pub fn incident(&self) -> Option<&IncidentId> {
+        match self {
+            Self::Location { incident, .. } => Some(&incident.id),
+            Self::Reply { message, .. }
+            | Self::Notice { message, .. }
+            | Self::Relay { message, .. }
+            | Self::Edit { message, .. }
+            | Self::ThreadReply { message, .. } => message.incident.as_ref().map(|t| &t.id),
         }
     }
 }

@@ -31,6 +31,7 @@
 //! The Matrix shell, outside the core:
 //!
 //! - [`matrix`]: session, invites, events in, outbox sender out (`matrix-sdk`).
+//! - [`metrics`]: Prometheus metrics and the health check, on an optional HTTP listener.
 //! - [`devnet`]: a local Synapse network for the demo and the end-to-end tests.
 
 #![recursion_limit = "256"]
@@ -42,6 +43,7 @@ pub mod effect;
 pub mod incident;
 pub mod logging;
 pub mod matrix;
+pub mod metrics;
 pub mod places;
 pub mod render;
 pub mod replay;

@@ -234,6 +234,13 @@ pub struct StorageSettings {
     pub reporter_key_env: String,
 }
 
+/// `[metrics]`: the Prometheus and health listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Address to listen on (`127.0.0.1:9464`; a container listens on `0.0.0.0`).
+    pub listen: std::net::SocketAddr,
+}
+
 /// A validated network file.
 #[derive(Clone, Debug)]
 pub struct Network {
@@ -249,6 +256,8 @@ pub struct Network {
     pub matrix: Option<MatrixSettings>,
     /// The state database, if the file has one.
     pub storage: Option<StorageSettings>,
+    /// The metrics listener, if the file asks for one.
+    pub metrics: Option<MetricsSettings>,
     /// `[defaults]`.
     pub defaults: Tunables,
     /// The neighborhoods. After changing them, call [`Network::reindex`].
@@ -408,6 +417,21 @@ impl Validator<'_> {
             }
             None => None,
         };
+        let metrics = match &raw.metrics {
+            Some(m) => Some(MetricsSettings {
+                listen: m.listen.get_ref().trim().parse().map_err(|_| {
+                    self.invalid(
+                        &m.listen.span(),
+                        "metrics.listen",
+                        format!(
+                            "`{}` is not an address and port, like 127.0.0.1:9464",
+                            m.listen.get_ref()
+                        ),
+                    )
+                })?,
+            }),
+            None => None,
+        };
         if let Some(r) = &raw.coordination_room {
             self.room(r, "coordination_room")?;
         }
@@ -500,6 +524,7 @@ impl Validator<'_> {
             allow_unencrypted: raw.allow_unencrypted.unwrap_or(false),
             matrix,
             storage,
+            metrics,
             defaults,
             neighborhoods,
         }))

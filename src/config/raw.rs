@@ -29,6 +29,7 @@ pub struct RawNetwork {
     pub allow_unencrypted: Option<bool>,
     pub matrix: Option<RawMatrix>,
     pub storage: Option<RawStorage>,
+    pub metrics: Option<RawMetrics>,
     pub defaults: Option<RawTunables>,
     #[serde(default, rename = "neighborhood")]
     pub neighborhoods: Vec<RawNeighborhood>,
@@ -51,6 +52,12 @@ pub struct RawMatrix {
 pub struct RawStorage {
     pub path: Spanned<String>,
     pub reporter_key_env: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Spanned<String>,
 }
 
 /// The tunables, as found in `[defaults]`.

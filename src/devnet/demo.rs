@@ -79,6 +79,9 @@ fn network_text(
             "store_path = \"matrix\"".to_owned()
         } else if l.starts_with("path =") {
             "path = \"state.sled\"".to_owned()
+        } else if l.starts_with("listen =") {
+            // The metrics listener, on a free port.
+            "listen = \"127.0.0.1:0\"".to_owned()
         } else if l.starts_with("organizers =") {
             "organizers = []".to_owned()
         } else {

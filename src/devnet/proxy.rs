@@ -9,10 +9,11 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::synapse::DevnetError;
@@ -34,6 +35,8 @@ pub struct Proxy {
     /// `http://127.0.0.1:<port>`, to use as the homeserver URL.
     pub url: String,
     mode: Arc<AtomicU8>,
+    hold: watch::Sender<Option<String>>,
+    held: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -53,16 +56,41 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|x| e(&x))?;
         let url = format!("http://{}", listener.local_addr().map_err(|x| e(&x))?);
         let mode = Arc::new(AtomicU8::new(Mode::Pass as u8));
-        let m = Arc::clone(&mode);
+        let (hold, _) = watch::channel(None::<String>);
+        let held = Arc::new(AtomicUsize::new(0));
+        let (m, h, n) = (Arc::clone(&mode), hold.clone(), Arc::clone(&held));
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let m = Arc::clone(&m);
+                let (m, h, n) = (Arc::clone(&m), h.subscribe(), Arc::clone(&n));
                 tokio::spawn(async move {
-                    let _ = serve(client, upstream, &m).await;
+                    let _ = serve(client, upstream, &m, h, &n).await;
                 });
             }
         });
-        Ok(Proxy { url, mode, task })
+        Ok(Proxy {
+            url,
+            mode,
+            hold,
+            held,
+            task,
+        })
+    }
+
+    /// From now on, message sends into `room` (a room ID) get no answer until
+    /// [`Proxy::release`]: what a room whose sends hang looks like. Other rooms pass.
+    pub fn hold_room(&self, room: &str) {
+        let encoded = room.replace('!', "%21").replace(':', "%3A");
+        self.hold.send_replace(Some(encoded));
+    }
+
+    /// Forwards the held sends, and every later one.
+    pub fn release(&self) {
+        self.hold.send_replace(None);
+    }
+
+    /// How many sends are held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 
     /// From the next request on, message sends are handled so.
@@ -81,6 +109,8 @@ async fn serve(
     mut client: TcpStream,
     upstream: SocketAddr,
     mode: &AtomicU8,
+    mut hold: watch::Receiver<Option<String>>,
+    held: &AtomicUsize,
 ) -> std::io::Result<()> {
     // The request head, and whatever of the body came with it.
     let mut buf = Vec::new();
@@ -113,6 +143,19 @@ async fn serve(
                 return client.shutdown().await;
             }
             _ => {}
+        }
+        let upper = first.to_ascii_uppercase();
+        let holds = |h: &Option<String>| {
+            h.as_deref()
+                .is_some_and(|r| upper.contains(&r.to_ascii_uppercase()))
+        };
+        if holds(&hold.borrow()) {
+            held.fetch_add(1, Ordering::SeqCst);
+            let released = hold.wait_for(|h| !holds(h)).await.is_ok();
+            held.fetch_sub(1, Ordering::SeqCst);
+            if !released {
+                return Ok(());
+            }
         }
     }
     let mut rewritten = String::with_capacity(head.len() + 24);

@@ -253,6 +253,8 @@ pub struct Engine<S: Store> {
     forgot_seen_at: Option<DateTime<Utc>>,
     /// Queue worded effects in the store's outbox, atomically with the state.
     outbox: bool,
+    /// When the shell received the input being handled (see [`Engine::handle_received`]).
+    received_ms: Option<i64>,
     /// The network's coordination room, shared by the decisions that name it.
     coordination_room: Option<Arc<str>>,
     /// This bot's origin and each neighborhood's id (in network order), shared by every
@@ -317,6 +319,7 @@ impl<S: Store> Engine<S> {
             next_due: None,
             forgot_seen_at: None,
             outbox: false,
+            received_ms: None,
             coordination_room: None,
             origin: Arc::from(""),
             hood_ids: Vec::new(),
@@ -439,6 +442,7 @@ impl<S: Store> Engine<S> {
                 .enumerate()
                 .map(|(i, effect)| OutboxEntry {
                     txn_id: txn_id(&cause, i),
+                    at_ms: self.received_ms.unwrap_or(tx.batch.at_ms),
                     effect,
                 })
                 .collect();
@@ -468,6 +472,20 @@ impl<S: Store> Engine<S> {
     ) -> Result<Vec<Effect>, EngineError> {
         let d = self.decide(msg, now)?;
         Ok(self.render(&d))
+    }
+
+    /// Like [`Engine::handle`], for an event the shell received at `received`: the
+    /// outbox entries it queues carry that time (for the alert-delay metric).
+    pub fn handle_received(
+        &mut self,
+        msg: &IncomingMessage,
+        now: DateTime<Utc>,
+        received: DateTime<Utc>,
+    ) -> Result<Vec<Effect>, EngineError> {
+        self.received_ms = Some(received.timestamp_millis());
+        let out = self.handle(msg, now);
+        self.received_ms = None;
+        out
     }
 
     /// Like [`Engine::handle`], returning the decisions without wording them.

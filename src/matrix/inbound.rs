@@ -31,8 +31,20 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{debug, info, warn};
 
+use std::sync::Arc;
+
 use crate::incident::{Content, IncomingMessage, Member};
+use crate::metrics::Metrics;
 use crate::store::StoreError;
+
+/// An input for the engine, and when the bot received it.
+#[derive(Debug)]
+pub struct Received {
+    /// The input.
+    pub msg: IncomingMessage,
+    /// When it was received (read from a sync, or from history).
+    pub at: DateTime<Utc>,
+}
 
 /// How long an undecryptable event is kept waiting for its key.
 const UTD_KEEP_MS: i64 = 24 * 3_600_000;
@@ -139,7 +151,8 @@ pub fn reaction(ev: &OriginalSyncReactionEvent, room: &RoomId) -> IncomingMessag
 /// Where events go on their way to the engine.
 #[derive(Clone)]
 pub struct Inbound {
-    tx: UnboundedSender<IncomingMessage>,
+    tx: UnboundedSender<Received>,
+    metrics: Arc<Metrics>,
     me: Option<OwnedUserId>,
     /// Events from before the bot's state store existed are never handled.
     catch_up_from: i64,
@@ -172,7 +185,8 @@ fn utd_key(room: &RoomId, event_id: &str) -> Vec<u8> {
 impl Inbound {
     /// Events go to `tx`; undecryptable ones wait in the `utd` tree of `db`.
     pub fn new(
-        tx: UnboundedSender<IncomingMessage>,
+        tx: UnboundedSender<Received>,
+        metrics: Arc<Metrics>,
         me: Option<OwnedUserId>,
         catch_up_from: i64,
         db: &sled::Db,
@@ -180,6 +194,7 @@ impl Inbound {
     ) -> Result<Self, StoreError> {
         Ok(Self {
             tx,
+            metrics,
             me,
             catch_up_from,
             utd: db.open_tree("utd")?,
@@ -200,7 +215,7 @@ impl Inbound {
         if !self.wanted(&sender, ts) {
             return;
         }
-        let _ = self.tx.send(IncomingMessage {
+        self.hand(IncomingMessage {
             event_id: format!("{event_id}#undecryptable"),
             room: room.to_string(),
             sender: sender.to_string(),
@@ -217,10 +232,19 @@ impl Inbound {
         Some(sender) != self.me.as_deref() && ts_ms >= self.catch_up_from
     }
 
+    /// Hands `m` to the engine, stamped with when it was received; true when it went.
+    fn hand(&self, msg: IncomingMessage) -> bool {
+        let at = Utc::now();
+        self.metrics.events.inc();
+        let lag_ms = (at - msg.ts).num_milliseconds().max(0);
+        self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
+        self.tx.send(Received { msg, at }).is_ok()
+    }
+
     /// Hands `m` to the engine with what `room` says of its sender; true when it went.
     async fn send(&self, room: &Room, mut m: IncomingMessage, sender: &UserId) -> bool {
         m.member = member_of(room, sender).await;
-        self.tx.send(m).is_ok()
+        self.hand(m)
     }
 
     /// A decrypted room message from sync.
@@ -247,7 +271,7 @@ impl Inbound {
         if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
             && let Some(m) = redaction(ev, room.room_id())
         {
-            let _ = self.tx.send(m);
+            self.hand(m);
         }
     }
 
@@ -280,7 +304,7 @@ impl Inbound {
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
                     && let Some(m) = redaction(&ev, room_id)
                 {
-                    return self.tx.send(m).is_ok();
+                    return self.hand(m);
                 }
             }
             _ => {}
@@ -401,22 +425,27 @@ impl Inbound {
 }
 
 /// Reads back every room of `rooms` to `since_ms`, logging (without room contents) what
-/// it found.
+/// it found; returns how many events it handed to the engine.
 pub async fn read_back_rooms(
     inbound: &Inbound,
     client: &Client,
     rooms: &[(OwnedRoomId, Option<String>)],
     since_ms: i64,
-) {
+) -> usize {
+    let mut total = 0;
     for (id, from) in rooms {
         let Some(room) = client.get_room(id) else {
             continue;
         };
         match inbound.read_back(&room, from.clone(), since_ms).await {
-            Ok(n) => debug!(room = %id, events = n, "history read back"),
+            Ok(n) => {
+                total += n;
+                debug!(room = %id, events = n, "history read back");
+            }
             Err(e) => warn!(room = %id, error = %e, "cannot read room history back"),
         }
     }
+    total
 }
 
 #[cfg(test)]

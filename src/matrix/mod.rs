@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use matrix_sdk::{
-    Client, Room, RoomState,
+    Client, Room, RoomState, SqliteStoreConfig,
     authentication::matrix::MatrixSession,
     config::SyncSettings,
     encryption::{BackupDownloadStrategy, EncryptionSettings},
@@ -35,12 +35,13 @@ use matrix_sdk::{
     },
 };
 use tokio::sync::{Notify, mpsc};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Network;
-use crate::incident::{Engine, IncomingMessage, ReporterKey};
+use crate::incident::{Engine, ReporterKey};
+use crate::metrics::Metrics;
 use crate::store::SledStore;
-use inbound::{Inbound, read_back_rooms};
+use inbound::{Inbound, Received, read_back_rooms};
 use outbound::send_loop;
 
 /// Why the bot could not start or run.
@@ -150,6 +151,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShellError + '_ {
     }
 }
 
+/// Connections per sqlite store of the SDK (state, crypto, event cache, media). Its
+/// default is four per CPU core, each with a 2 MB page cache; a bot that sends a few
+/// messages at a time needs far fewer, with the SDK's low-memory page cache (500 kB).
+const SQLITE_CONNECTIONS: usize = 4;
+
 /// Logs in the first time (saving the session next to the crypto store) and restores
 /// the same device on every later start. Never logs out.
 pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellError> {
@@ -167,7 +173,12 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
             // homeserver's internal address), not the public one the login response
             // may advertise.
             .respect_login_well_known(false)
-            .sqlite_store(&crypto_path, Some(&secrets.store_passphrase))
+            .sqlite_store_with_config_and_cache_path(
+                SqliteStoreConfig::with_low_memory_config(&crypto_path)
+                    .pool_max_size(SQLITE_CONNECTIONS)
+                    .passphrase(Some(&secrets.store_passphrase)),
+                None::<&Path>,
+            )
             .with_encryption_settings(EncryptionSettings {
                 auto_enable_cross_signing: true,
                 auto_enable_backups: true,
@@ -294,18 +305,33 @@ pub async fn run(
     let catch_up_from = catch_up_marker(&store)?;
     let client = connect(&net, &secrets).await?;
     let net = Arc::new(resolve_aliases(&client, &net).await);
+    // The engine's commits are flushed to disk a group at a time, before the sender
+    // hears of them (see `spawn_engine`).
     let engine = Engine::open(
         Arc::clone(&net),
-        store.clone(),
+        store.clone().with_flush_on_commit(false),
         secrets.reporter_key.clone(),
     )?
     .with_outbox();
-    let (tx, rx) = mpsc::unbounded_channel::<IncomingMessage>();
+    let (tx, rx) = mpsc::unbounded_channel::<Received>();
     let outbox_ready = Arc::new(Notify::new());
+    let metrics = Arc::new(Metrics::new());
+    let metrics_task = match net.metrics.as_ref() {
+        Some(m) => Some(
+            crate::metrics::serve(m.listen, Arc::clone(&metrics))
+                .await
+                .map_err(|source| ShellError::Io {
+                    path: net.path.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
 
     accept_invites(&client, &net);
     let inbound = Arc::new(Inbound::new(
         tx.clone(),
+        Arc::clone(&metrics),
         client.user_id().map(ToOwned::to_owned),
         catch_up_from,
         store.db(),
@@ -313,16 +339,22 @@ pub async fn run(
     )?);
     route_events(&client, &inbound).await;
     let utd_task = watch_undecrypted(&client, &inbound, &net);
-    let (engine_task, stop) = spawn_engine(engine, rx, Arc::clone(&outbox_ready));
-    // The sender task: drains the outbox, oldest first per room, with backoff.
+    let (engine_task, stop) = spawn_engine(engine, store.clone(), rx, Arc::clone(&outbox_ready));
+    // The sender task: drains the outbox, rooms side by side, each with its own backoff.
     let sender = tokio::spawn(send_loop(
         client.clone(),
         Arc::clone(&net),
         store.clone(),
         Arc::clone(&outbox_ready),
+        Arc::clone(&metrics),
     ));
     outbox_ready.notify_one();
-    let sync = spawn_sync(client.clone(), Arc::clone(&net), Arc::clone(&inbound));
+    let sync = spawn_sync(
+        client.clone(),
+        Arc::clone(&net),
+        Arc::clone(&inbound),
+        Arc::clone(&metrics),
+    );
     info!(
         rooms = net
             .neighborhoods
@@ -335,6 +367,9 @@ pub async fn run(
     info!("shutting down");
     sync.abort();
     utd_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     drop(tx);
     sender.abort();
     let _ = stop.send(());
@@ -484,13 +519,23 @@ fn watch_undecrypted(
     })
 }
 
+/// Inputs handled before their commits are flushed together.
+const MAX_GROUP: usize = 64;
+
 /// The engine task, the only owner of the engine: inputs in, outbox entries out. Event
 /// handlers keep senders of its channel alive as long as the client, so it stops on its
 /// own signal (the returned sender). Inputs still queued then are not lost: they were
 /// never marked handled, and the next start reads them back.
+///
+/// Inputs that are waiting together (a burst, or history read back after a restart) are
+/// handled one by one, each in its own atomic commit, and flushed to disk with one write
+/// for the group, before the sender is told: nothing is sent that is not on disk. A
+/// crash before the flush loses those commits whole, inputs' "handled" marks included,
+/// so they are handled again on the next start.
 fn spawn_engine(
     mut engine: Engine<SledStore>,
-    mut rx: mpsc::UnboundedReceiver<IncomingMessage>,
+    store: SledStore,
+    mut rx: mpsc::UnboundedReceiver<Received>,
     ready: Arc<Notify>,
 ) -> (
     tokio::task::JoinHandle<()>,
@@ -500,28 +545,50 @@ fn spawn_engine(
     let engine_task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
-            let result = tokio::select! {
+            // Effects queued by each input handled (or timer run) in this group.
+            let mut queued: Vec<usize> = Vec::new();
+            tokio::select! {
                 _ = &mut stopped => break,
                 m = rx.recv() => match m {
-                    Some(m) => {
-                        let span = info_span!("event", room = %m.room);
-                        let _g = span.enter();
-                        let now = Utc::now();
-                        engine.tick(now).and_then(|_| engine.handle(&m, now)).map(|e| e.len())
+                    Some(first) => {
+                        if let Err(e) = engine.tick(Utc::now()) {
+                            warn!(error = %e, "timers not run; they run again on the next input");
+                        }
+                        let (mut next, mut handled) = (Some(first), 0);
+                        while let Some(r) = next.take() {
+                            let span = info_span!("event", room = %r.msg.room);
+                            let _g = span.enter();
+                            match engine.handle_received(&r.msg, Utc::now(), r.at) {
+                                Ok(e) => queued.push(e.len()),
+                                Err(e) => warn!(
+                                    error = %e,
+                                    "input not handled; it will be handled again after a restart"
+                                ),
+                            }
+                            handled += 1;
+                            if handled < MAX_GROUP {
+                                next = rx.try_recv().ok();
+                            }
+                        }
+                        debug!(inputs = handled, "inputs handled together");
                     }
                     None => break,
                 },
-                _ = tick.tick() => engine.tick(Utc::now()).map(|e| e.len()),
-            };
-            match result {
-                Ok(0) => {}
-                Ok(n) => {
-                    info!(effects = n, "input handled; effects queued");
-                    ready.notify_one();
-                }
-                Err(e) => {
-                    warn!(error = %e, "input not handled; it will be handled again after a restart")
-                }
+                _ = tick.tick() => match engine.tick(Utc::now()) {
+                    Ok(e) => queued.push(e.len()),
+                    Err(e) => warn!(error = %e, "timers not run; they run again on the next tick"),
+                },
+            }
+            if let Err(e) = tokio::task::block_in_place(|| store.flush()) {
+                warn!(error = %e, "cannot flush the state store; nothing more is sent until it can");
+                continue;
+            }
+            // Said once on disk: what the log says was queued survives a crash.
+            for n in queued.iter().filter(|n| **n > 0) {
+                info!(effects = n, "input handled; effects queued");
+            }
+            if queued.iter().any(|n| *n > 0) {
+                ready.notify_one();
             }
         }
     });
@@ -540,6 +607,7 @@ fn spawn_sync(
     client: Client,
     net: Arc<Network>,
     inbound: Arc<Inbound>,
+    metrics: Arc<Metrics>,
 ) -> tokio::task::JoinHandle<()> {
     let read_back_ms = net
         .neighborhoods
@@ -568,6 +636,7 @@ fn spawn_sync(
                 }
             };
             backoff = Duration::from_millis(500);
+            metrics.synced();
             settings = settings.token(resp.next_batch.clone());
             let since = Utc::now().timestamp_millis() - read_back_ms;
             let gaps: Vec<(OwnedRoomId, Option<String>)> = if first {
@@ -590,10 +659,17 @@ fn spawn_sync(
                 // Off the sync loop: reading back must not delay new events.
                 let (client, h) = (client.clone(), Arc::clone(&inbound));
                 tokio::spawn(async move {
-                    read_back_rooms(&h, &client, &gaps, since).await;
+                    let started = std::time::Instant::now();
+                    let events = read_back_rooms(&h, &client, &gaps, since).await;
                     if first {
                         h.retry_undecrypted(&client, None).await;
-                        info!("caught up");
+                        info!(
+                            rooms = gaps.len(),
+                            events,
+                            ms = started.elapsed().as_millis() as u64,
+                            "caught up: {events} event(s) read back from {} room(s)",
+                            gaps.len()
+                        );
                     }
                 });
             }

@@ -7,26 +7,36 @@
 //! leaves the outbox only once the server accepted it (or refused it for good).
 //! Must not touch: decisions or wording (the outbox holds worded effects).
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 
 use matrix_sdk::{
     Client, RoomState,
     ruma::{OwnedRoomId, OwnedTransactionId, TransactionId},
 };
 use tokio::sync::Notify;
-use tracing::{Instrument, debug, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::ShellError;
 use super::content::{ROOM_MESSAGE, is_alert, message_content};
 use crate::config::Network;
 use crate::effect::Effect;
+use crate::incident::IncidentId;
+use crate::metrics::Metrics;
 use crate::store::{Queued, Sent, SledStore, Store};
-use futures_util::StreamExt;
 
-/// Why one outbox entry was not sent this round.
+/// What became of one outbox entry.
+#[derive(Debug)]
 enum SendOutcome {
+    /// The server accepted it.
     Sent,
+    /// Left the outbox without being sent: refused for good, or nothing to send.
+    Dropped,
     /// Retry later (rate limit, server error, network, not joined yet).
     Later(String),
 }
@@ -72,7 +82,7 @@ async fn send_one(
     let Ok(room_id) = <OwnedRoomId>::try_from(effect.room()) else {
         warn!("outbox entry for an unparsable room ID dropped");
         store.outbox_sent(seq, None)?;
-        return Ok(SendOutcome::Sent);
+        return Ok(SendOutcome::Dropped);
     };
     let Some(room) = client.get_room(&room_id) else {
         return Ok(SendOutcome::Later("not in the room yet".into()));
@@ -95,7 +105,7 @@ async fn send_one(
                 tell_coordination(client, net, body).await;
             }
             store.outbox_sent(seq, None)?;
-            return Ok(SendOutcome::Sent);
+            return Ok(SendOutcome::Dropped);
         }
     }
     let alert = match effect {
@@ -113,7 +123,7 @@ async fn send_one(
             // The alert was refused or never sent: there is nothing to update.
             debug!(error = %e, "update dropped");
             store.outbox_sent(seq, None)?;
-            return Ok(SendOutcome::Sent);
+            return Ok(SendOutcome::Dropped);
         }
     };
     let txn: OwnedTransactionId = txn_id.into();
@@ -144,7 +154,7 @@ async fn send_one(
                 tell_coordination(client, net, body).await;
             }
             store.outbox_sent(seq, None)?;
-            Ok(SendOutcome::Sent)
+            Ok(SendOutcome::Dropped)
         }
         Err(e) => Ok(SendOutcome::Later(e.to_string())),
     }
@@ -154,51 +164,147 @@ async fn send_one(
 /// sends nothing, so a test can kill the bot between a commit and its sends.
 pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
 
-/// Rooms sent to at the same time.
-const MAX_ROOMS_AT_ONCE: usize = 16;
+/// Sends in flight at the same time, over all rooms.
+const MAX_AT_ONCE: usize = 16;
+/// First wait before a room that failed is tried again; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// The kind of message, for metrics.
+fn kind(effect: &Effect) -> &'static str {
+    match effect {
+        Effect::Relay { .. } => "alert",
+        Effect::Edit { .. } | Effect::ThreadReply { .. } | Effect::Location { .. } => "update",
+        Effect::Reply { .. } => "reply",
+        Effect::Notice { .. } => "notice",
+    }
+}
+
+/// The scheduler, pure: which queued entries may be sent now, best first.
+///
+/// Within a room, messages about the same incident go in queue order (an edit, a
+/// location or a thread reply needs its alert first, and edits must land in order);
+/// messages about different incidents, or about none, do not wait for each other. A
+/// room waiting out a backoff sends nothing; no room ever waits for another. Alerts
+/// come first (they are what people wait for), then the rest in queue order.
+/// `queue` is in queue order; `busy` holds the entries being sent now.
+pub fn schedule<'a>(
+    queue: impl IntoIterator<Item = &'a Queued>,
+    busy: &HashSet<u64>,
+    room_waits: impl Fn(&str) -> bool,
+) -> Vec<u64> {
+    // Chains already holding an earlier entry: (room, incident).
+    let mut held: HashSet<(&str, &str)> = HashSet::new();
+    let mut alerts = Vec::new();
+    let mut rest = Vec::new();
+    for q in queue {
+        let effect = &q.entry.effect;
+        let room = effect.room();
+        if let Some(id) = effect.incident()
+            && !held.insert((room, id.as_str()))
+        {
+            continue;
+        }
+        if busy.contains(&q.seq) || room_waits(room) {
+            continue;
+        }
+        if matches!(effect, Effect::Relay { .. }) {
+            alerts.push(q.seq);
+        } else {
+            rest.push(q.seq);
+        }
+    }
+    alerts.extend(rest);
+    alerts
+}
+
+/// A room that failed: when it may be tried again, and the wait after the next failure.
+struct Backoff {
+    until: Instant,
+    next: Duration,
+}
+
+/// Alerts of one incident being relayed: how many rooms have it, and when the bot
+/// received the event that confirmed it.
+struct Relaying {
+    rooms: usize,
+    since_ms: i64,
+}
+
+struct Done {
+    seq: u64,
+    room: String,
+    outcome: Result<SendOutcome, ShellError>,
+}
+
+/// The sender task: keeps the outbox draining. Entries are sent concurrently (up to
+/// [`MAX_AT_ONCE`]) as [`schedule`] allows; a room that fails backs off alone.
+///
+/// Records of accepted sends are not flushed to disk one by one (sled writes them out
+/// within half a second, and on shutdown): an entry whose record is lost in a crash is
+/// sent again with the same transaction ID, and the homeserver answers with the event it
+/// already has. Nothing is sent twice, and nothing queued is lost (entries are queued by
+/// the engine's flushed commits).
 pub(crate) async fn send_loop(
     client: Client,
     net: Arc<Network>,
     store: SledStore,
     ready: Arc<Notify>,
+    metrics: Arc<Metrics>,
 ) {
     if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
         warn!("fault injection: the outbox is held; nothing will be sent");
         std::future::pending::<()>().await;
     }
-    let mut backoff = Duration::from_millis(200);
+    let store = store.with_flush_on_commit(false);
+    let permits = Arc::new(Semaphore::new(MAX_AT_ONCE));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+    let mut queue: BTreeMap<u64, Queued> = BTreeMap::new();
+    let mut busy: HashSet<u64> = HashSet::new();
+    let mut rooms: HashMap<String, Backoff> = HashMap::new();
+    let mut relaying: HashMap<IncidentId, Relaying> = HashMap::new();
+    // Read the whole outbox (at start, and when idle); in between, only what is new.
+    let (mut full, mut fresh) = (true, true);
+    // The newest entry read so far.
+    let mut last_seq: Option<u64> = None;
     loop {
-        let queued = match store.outbox() {
-            Ok(q) => q,
-            Err(e) => {
-                warn!(error = %e, "cannot read the outbox");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+        if fresh {
+            let after = if full { None } else { last_seq };
+            match store.outbox_after(after) {
+                Ok(q) => {
+                    if full {
+                        queue.clear();
+                    }
+                    last_seq = q.last().map(|q| q.seq).or(after);
+                    queue.extend(q.into_iter().map(|q| (q.seq, q)));
+                    publish_depths(&metrics, &queue, None);
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot read the outbox");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             }
-        };
-        // Rooms are sent to concurrently (a room that is slow or failing holds up only
-        // itself); within a room, in queue order, stopping at the first entry that must
-        // wait (nothing overtakes it: an edit or thread reply needs its alert first).
-        // Rooms with an alert waiting go first.
-        let mut rooms: Vec<(String, Vec<Queued>)> = Vec::new();
-        for q in queued {
-            let room = q.entry.effect.room();
-            match rooms.iter_mut().find(|(r, _)| r == room) {
-                Some((_, v)) => v.push(q),
-                None => rooms.push((room.to_owned(), vec![q])),
-            }
+            (full, fresh) = (false, false);
         }
-        rooms.sort_by_key(|(_, v)| {
-            !v.iter()
-                .any(|q| matches!(q.entry.effect, Effect::Relay { .. }))
+        let now = Instant::now();
+        rooms.retain(|_, b| b.until > now || b.next > FIRST_BACKOFF);
+        let go = schedule(queue.values(), &busy, |room| {
+            rooms.get(room).is_some_and(|b| b.until > now)
         });
-        let failed = futures_util::stream::iter(rooms.into_iter().map(|(room, entries)| {
+        for seq in go {
+            let Some(q) = queue.get(&seq).cloned() else {
+                continue;
+            };
+            busy.insert(seq);
             let (client, net, mut store) = (client.clone(), Arc::clone(&net), store.clone());
-            async move {
-                for q in entries {
-                    let span = info_span!("send", room = %room, seq = q.seq);
-                    match send_one(
+            let (permits, done) = (Arc::clone(&permits), done_tx.clone());
+            tokio::spawn(async move {
+                let room = q.entry.effect.room().to_owned();
+                let span = info_span!("send", room = %room, seq = q.seq);
+                let outcome = async {
+                    let _permit = permits.acquire_owned().await;
+                    send_one(
                         &client,
                         &net,
                         &mut store,
@@ -206,39 +312,245 @@ pub(crate) async fn send_loop(
                         &q.entry.txn_id,
                         &q.entry.effect,
                     )
-                    .instrument(span)
                     .await
-                    {
-                        Ok(SendOutcome::Sent) => {}
+                }
+                .instrument(span)
+                .await;
+                let _ = done.send(Done {
+                    seq: q.seq,
+                    room,
+                    outcome,
+                });
+            });
+        }
+        let retry_at = rooms.values().map(|b| b.until).filter(|u| *u > now).min();
+        tokio::select! {
+            Some(d) = done_rx.recv() => {
+                let mut d = Some(d);
+                while let Some(done) = d.take().or_else(|| done_rx.try_recv().ok()) {
+                    busy.remove(&done.seq);
+                    let entry = match &done.outcome {
+                        Ok(SendOutcome::Sent | SendOutcome::Dropped) => queue.remove(&done.seq),
+                        _ => None,
+                    };
+                    match done.outcome {
+                        Ok(SendOutcome::Sent) => {
+                            rooms.remove(&done.room);
+                            if let Some(q) = &entry {
+                                sent(&metrics, &mut relaying, &queue, q);
+                            }
+                        }
+                        Ok(SendOutcome::Dropped) => {
+                            metrics.send_refused.inc();
+                            if let Some(id) = entry.as_ref().and_then(|q| q.entry.effect.incident()) {
+                                settle(&mut relaying, &queue, id);
+                            }
+                        }
                         Ok(SendOutcome::Later(why)) => {
                             debug!(reason = %why, "will retry");
-                            return false;
+                            failed(&mut rooms, &metrics, done.room.clone());
                         }
                         Err(e) => {
-                            warn!(error = %e, "outbox bookkeeping failed");
-                            return false;
+                            warn!(error = %e, "outbox bookkeeping failed; will retry");
+                            failed(&mut rooms, &metrics, done.room.clone());
                         }
                     }
+                    publish_depths(&metrics, &queue, Some(&done.room));
                 }
-                true
             }
-        }))
-        .buffer_unordered(MAX_ROOMS_AT_ONCE)
-        .collect::<Vec<bool>>()
-        .await
-        .contains(&false);
-        if failed {
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = ready.notified() => {}
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        } else {
-            backoff = Duration::from_millis(200);
-            tokio::select! {
-                _ = ready.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = ready.notified() => fresh = true,
+            _ = tokio::time::sleep_until(retry_at.unwrap_or(now + Duration::from_secs(5))) => {
+                if retry_at.is_none() && busy.is_empty() {
+                    (full, fresh) = (true, true);
+                }
             }
         }
+    }
+}
+
+/// A send to `room` must be tried again: the room backs off (alone).
+fn failed(rooms: &mut HashMap<String, Backoff>, metrics: &Metrics, room: String) {
+    metrics.send_retries.inc();
+    let b = rooms.entry(room).or_insert(Backoff {
+        until: Instant::now(),
+        next: FIRST_BACKOFF,
+    });
+    b.until = Instant::now() + b.next;
+    b.next = (b.next * 2).min(MAX_BACKOFF);
+}
+
+/// Bookkeeping for an accepted send: metrics, and once the last alert of an incident is
+/// out, one line for the operator.
+fn sent(
+    metrics: &Metrics,
+    relaying: &mut HashMap<IncidentId, Relaying>,
+    queue: &BTreeMap<u64, Queued>,
+    q: &Queued,
+) {
+    let effect = &q.entry.effect;
+    metrics.sent(kind(effect));
+    let now_ms = Utc::now().timestamp_millis();
+    if q.entry.at_ms > 0 && is_alert(effect) {
+        metrics
+            .alert_delay
+            .observe((now_ms - q.entry.at_ms).max(0) as f64 / 1000.0);
+    }
+    let (Effect::Relay { .. }, Some(id)) = (effect, effect.incident()) else {
+        return;
+    };
+    let r = relaying.entry(*id).or_insert(Relaying {
+        rooms: 0,
+        since_ms: q.entry.at_ms,
+    });
+    r.rooms += 1;
+    settle(relaying, queue, id);
+}
+
+/// Once no alert of incident `id` is left to send, says how far it went.
+fn settle(
+    relaying: &mut HashMap<IncidentId, Relaying>,
+    queue: &BTreeMap<u64, Queued>,
+    id: &IncidentId,
+) {
+    let more = queue.values().any(|o| {
+        matches!(o.entry.effect, Effect::Relay { .. }) && o.entry.effect.incident() == Some(id)
+    });
+    let now_ms = Utc::now().timestamp_millis();
+    if !more && let Some(r) = relaying.remove(id) {
+        if r.since_ms > 0 {
+            info!(
+                incident = %id,
+                rooms = r.rooms,
+                ms = now_ms - r.since_ms,
+                "relayed incident to {} room(s) in {} ms",
+                r.rooms,
+                now_ms - r.since_ms
+            );
+        } else {
+            info!(incident = %id, rooms = r.rooms, "relayed incident to {} room(s)", r.rooms);
+        }
+    }
+}
+
+/// Publishes the outbox depth of `room` (or of every room), and the total.
+fn publish_depths(metrics: &Metrics, queue: &BTreeMap<u64, Queued>, room: Option<&str>) {
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    for q in queue.values() {
+        *depth.entry(q.entry.effect.room()).or_default() += 1;
+    }
+    match room {
+        Some(r) => metrics.outbox(r, depth.get(r).copied().unwrap_or(0)),
+        None => {
+            metrics.outbox_depth.clear();
+            for (r, n) in &depth {
+                metrics.outbox(r, *n);
+            }
+        }
+    }
+    metrics.outbox_total(queue.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{IncidentTag, Status};
+    use crate::render::{MsgType, OutgoingMessage};
+    use crate::store::OutboxEntry;
+
+    fn msg(incident: Option<u64>) -> OutgoingMessage {
+        OutgoingMessage {
+            msgtype: MsgType::Text,
+            body: "b".into(),
+            html: "b".into(),
+            mentions_room: false,
+            incident: incident.map(|n| IncidentTag {
+                id: IncidentId::from_seq(n),
+                status: Status::Confirmed,
+                version: 1,
+                origin: Arc::from("o"),
+                hops: 0,
+            }),
+        }
+    }
+
+    fn q(seq: u64, effect: Effect) -> Queued {
+        Queued {
+            seq,
+            entry: OutboxEntry {
+                txn_id: format!("t{seq}"),
+                at_ms: 0,
+                effect,
+            },
+        }
+    }
+
+    fn relay(seq: u64, room: &str, incident: u64) -> Queued {
+        q(
+            seq,
+            Effect::Relay {
+                room: room.into(),
+                message: msg(Some(incident)),
+            },
+        )
+    }
+
+    fn edit(seq: u64, room: &str, incident: u64) -> Queued {
+        q(
+            seq,
+            Effect::Edit {
+                room: room.into(),
+                message: msg(Some(incident)),
+            },
+        )
+    }
+
+    fn ack(seq: u64, room: &str, incident: Option<u64>) -> Queued {
+        q(
+            seq,
+            Effect::Reply {
+                room: room.into(),
+                in_reply_to: format!("$r{seq}"),
+                message: msg(incident),
+            },
+        )
+    }
+
+    #[test]
+    fn alerts_go_first_and_an_update_waits_for_its_alert_in_that_room() {
+        let queue = [
+            ack(1, "!a", Some(7)),
+            relay(2, "!a", 7),
+            edit(3, "!a", 7),
+            relay(4, "!b", 7),
+            edit(5, "!b", 7),
+            ack(6, "!a", None),
+        ];
+        let go = schedule(&queue, &HashSet::new(), |_| false);
+        // B's alert first; in A the acknowledgment came first in its chain, so A's alert
+        // and both edits wait; the reply about nothing goes.
+        assert_eq!(go, vec![4, 1, 6]);
+        // Once the acknowledgment is being sent, nothing more of that chain goes.
+        let busy = HashSet::from([1, 4, 6]);
+        assert_eq!(schedule(&queue, &busy, |_| false), Vec::<u64>::new());
+        // With the acknowledgment and B's alert sent, A's alert and B's edit go.
+        let queue = [relay(2, "!a", 7), edit(3, "!a", 7), edit(5, "!b", 7)];
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![2, 5]);
+    }
+
+    #[test]
+    fn a_room_in_backoff_holds_up_no_other_room_and_incidents_do_not_wait_for_each_other() {
+        let queue = [
+            relay(1, "!slow", 1),
+            relay(2, "!slow", 2),
+            relay(3, "!fast", 1),
+            edit(4, "!fast", 1),
+            relay(5, "!fast", 2),
+            ack(6, "!fast", Some(3)),
+        ];
+        let go = schedule(&queue, &HashSet::new(), |r| r == "!slow");
+        assert_eq!(go, vec![3, 5, 6], "the failing room waits alone");
+        // Without the backoff, both of the slow room's incidents go side by side.
+        let go = schedule(&queue, &HashSet::new(), |_| false);
+        assert_eq!(go, vec![1, 2, 3, 5, 6]);
     }
 }

@@ -102,6 +102,10 @@ pub struct OutboxEntry {
     /// Matrix transaction ID: derived from the effect's cause, so a retried send is
     /// recognised by the homeserver and never duplicated.
     pub txn_id: String,
+    /// When the bot received the event it comes from (milliseconds since 1970; 0 when
+    /// unknown, as in entries queued by older versions): the alert-delay metric.
+    #[serde(default)]
+    pub at_ms: i64,
     /// What to send.
     pub effect: Effect,
 }
@@ -182,6 +186,13 @@ pub trait Store {
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// Outbox entries not yet sent, oldest first.
     fn outbox(&self) -> Result<Vec<Queued>, StoreError>;
+    /// Outbox entries not yet sent that were queued after entry `after` (all of them for
+    /// `None`), oldest first.
+    fn outbox_after(&self, after: Option<u64>) -> Result<Vec<Queued>, StoreError> {
+        let mut q = self.outbox()?;
+        q.retain(|q| after.is_none_or(|a| q.seq > a));
+        Ok(q)
+    }
     /// Marks an entry sent: removes it and remembers what [`Sent`] says. One atomic write.
     fn outbox_sent(&mut self, seq: u64, sent: Option<Sent<'_>>) -> Result<(), StoreError>;
     /// Remembers a message sent outside the outbox (offline replay).

@@ -46,6 +46,11 @@ fn alert_key(incident: &IncidentId, room: &str) -> Vec<u8> {
     key(ALERT, &format!("{incident}/{room}"))
 }
 
+/// sled's page cache. Its default (1 GiB) only fills as the database grows, but nothing
+/// here needs more than the open incidents and the outbox, which fit in a few MiB; the
+/// rest is read from disk (the OS caches it too).
+pub const CACHE_BYTES: u64 = 16 << 20;
+
 /// State in a sled database on disk.
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -73,9 +78,13 @@ fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
 }
 
 impl SledStore {
-    /// Opens (or creates) the database at `path`.
+    /// Opens (or creates) the database at `path`, with a page cache of
+    /// [`CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::open(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
         Self::from_db(db)
     }
 
@@ -259,8 +268,18 @@ impl Store for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<Queued>, StoreError> {
+        self.outbox_after(None)
+    }
+
+    fn outbox_after(&self, after: Option<u64>) -> Result<Vec<Queued>, StoreError> {
+        let start = match after {
+            Some(seq) => outbox_key(seq.saturating_add(1)),
+            None => outbox_key(0),
+        };
+        let mut end = OUTBOX.as_bytes().to_vec();
+        end.extend_from_slice(&[0xff; 9]);
         self.tree
-            .scan_prefix(OUTBOX.as_bytes())
+            .range(start..end)
             .map(|r| {
                 let (k, v) = r?;
                 let seq_bytes: [u8; 8] =

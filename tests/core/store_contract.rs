@@ -372,10 +372,12 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             outbox: vec![
                 OutboxEntry {
                     txn_id: "t1".into(),
+                    at_ms: 10_001,
                     effect: effect("!a:x", "first"),
                 },
                 OutboxEntry {
                     txn_id: "t2".into(),
+                    at_ms: 10_002,
                     effect: effect("!b:x", "second"),
                 },
             ],
@@ -386,6 +388,7 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
         .commit(Batch {
             outbox: vec![OutboxEntry {
                 txn_id: "t3".into(),
+                at_ms: 10_003,
                 effect: effect("!a:x", "third"),
             }],
             ..Batch::default()
@@ -399,6 +402,19 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
         ["t1", "t2", "t3"]
     );
     assert!(q.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(q[0].entry.at_ms, 10_001, "the receive time is kept");
+    // The sender reads only what is new since the last entry it knows.
+    let newer = |after| {
+        store
+            .outbox_after(after)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.entry.txn_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(newer(Some(q[0].seq)), ["t2", "t3"]);
+    assert_eq!(newer(Some(q[2].seq)), Vec::<String>::new());
+    assert_eq!(newer(None), ["t1", "t2", "t3"]);
     let id = IncidentId::from_seq(0);
     assert_eq!(store.alert_event(&id, "!a:x").unwrap(), None);
     assert_eq!(store.event_incident("$alert1").unwrap(), None);
@@ -450,6 +466,7 @@ fn outbox_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
         .commit(Batch {
             outbox: vec![OutboxEntry {
                 txn_id: "t4".into(),
+                at_ms: 10_004,
                 effect: effect("!a:x", "fourth"),
             }],
             ..Batch::default()

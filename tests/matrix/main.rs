@@ -1535,3 +1535,158 @@ async fn fresh_accounts_cannot_confirm_but_a_moderator_still_can() {
         "{alert}"
     );
 }
+
+/// A free port on loopback, for a listener the bot opens.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on `127.0.0.1:port`: the status code and the body.
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+/// The value of the sample `name` (with its labels) on a metrics page.
+fn sample(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once_and_metrics_show_it()
+ {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        mona,
+        carol,
+        a,
+        b,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    // The bot reaches its homeserver through a proxy that can make one room's sends hang;
+    // its metrics listen on a free port.
+    let proxy = Proxy::start(&_hs1.url).await.unwrap();
+    edit_config(
+        &cfg,
+        &format!("homeserver = \"{}\"", _hs1.url),
+        &format!("homeserver = \"{}\"", proxy.url),
+    );
+    let port = free_port();
+    edit_config(
+        &cfg,
+        "[[neighborhood]]",
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[[neighborhood]]"),
+    );
+    let bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&mona, &a, &bot_user).await;
+    bot_joined(&carol, &b, &bot_user).await;
+    wait_for_log(&bot, "caught up", 1, 60).await;
+    let (status, _) = http_get(port, "/health").await;
+    assert_eq!(status, 200, "healthy once syncing");
+
+    // Room B's sends hang. Room A's moderator reports two incidents near both rooms (a
+    // moderator's report confirms at once): room A gets both alerts while B's first one
+    // is still hanging.
+    proxy.hold_room(b.as_str());
+    mona.say(&a, &[&bot_user], "!r agents at 31st & Market")
+        .await;
+    let first = wait_for("the first alert in room A", 60, || async {
+        mona.from(&a, &bot_user)
+            .into_iter()
+            .find(|v| v["content"]["msgtype"] == "m.text" && v["content"]["m.relates_to"].is_null())
+    })
+    .await;
+    let first = incident_id(&first);
+    mona.say(&a, &[&bot_user], "!r agents at 37.81810, -122.28420")
+        .await;
+    let second = wait_for("the second alert in room A, while B hangs", 25, || async {
+        mona.from(&a, &bot_user).into_iter().find_map(|v| {
+            let id = v["content"]["org.neighborwatch.incident"]["id"].as_str()?;
+            (v["content"]["msgtype"] == "m.text"
+                && v["content"]["m.relates_to"].is_null()
+                && id != first)
+                .then(|| id.to_owned())
+        })
+    })
+    .await;
+    assert!(proxy.held() >= 1, "room B's send is still hanging");
+    assert!(
+        carol.from(&b, &bot_user).is_empty(),
+        "nothing reached room B while its sends hung"
+    );
+    // The operator sees the waiting messages, per room.
+    let (status, page) = http_get(port, "/metrics").await;
+    assert_eq!(status, 200);
+    let depth_b = format!("neighborwatch_outbox_depth{{room=\"{b}\"}}");
+    assert!(
+        sample(&page, &depth_b).is_some_and(|n| n >= 1.0),
+        "room B's queue is visible:\n{page}"
+    );
+
+    // The room comes back: each of its alerts arrives once, and its queue empties.
+    proxy.release();
+    for id in [&first, &second] {
+        alert_in(&carol, &b, &bot_user, id).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let alerts: Vec<String> = carol
+        .from(&b, &bot_user)
+        .iter()
+        .filter(|v| v["content"]["msgtype"] == "m.text" && v["content"]["m.relates_to"].is_null())
+        .map(incident_id)
+        .collect();
+    assert_eq!(alerts.len(), 2, "each alert once: {alerts:?}");
+    let (_, page) = http_get(port, "/metrics").await;
+    assert_eq!(
+        sample(&page, &depth_b),
+        None,
+        "room B's queue is empty:\n{page}"
+    );
+    assert!(
+        sample(&page, "neighborwatch_messages_sent_total{kind=\"alert\"}")
+            .is_some_and(|n| n >= 4.0),
+        "four alerts accepted:\n{page}"
+    );
+    assert!(
+        sample(&page, "neighborwatch_alert_delay_seconds_count").is_some_and(|n| n >= 4.0),
+        "every alert's delay measured:\n{page}"
+    );
+    assert!(
+        sample(&page, "neighborwatch_events_received_total").is_some_and(|n| n >= 2.0),
+        "{page}"
+    );
+    assert_eq!(http_get(port, "/health").await.0, 200);
+    assert_eq!(http_get(port, "/nothing").await.0, 404);
+    // The operator's log says how far each incident went.
+    wait_for_log(&bot, &format!("incident={second}"), 1, 10).await;
+    assert!(
+        bot.log().contains("relayed incident to 2 room(s)"),
+        "{}",
+        bot.log()
+    );
+}
