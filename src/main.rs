@@ -142,13 +142,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// What `run` logs unless `RUST_LOG` says otherwise: neighborwatch's own lines at info,
+/// dependencies' warnings. Two SDK sources are quieter: its HTTP client logs an ERROR for
+/// every failed request, including the 404s that are expected on a first start (no key
+/// backup, no account data yet) — the bot says itself when a sync or a send fails — and
+/// the crypto identity manager warns, with the device's keys, while the first device
+/// keys are not uploaded yet.
+const DEFAULT_LOG: &str = "neighborwatch=info,warn,matrix_sdk::http_client=off,matrix_sdk_crypto::identities::manager=error";
+
 fn run() -> Result<ExitCode> {
     use std::io::IsTerminal;
     let cli = Cli::parse();
     // The demo prints its own story; dependencies' warnings would drown it.
     let default_filter = match cli.command {
         Command::Demo => "off,neighborwatch=warn",
-        _ => "neighborwatch=info,warn",
+        _ => DEFAULT_LOG,
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -79,8 +79,7 @@ impl Proxy {
     /// From now on, message sends into `room` (a room ID) get no answer until
     /// [`Proxy::release`]: what a room whose sends hang looks like. Other rooms pass.
     pub fn hold_room(&self, room: &str) {
-        let encoded = room.replace('!', "%21").replace(':', "%3A");
-        self.hold.send_replace(Some(encoded));
+        self.hold.send_replace(Some(room.to_owned()));
     }
 
     /// Forwards the held sends, and every later one.
@@ -144,11 +143,8 @@ async fn serve(
             }
             _ => {}
         }
-        let upper = first.to_ascii_uppercase();
-        let holds = |h: &Option<String>| {
-            h.as_deref()
-                .is_some_and(|r| upper.contains(&r.to_ascii_uppercase()))
-        };
+        let path = percent_decoded(first);
+        let holds = |h: &Option<String>| h.as_deref().is_some_and(|r| path.contains(r));
         if holds(&hold.borrow()) {
             held.fetch_add(1, Ordering::SeqCst);
             let released = hold.wait_for(|h| !holds(h)).await.is_ok();
@@ -171,4 +167,40 @@ async fn serve(
     up.write_all(&buf[head_end..]).await?;
     tokio::io::copy_bidirectional(&mut client, &mut up).await?;
     Ok(())
+}
+
+/// `text` with its `%XX` escapes decoded (invalid ones kept as they are).
+fn percent_decoded(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn room_ids_in_request_paths_are_found_however_they_are_escaped() {
+        let line =
+            "PUT /_matrix/client/v3/rooms/!abc%3Alocalhost%3A8008/send/m.room.message/t1 HTTP/1.1";
+        assert!(super::percent_decoded(line).contains("!abc:localhost:8008"));
+        assert!(super::percent_decoded("%21x%3ay %zz %4").contains("!x:y %zz %4"));
+    }
 }

@@ -347,7 +347,11 @@ pub(crate) async fn send_loop(
                             }
                         }
                         Ok(SendOutcome::Later(why)) => {
-                            debug!(reason = %why, "will retry");
+                            if rooms.contains_key(&done.room) {
+                                debug!(room = %done.room, reason = %why, "will retry");
+                            } else {
+                                warn!(room = %done.room, reason = %why, "a send failed; the room's messages are retried with backoff");
+                            }
                             failed(&mut rooms, &metrics, done.room.clone());
                         }
                         Err(e) => {

@@ -28,6 +28,11 @@ impl Bot {
     }
 
     fn start_with(config: &Path, log: &Path, fault: Option<&str>) -> Bot {
+        Self::start_full(config, log, fault, Some("info"))
+    }
+
+    /// With `filter` as `RUST_LOG`, or the bot's default log filter for `None`.
+    fn start_full(config: &Path, log: &Path, fault: Option<&str>, filter: Option<&str>) -> Bot {
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -40,7 +45,8 @@ impl Bot {
             .env("NW_PASSWORD", PASSWORD)
             .env("NW_STORE_PASSPHRASE", "store-passphrase-for-tests")
             .env("NW_REPORTER_KEY", "reporter-key-for-tests-0123456789")
-            .env("RUST_LOG", "info")
+            .env_remove("RUST_LOG")
+            .envs(filter.map(|f| ("RUST_LOG", f)))
             .env_remove("RUST_BACKTRACE")
             .env("NEIGHBORWATCH_FAULT", fault.unwrap_or(""))
             .stdout(Stdio::from(out.try_clone().unwrap()))
@@ -1597,12 +1603,14 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
         &format!("homeserver = \"{}\"", proxy.url),
     );
     let port = free_port();
-    edit_config(
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
         &cfg,
-        "[[neighborhood]]",
-        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[[neighborhood]]"),
-    );
-    let bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+        format!("{text}\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    // At the default log level, as an operator runs it.
+    let bot = Bot::start_full(&cfg, &dir.path().join("bot.log"), None, None);
     bot_joined(&mona, &a, &bot_user).await;
     bot_joined(&carol, &b, &bot_user).await;
     wait_for_log(&bot, "caught up", 1, 60).await;
@@ -1689,4 +1697,25 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
         "{}",
         bot.log()
     );
+    // At the default level: neighborwatch's own lines say what happened, and the SDK's
+    // chatter (an INFO line per sync, ERRORs for the 404s of a first start) is gone.
+    let log = bot.log();
+    for line in ["joined", "caught up", "metrics on /metrics"] {
+        assert!(log.contains(line), "{line:?} missing:\n{log}");
+    }
+    assert!(!log.contains("ERROR"), "no errors:\n{log}");
+    assert!(
+        log.lines()
+            .filter(|l| l.contains(" INFO "))
+            .all(|l| l.contains(" neighborwatch::")),
+        "only neighborwatch's own lines at info:\n{log}"
+    );
+    for private in [
+        mona.user.as_str(),
+        carol.user.as_str(),
+        bot_user.as_str(),
+        "31st & Market",
+    ] {
+        assert!(!log.contains(private), "{private:?} in the log:\n{log}");
+    }
 }
