@@ -70,6 +70,22 @@ pub fn free_port() -> Result<u16, DevnetError> {
         .map_err(err)
 }
 
+/// Starts Synapse on the config in `dir`, logging (appending) to `dir/synapse.log`.
+fn spawn(venv: &Path, dir: &Path) -> Result<Child, DevnetError> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("synapse.log"))
+        .map_err(err)?;
+    Command::new(venv.join("bin/python"))
+        .args(["-m", "synapse.app.homeserver", "-c"])
+        .arg(dir.join("homeserver.yaml"))
+        .stdout(log.try_clone().map_err(err)?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| err(format!("synapse does not start: {e}")))
+}
+
 /// One running homeserver. Killed when dropped.
 #[derive(Debug)]
 pub struct Synapse {
@@ -184,14 +200,7 @@ rc_key_requests: {rc}
         );
         let cfg = dir.join("homeserver.yaml");
         std::fs::write(&cfg, yaml).map_err(err)?;
-        let log = std::fs::File::create(dir.join("synapse.log")).map_err(err)?;
-        let child = Command::new(venv.join("bin/python"))
-            .args(["-m", "synapse.app.homeserver", "-c"])
-            .arg(&cfg)
-            .stdout(log.try_clone().map_err(err)?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| err(format!("synapse does not start: {e}")))?;
+        let child = spawn(&venv, &dir)?;
         let s = Synapse {
             server_name,
             url: format!("http://127.0.0.1:{cp}"),
@@ -199,16 +208,37 @@ rc_key_requests: {rc}
             child,
             _tmp: tmp,
         };
+        s.wait_ready()?;
+        Ok(s)
+    }
+
+    /// Kills the homeserver (SIGKILL, as a crash would) and starts it again on the same
+    /// ports and database; returns once it answers.
+    pub fn restart(&mut self) -> Result<(), DevnetError> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.join("homeserver.pid"));
+        self.child = spawn(&venv()?, &self.dir)?;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&self) -> Result<(), DevnetError> {
+        let port: u16 = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| err("bad homeserver URL"))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if http_get(cp, "/_matrix/client/versions")
+            if http_get(port, "/_matrix/client/versions")
                 .is_some_and(|r| r.starts_with("HTTP/1.1 200"))
             {
-                return Ok(s);
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let log = std::fs::read_to_string(s.dir.join("synapse.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(self.dir.join("synapse.log")).unwrap_or_default();
         Err(err(format!("synapse did not start:\n{log}")))
     }
 

@@ -1001,9 +1001,10 @@ async fn a_neighbor_whose_keys_never_reach_the_bot_is_asked_once_to_send_again()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_it_returns() {
+async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_and_the_bot_survives_a_homeserver_crash()
+ {
     let World {
-        _hs1,
+        mut _hs1,
         _hs2,
         bot_user,
         alice,
@@ -1070,6 +1071,26 @@ async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_when_
         .filter(|v| v["content"]["msgtype"] == "m.text")
         .count();
     assert_eq!(alerts, 1, "exactly one alert");
+
+    // The homeserver crashes and comes back: the bot's sync recovers on its own and the
+    // next report is answered.
+    _hs1.restart().unwrap();
+    let r3 = alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r agents at 37.81810, -122.28420",
+        )
+        .await;
+    wait_for("an answer after the homeserver restarted", 60, || async {
+        alice.replies(&a, &bot_user, r3.as_str()).into_iter().next()
+    })
+    .await;
+    assert!(
+        bot.log().contains("sync failed; retrying"),
+        "the sync did fail:\n{}",
+        bot.log()
+    );
 }
 
 /// Keys that arrive late: the bot keeps what it cannot decrypt, across a restart, and
