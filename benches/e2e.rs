@@ -9,7 +9,8 @@
 //! - fan-out: one confirmed incident → its alert in each of N rooms on hs2;
 //! - catch-up: N reports queued while the bot was down → every acknowledgment received,
 //!   counted from the bot's process start;
-//! - the bot's resident memory after all of the above.
+//! - the bot's resident memory after all of the above;
+//! - recovery: the bot's homeserver crashes and restarts → the next report answered.
 //!
 //! Run: `cargo bench --bench e2e` (sizes: `NW_E2E_SAMPLES`, default 20; `NW_E2E_ROOMS`,
 //! default 50; `NW_E2E_REPORTS`, default 400). Prints a table with ratios to the floor.
@@ -18,10 +19,10 @@
 #![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use matrix_sdk::ruma::OwnedRoomId;
+use neighborwatch::devnet::bot::{BotOptions, BotProcess, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::synapse::Synapse;
 use serde_json::Value;
@@ -37,47 +38,17 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-struct Bot(Child);
-
-impl Bot {
-    fn start(config: &Path, log: &Path) -> (Bot, Instant) {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("log file");
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("NW_PASSWORD", PASSWORD)
-            .env("NW_STORE_PASSPHRASE", "bench-store-passphrase")
-            .env("NW_REPORTER_KEY", "bench-reporter-key-0123456789")
-            .env("RUST_LOG", "neighborwatch=info,warn")
-            .stdout(Stdio::from(out.try_clone().expect("log")))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .expect("the bot starts");
-        (Bot(child), started)
-    }
-
-    fn rss_mb(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts the (release) bot on `config`; returns it and when it started.
+fn start_bot(config: &Path, log: &Path) -> (BotProcess, Instant) {
+    let opts = BotOptions {
+        exe: Path::new(env!("CARGO_BIN_EXE_neighborwatch")),
+        password: PASSWORD,
+        log_filter: None,
+        fault: None,
+    };
+    let started = Instant::now();
+    let bot = BotProcess::start(&opts, config, log).expect("the bot starts");
+    (bot, started)
 }
 
 /// A network file: room A (hoover), room B and `extra` rooms, every area the same circle.
@@ -196,7 +167,7 @@ async fn main() {
     let a = alice.create_room(&[&bob.user, &bot_user], true).await;
     let b = carol.create_room(&[&bot_user], true).await;
     let cfg = network(&dir, &hs1, &bot_user, &a, std::slice::from_ref(&b));
-    let (bot, _) = Bot::start(&cfg, &log);
+    let (bot, _) = start_bot(&cfg, &log);
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&carol, &b, &bot_user).await;
     alice.say(&a, &[&bot_user, &bob.user], "hello").await;
@@ -230,7 +201,7 @@ async fn main() {
         rooms.push(carol.create_room(&[&bot_user], true).await);
     }
     let cfg = network(&dir, &hs1, &bot_user, &a, &rooms);
-    let (bot, _) = Bot::start(&cfg, &log);
+    let (bot, _) = start_bot(&cfg, &log);
     for r in &rooms {
         bot_joined(&carol, r, &bot_user).await;
         carol.say(r, &[&bot_user], "hello").await;
@@ -263,7 +234,7 @@ async fn main() {
         );
     }
     let cfg = network(&dir, &hs1, &bot_user, &a, &[]);
-    let (bot, started) = Bot::start(&cfg, &log);
+    let (bot, started) = start_bot(&cfg, &log);
     let done = wait_for("every queued report answered", 300, || async {
         let replied = bob
             .from(&a, &bot_user)
@@ -280,6 +251,22 @@ async fn main() {
     let catch_up = done - started;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = bot.rss_mb();
+
+    // The homeserver crashes and comes back: from its answering again to the next
+    // report's acknowledgment.
+    let mut hs1 = hs1;
+    hs1.restart().unwrap();
+    let back = Instant::now();
+    let probe = bob
+        .send_now(&a, &format!("!r agents at {}", place(2000)))
+        .await;
+    let recovered = wait_for("an answer after the restart", 120, || async {
+        bob.arrived(&a, |v| {
+            v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == probe.as_str()
+        })
+    })
+    .await
+        - back;
     drop(bot);
 
     let row = |what: &str, value: String, ratio: String, target: &str| {
@@ -336,23 +323,16 @@ async fn main() {
         "≤ 10 s",
     );
     row(
+        "homeserver restart → next report answered",
+        format!("{:.1} s", recovered.as_secs_f64()),
+        String::new(),
+        "a few seconds",
+    );
+    row(
         &format!("bot RSS, {} rooms joined", fan + 1),
         format!("{rss:.0} MB"),
         String::new(),
         "≤ 100 MB",
     );
     println!("\n({samples} samples each; bot log: {})", log.display());
-}
-
-/// Waits until `who` sees the bot joined to `room`.
-async fn bot_joined(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) {
-    who.room(room).await;
-    wait_for("the bot to join", 180, || async {
-        let r = who.client.get_room(room)?;
-        let m = r.members(matrix_sdk::RoomMemberships::JOIN).await.ok()?;
-        m.iter()
-            .any(|x| x.user_id().as_str() == bot_user)
-            .then_some(())
-    })
-    .await;
 }

@@ -4,6 +4,7 @@
 //! Owns: installing and running Synapse, registering users, the demo. Must not touch the
 //! core. Only ever binds and connects to 127.0.0.1.
 
+pub mod bot;
 pub mod client;
 pub mod demo;
 pub mod proxy;

@@ -5,22 +5,20 @@
 #![recursion_limit = "256"]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use matrix_sdk::RoomMemberships;
 use matrix_sdk::ruma::OwnedRoomId;
+use neighborwatch::devnet::bot::{BotOptions, BotProcess, STORE_PASSPHRASE, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
 use neighborwatch::devnet::synapse::Synapse;
 
 const PASSWORD: &str = "correct-horse-battery";
 
-/// The bot process. Killed with SIGKILL when dropped.
-struct Bot {
-    child: Child,
-    log: PathBuf,
-}
+/// The bot process (killed with SIGKILL when dropped), with the tests' secrets.
+struct Bot(BotProcess);
 
 impl Bot {
     fn start(config: &Path, log: &Path) -> Bot {
@@ -33,51 +31,21 @@ impl Bot {
 
     /// With `filter` as `RUST_LOG`, or the bot's default log filter for `None`.
     fn start_full(config: &Path, log: &Path, fault: Option<&str>, filter: Option<&str>) -> Bot {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("NW_PASSWORD", PASSWORD)
-            .env("NW_STORE_PASSPHRASE", "store-passphrase-for-tests")
-            .env("NW_REPORTER_KEY", "reporter-key-for-tests-0123456789")
-            .env_remove("RUST_LOG")
-            .envs(filter.map(|f| ("RUST_LOG", f)))
-            .env_remove("RUST_BACKTRACE")
-            .env("NEIGHBORWATCH_FAULT", fault.unwrap_or(""))
-            .stdout(Stdio::from(out.try_clone().unwrap()))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .expect("the bot starts");
-        Bot {
-            child,
-            log: log.to_owned(),
-        }
+        let opts = BotOptions {
+            exe: Path::new(env!("CARGO_BIN_EXE_neighborwatch")),
+            password: PASSWORD,
+            log_filter: filter,
+            fault,
+        };
+        Bot(BotProcess::start(&opts, config, log).expect("the bot starts"))
     }
 
     fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
+        self.0.kill();
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Bot {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!(
-                "---- bot log ----\n{}\n---- end of bot log ----",
-                self.log()
-            );
-        }
+        self.0.log()
     }
 }
 
@@ -383,19 +351,6 @@ async fn two_neighbors_confirm_and_the_nearby_room_on_the_other_homeserver_gets_
     }
 }
 
-/// Waits until `who` sees the bot joined to `room` (across federation for room B).
-async fn bot_joined(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) {
-    who.room(room).await;
-    wait_for("the bot to join the room", 90, || async {
-        let r = who.client.get_room(room)?;
-        let m = r.members(RoomMemberships::JOIN).await.ok()?;
-        m.iter()
-            .any(|x| x.user_id().as_str() == bot_user)
-            .then_some(())
-    })
-    .await;
-}
-
 /// Replaces `from` with `to` in the network file.
 fn edit_config(cfg: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(cfg).unwrap();
@@ -423,7 +378,7 @@ fn bot_session(store: &Path) -> matrix_sdk::authentication::matrix::MatrixSessio
 async fn bot_store_client(hs: &Synapse, store: &Path) -> matrix_sdk::Client {
     let client = matrix_sdk::Client::builder()
         .homeserver_url(&hs.url)
-        .sqlite_store(store.join("sqlite"), Some("store-passphrase-for-tests"))
+        .sqlite_store(store.join("sqlite"), Some(STORE_PASSPHRASE))
         .build()
         .await
         .unwrap();

@@ -1,0 +1,113 @@
+//! The bot as a process, for the end-to-end tests and benchmark: `neighborwatch run` on
+//! a network file, its log in a file, killed with SIGKILL when dropped (as a crash would).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use matrix_sdk::{RoomMemberships, ruma::OwnedRoomId};
+
+use super::client::{Neighbor, wait_for};
+use super::synapse::DevnetError;
+
+/// The secrets a test bot reads from its environment (the names the test network files
+/// use), all but the password.
+pub const STORE_PASSPHRASE: &str = "store-passphrase-for-tests";
+/// The reporter key of a test bot.
+pub const REPORTER_KEY: &str = "reporter-key-for-tests-0123456789";
+
+/// How to start the bot.
+#[derive(Clone, Debug)]
+pub struct BotOptions<'a> {
+    /// The `neighborwatch` executable (`env!("CARGO_BIN_EXE_neighborwatch")`).
+    pub exe: &'a Path,
+    /// The bot account's password (`NW_PASSWORD`).
+    pub password: &'a str,
+    /// `RUST_LOG`, or `None` for the bot's own default filter.
+    pub log_filter: Option<&'a str>,
+    /// `NEIGHBORWATCH_FAULT` (fault injection), if any.
+    pub fault: Option<&'a str>,
+}
+
+/// A running bot process.
+#[derive(Debug)]
+pub struct BotProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl BotProcess {
+    /// Starts `neighborwatch run --config config`, appending its output to `log`.
+    pub fn start(opts: &BotOptions<'_>, config: &Path, log: &Path) -> Result<Self, DevnetError> {
+        let e = |x: std::io::Error| DevnetError(format!("bot: {x}"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(e)?;
+        let child = Command::new(opts.exe)
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env("NW_PASSWORD", opts.password)
+            .env("NW_STORE_PASSPHRASE", STORE_PASSPHRASE)
+            .env("NW_REPORTER_KEY", REPORTER_KEY)
+            .env_remove("RUST_LOG")
+            .envs(opts.log_filter.map(|f| ("RUST_LOG", f)))
+            .env_remove("RUST_BACKTRACE")
+            .env("NEIGHBORWATCH_FAULT", opts.fault.unwrap_or(""))
+            .stdout(Stdio::from(out.try_clone().map_err(e)?))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .map_err(e)?;
+        Ok(Self {
+            child,
+            log: log.to_owned(),
+        })
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Everything it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its resident memory now, in MB (NaN if unknown).
+    pub fn rss_mb(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!(
+                "---- bot log ----\n{}\n---- end of bot log ----",
+                self.log()
+            );
+        }
+    }
+}
+
+/// Waits until `who` sees `bot_user` joined to `room` (across federation, too).
+pub async fn bot_joined(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) {
+    who.room(room).await;
+    wait_for("the bot to join the room", 180, || async {
+        let r = who.client.get_room(room)?;
+        let m = r.members(RoomMemberships::JOIN).await.ok()?;
+        m.iter()
+            .any(|x| x.user_id().as_str() == bot_user)
+            .then_some(())
+    })
+    .await;
+}
