@@ -222,13 +222,17 @@ rc_key_requests: {rc}
         self.wait_ready()
     }
 
-    fn wait_ready(&self) -> Result<(), DevnetError> {
-        let port: u16 = self
-            .url
+    /// The port of the client-server API.
+    fn client_port(&self) -> Result<u16, DevnetError> {
+        self.url
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
-            .ok_or_else(|| err("bad homeserver URL"))?;
+            .ok_or_else(|| err("bad homeserver URL"))
+    }
+
+    fn wait_ready(&self) -> Result<(), DevnetError> {
+        let port = self.client_port()?;
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if http_get(port, "/_matrix/client/versions")
@@ -286,12 +290,7 @@ rc_key_requests: {rc}
         token: Option<&str>,
         body: &serde_json::Value,
     ) -> Result<serde_json::Value, DevnetError> {
-        let port: u16 = self
-            .url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| err("bad homeserver URL"))?;
+        let port = self.client_port()?;
         let body = body.to_string();
         let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
         let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;

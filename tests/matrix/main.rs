@@ -972,12 +972,7 @@ async fn sends_lost_to_the_network_or_a_failing_gateway_are_delivered_once_and_t
         ..
     } = world().await;
     // The bot reaches its homeserver through a proxy the test can break.
-    let proxy = Proxy::start(&_hs1.url).await.unwrap();
-    edit_config(
-        &cfg,
-        &format!("homeserver = \"{}\"", _hs1.url),
-        &format!("homeserver = \"{}\"", proxy.url),
-    );
+    let proxy = behind_proxy(&_hs1, &cfg).await;
     let bot = Bot::start(&cfg, &dir.path().join("bot.log"));
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&carol, &b, &bot_user).await;
@@ -1518,6 +1513,17 @@ async fn fresh_accounts_cannot_confirm_but_a_moderator_still_can() {
     );
 }
 
+/// Puts a proxy the test can break between the bot (its network file `cfg`) and `hs`.
+async fn behind_proxy(hs: &Synapse, cfg: &Path) -> Proxy {
+    let proxy = Proxy::start(&hs.url).await.unwrap();
+    edit_config(
+        cfg,
+        &format!("homeserver = \"{}\"", hs.url),
+        &format!("homeserver = \"{}\"", proxy.url),
+    );
+    proxy
+}
+
 /// A free port on loopback, for a listener the bot opens.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -1572,12 +1578,7 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
     } = world().await;
     // The bot reaches its homeserver through a proxy that can make one room's sends hang;
     // its metrics listen on a free port.
-    let proxy = Proxy::start(&_hs1.url).await.unwrap();
-    edit_config(
-        &cfg,
-        &format!("homeserver = \"{}\"", _hs1.url),
-        &format!("homeserver = \"{}\"", proxy.url),
-    );
+    let proxy = behind_proxy(&_hs1, &cfg).await;
     let port = free_port();
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
