@@ -13,7 +13,8 @@
 //! - recovery: the bot's homeserver crashes and restarts → the next report answered.
 //!
 //! Run: `cargo bench --bench e2e` (sizes: `NW_E2E_SAMPLES`, default 20; `NW_E2E_ROOMS`,
-//! default 50; `NW_E2E_REPORTS`, default 400). Prints a table with ratios to the floor.
+//! default 50; `NW_E2E_REPORTS`, default 400; `NW_E2E_LOG`, the bot's `RUST_LOG`). Prints
+//! a table with ratios to the floor.
 //! Not a criterion benchmark: each sample costs a whole network round trip.
 
 #![recursion_limit = "256"]
@@ -40,10 +41,12 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 /// Starts the (release) bot on `config`; returns it and when it started.
 fn start_bot(config: &Path, log: &Path) -> (BotProcess, Instant) {
+    let filter = std::env::var("NW_E2E_LOG").ok();
     let opts = BotOptions {
         exe: Path::new(env!("CARGO_BIN_EXE_neighborwatch")),
         password: PASSWORD,
-        log_filter: None,
+        // The bot's default log level, unless NW_E2E_LOG says otherwise.
+        log_filter: filter.as_deref(),
         fault: None,
     };
     let started = Instant::now();

@@ -340,6 +340,8 @@ pub async fn run(
     route_events(&client, &inbound).await;
     let utd_task = watch_undecrypted(&client, &inbound, &net);
     let (engine_task, stop) = spawn_engine(engine, store.clone(), rx, Arc::clone(&outbox_ready));
+    // How many syncs have completed: the sender waits for the one in progress.
+    let (beat, synced) = tokio::sync::watch::channel(0u64);
     // The sender task: drains the outbox, rooms side by side, each with its own backoff.
     let sender = tokio::spawn(send_loop(
         client.clone(),
@@ -347,6 +349,7 @@ pub async fn run(
         store.clone(),
         Arc::clone(&outbox_ready),
         Arc::clone(&metrics),
+        synced,
     ));
     outbox_ready.notify_one();
     let sync = spawn_sync(
@@ -354,6 +357,7 @@ pub async fn run(
         Arc::clone(&net),
         Arc::clone(&inbound),
         Arc::clone(&metrics),
+        beat,
     );
     info!(
         rooms = net
@@ -608,6 +612,7 @@ fn spawn_sync(
     net: Arc<Network>,
     inbound: Arc<Inbound>,
     metrics: Arc<Metrics>,
+    beat: tokio::sync::watch::Sender<u64>,
 ) -> tokio::task::JoinHandle<()> {
     let read_back_ms = net
         .neighborhoods
@@ -622,10 +627,20 @@ fn spawn_sync(
         // report would wait for that sleep. Here the next request leaves at once; only
         // errors back off (0.5 s doubling to 5 s, so a restarted homeserver costs a few
         // seconds at most).
-        let mut settings = SyncSettings::default().timeout(Duration::from_secs(10));
+        //
+        // The long poll is short (1 s) while messages wait to be sent: the SDK sends the
+        // key queries that an encrypted send may wait for (up to 5 s) only between
+        // syncs, so a send must never wait for a long poll to end.
+        let mut settings = SyncSettings::default();
         let mut first = true;
         let mut backoff = Duration::from_millis(500);
         loop {
+            let poll = if metrics.outbox_len() > 0 {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(10)
+            };
+            settings = settings.timeout(poll);
             let resp = match client.sync_once(settings.clone()).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -637,6 +652,7 @@ fn spawn_sync(
             };
             backoff = Duration::from_millis(500);
             metrics.synced();
+            beat.send_modify(|n| *n += 1);
             settings = settings.token(resp.next_batch.clone());
             let since = Utc::now().timestamp_millis() - read_back_ms;
             let gaps: Vec<(OwnedRoomId, Option<String>)> = if first {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
 use matrix_sdk::{
@@ -251,11 +251,14 @@ pub(crate) async fn send_loop(
     store: SledStore,
     ready: Arc<Notify>,
     metrics: Arc<Metrics>,
+    mut synced: watch::Receiver<u64>,
 ) {
     if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
         warn!("fault injection: the outbox is held; nothing will be sent");
         std::future::pending::<()>().await;
     }
+    // The first sync brings the device lists up to date (see `after_sync`).
+    after_sync(&mut synced, 0, Duration::from_secs(10)).await;
     let store = store.with_flush_on_commit(false);
     let permits = Arc::new(Semaphore::new(MAX_AT_ONCE));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -362,7 +365,11 @@ pub(crate) async fn send_loop(
                     publish_depths(&metrics, &queue, Some(&done.room));
                 }
             }
-            _ = ready.notified() => fresh = true,
+            _ = ready.notified() => {
+                let seen = *synced.borrow();
+                after_sync(&mut synced, seen, Duration::from_secs(1)).await;
+                fresh = true;
+            }
             _ = tokio::time::sleep_until(retry_at.unwrap_or(now + Duration::from_secs(5))) => {
                 if retry_at.is_none() && busy.is_empty() {
                     (full, fresh) = (true, true);
@@ -370,6 +377,18 @@ pub(crate) async fn send_loop(
             }
         }
     }
+}
+
+/// Waits (at most `cap`) until a sync newer than `seen` has completed.
+///
+/// New entries usually come from events of a sync that is still being processed; the
+/// SDK sends the key queries that sync made necessary (a member's new device, a new
+/// room shared) only once it completes. An encrypted send started before that waits for
+/// those queries while holding the SDK's key-claim lock, which the sync needs to send
+/// them: each such send stalls 5 s, one room after another (matrix-sdk 0.18). Waiting
+/// for the sync to finish costs a few milliseconds.
+async fn after_sync(synced: &mut watch::Receiver<u64>, seen: u64, cap: Duration) {
+    let _ = tokio::time::timeout(cap, synced.wait_for(|n| *n > seen)).await;
 }
 
 /// A send to `room` must be tried again: the room backs off (alone).

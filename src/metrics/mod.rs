@@ -194,6 +194,11 @@ impl Metrics {
         self.clock().depth = i64::try_from(total).unwrap_or(i64::MAX);
     }
 
+    /// Messages waiting in the outbox now.
+    pub fn outbox_len(&self) -> i64 {
+        self.clock().depth
+    }
+
     /// Whether the bot is healthy now; see [`health`].
     pub fn health(&self) -> Result<(), &'static str> {
         let c = self.clock();
