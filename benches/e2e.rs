@@ -254,6 +254,11 @@ async fn main() {
     let catch_up = done - started;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss = bot.rss_mb();
+    let (anon, file, threads) = (
+        bot.status_mb("RssAnon:"),
+        bot.status_mb("RssFile:"),
+        bot.threads(),
+    );
 
     // The homeserver crashes and comes back: from its answering again to the next
     // report's acknowledgment.
@@ -337,5 +342,8 @@ async fn main() {
         String::new(),
         "≤ 100 MB",
     );
-    println!("\n({samples} samples each; bot log: {})", log.display());
+    println!(
+        "\n({samples} samples each; bot RSS {rss:.0} MB = {anon:.0} MB heap and stacks + {file:.0} MB mapped files (its own code), {threads} threads; bot log: {})",
+        log.display()
+    );
 }

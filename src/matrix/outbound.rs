@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 
@@ -182,21 +183,29 @@ fn kind(effect: &Effect) -> &'static str {
 
 /// The scheduler, pure: which queued entries may be sent now, best first.
 ///
-/// Within a room, messages about the same incident go in queue order (an edit, a
-/// location or a thread reply needs its alert first, and edits must land in order);
-/// messages about different incidents, or about none, do not wait for each other. A
-/// room waiting out a backoff sends nothing; no room ever waits for another. Alerts
-/// come first (they are what people wait for), then the rest in queue order.
+/// One send at a time per room: matrix-sdk 0.18 cannot encrypt two messages for one room
+/// at once (a send that finds the room key just rotated by the other panics). Rooms do
+/// not wait for each other, and a room waiting out a backoff sends nothing. Within a
+/// room, messages about the same incident go in queue order (an edit, a location or a
+/// thread reply needs its alert first, and edits must land in order); messages about
+/// different incidents, or about none, do not wait for each other, and an alert goes
+/// before the rest (it is what people wait for). Across rooms, alerts come first.
 /// `queue` is in queue order; `busy` holds the entries being sent now.
 pub fn schedule<'a>(
-    queue: impl IntoIterator<Item = &'a Queued>,
+    queue: impl IntoIterator<Item = &'a Queued> + Clone,
     busy: &HashSet<u64>,
     room_waits: impl Fn(&str) -> bool,
 ) -> Vec<u64> {
+    let busy_rooms: HashSet<&str> = queue
+        .clone()
+        .into_iter()
+        .filter(|q| busy.contains(&q.seq))
+        .map(|q| q.entry.effect.room())
+        .collect();
     // Chains already holding an earlier entry: (room, incident).
     let mut held: HashSet<(&str, &str)> = HashSet::new();
-    let mut alerts = Vec::new();
-    let mut rest = Vec::new();
+    // Per room, the entry it sends next: (seq, is an alert).
+    let mut next: Vec<(&str, u64, bool)> = Vec::new();
     for q in queue {
         let effect = &q.entry.effect;
         let room = effect.room();
@@ -205,17 +214,19 @@ pub fn schedule<'a>(
         {
             continue;
         }
-        if busy.contains(&q.seq) || room_waits(room) {
+        if busy_rooms.contains(room) || room_waits(room) {
             continue;
         }
-        if matches!(effect, Effect::Relay { .. }) {
-            alerts.push(q.seq);
-        } else {
-            rest.push(q.seq);
+        let alert = matches!(effect, Effect::Relay { .. });
+        match next.iter_mut().find(|(r, _, _)| *r == room) {
+            None => next.push((room, q.seq, alert)),
+            Some(n) if alert && !n.2 => *n = (room, q.seq, true),
+            Some(_) => {}
         }
     }
-    alerts.extend(rest);
-    alerts
+    let mut out: Vec<u64> = next.iter().filter(|n| n.2).map(|n| n.1).collect();
+    out.extend(next.iter().filter(|n| !n.2).map(|n| n.1));
+    out
 }
 
 /// A room that failed: when it may be tried again, and the wait after the next failure.
@@ -270,7 +281,16 @@ pub(crate) async fn send_loop(
     let (mut full, mut fresh) = (true, true);
     // The newest entry read so far.
     let mut last_seq: Option<u64> = None;
+    // Entries announced by the engine and not read yet: read once a sync newer than .0
+    // completed, or at .1.
+    let mut gate: Option<(u64, Instant)> = None;
     loop {
+        if let Some((seen, until)) = gate
+            && (*synced.borrow() > seen || Instant::now() >= until)
+        {
+            gate = None;
+            fresh = true;
+        }
         if fresh {
             let after = if full { None } else { last_seq };
             match store.outbox_after(after) {
@@ -305,7 +325,7 @@ pub(crate) async fn send_loop(
             tokio::spawn(async move {
                 let room = q.entry.effect.room().to_owned();
                 let span = info_span!("send", room = %room, seq = q.seq);
-                let outcome = async {
+                let outcome = std::panic::AssertUnwindSafe(async {
                     let _permit = permits.acquire_owned().await;
                     send_one(
                         &client,
@@ -316,9 +336,13 @@ pub(crate) async fn send_loop(
                         &q.entry.effect,
                     )
                     .await
-                }
+                })
+                .catch_unwind()
                 .instrument(span)
-                .await;
+                .await
+                // A send that panics (inside the SDK) is tried again, like one that
+                // failed; it never leaves its entry stuck.
+                .unwrap_or_else(|_| Ok(SendOutcome::Later("the send panicked".into())));
                 let _ = done.send(Done {
                     seq: q.seq,
                     room,
@@ -366,10 +390,14 @@ pub(crate) async fn send_loop(
                 }
             }
             _ = ready.notified() => {
-                let seen = *synced.borrow();
-                after_sync(&mut synced, seen, Duration::from_secs(1)).await;
-                fresh = true;
+                // New entries wait for the sync in progress (see `after_sync`); what is
+                // already queued keeps going.
+                if gate.is_none() {
+                    gate = Some((*synced.borrow(), Instant::now() + SYNC_WAIT));
+                }
             }
+            _ = synced.changed(), if gate.is_some() => {}
+            _ = tokio::time::sleep_until(gate.map_or(now, |g| g.1)), if gate.is_some() => {}
             _ = tokio::time::sleep_until(retry_at.unwrap_or(now + Duration::from_secs(5))) => {
                 if retry_at.is_none() && busy.is_empty() {
                     (full, fresh) = (true, true);
@@ -378,6 +406,9 @@ pub(crate) async fn send_loop(
         }
     }
 }
+
+/// The longest new entries wait for the sync in progress.
+const SYNC_WAIT: Duration = Duration::from_secs(1);
 
 /// Waits (at most `cap`) until a sync newer than `seen` has completed.
 ///
@@ -550,13 +581,18 @@ mod tests {
         ];
         let go = schedule(&queue, &HashSet::new(), |_| false);
         // B's alert first; in A the acknowledgment came first in its chain, so A's alert
-        // and both edits wait; the reply about nothing goes.
-        assert_eq!(go, vec![4, 1, 6]);
-        // Once the acknowledgment is being sent, nothing more of that chain goes.
-        let busy = HashSet::from([1, 4, 6]);
+        // and both edits wait; one message per room.
+        assert_eq!(go, vec![4, 1]);
+        // While a room sends, it sends nothing else.
+        let busy = HashSet::from([1, 4]);
         assert_eq!(schedule(&queue, &busy, |_| false), Vec::<u64>::new());
         // With the acknowledgment and B's alert sent, A's alert and B's edit go.
-        let queue = [relay(2, "!a", 7), edit(3, "!a", 7), edit(5, "!b", 7)];
+        let queue = [
+            ack(6, "!a", None),
+            relay(2, "!a", 7),
+            edit(3, "!a", 7),
+            edit(5, "!b", 7),
+        ];
         assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![2, 5]);
     }
 
@@ -565,15 +601,25 @@ mod tests {
         let queue = [
             relay(1, "!slow", 1),
             relay(2, "!slow", 2),
-            relay(3, "!fast", 1),
+            ack(3, "!fast", Some(1)),
             edit(4, "!fast", 1),
             relay(5, "!fast", 2),
             ack(6, "!fast", Some(3)),
         ];
         let go = schedule(&queue, &HashSet::new(), |r| r == "!slow");
-        assert_eq!(go, vec![3, 5, 6], "the failing room waits alone");
-        // Without the backoff, both of the slow room's incidents go side by side.
+        // The failing room waits alone; in the other, incident 2's alert overtakes
+        // incident 1's acknowledgment (different incidents).
+        assert_eq!(go, vec![5], "the failing room waits alone");
         let go = schedule(&queue, &HashSet::new(), |_| false);
-        assert_eq!(go, vec![1, 2, 3, 5, 6]);
+        assert_eq!(go, vec![1, 5]);
+        // Incident 2's alert sent: incident 1's acknowledgment goes before its edit.
+        let queue = [
+            ack(3, "!fast", Some(1)),
+            edit(4, "!fast", 1),
+            ack(6, "!fast", Some(3)),
+        ];
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![3]);
+        let queue = [edit(4, "!fast", 1), ack(6, "!fast", Some(3))];
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![4]);
     }
 }
