@@ -44,6 +44,9 @@ pub struct Received {
     pub msg: IncomingMessage,
     /// When it was received (read from a sync, or from history).
     pub at: DateTime<Utc>,
+    /// How many syncs must have completed before what it causes is sent (see
+    /// `outbound::after_sync`).
+    pub after_sync: u64,
 }
 
 /// How long an undecryptable event is kept waiting for its key.
@@ -153,6 +156,7 @@ pub fn reaction(ev: &OriginalSyncReactionEvent, room: &RoomId) -> IncomingMessag
 pub struct Inbound {
     tx: UnboundedSender<Received>,
     metrics: Arc<Metrics>,
+    syncs: tokio::sync::watch::Receiver<u64>,
     me: Option<OwnedUserId>,
     /// Events from before the bot's state store existed are never handled.
     catch_up_from: i64,
@@ -187,6 +191,7 @@ impl Inbound {
     pub fn new(
         tx: UnboundedSender<Received>,
         metrics: Arc<Metrics>,
+        syncs: tokio::sync::watch::Receiver<u64>,
         me: Option<OwnedUserId>,
         catch_up_from: i64,
         db: &sled::Db,
@@ -195,6 +200,7 @@ impl Inbound {
         Ok(Self {
             tx,
             metrics,
+            syncs,
             me,
             catch_up_from,
             utd: db.open_tree("utd")?,
@@ -215,7 +221,7 @@ impl Inbound {
         if !self.wanted(&sender, ts) {
             return;
         }
-        self.hand(IncomingMessage {
+        self.hand_later(IncomingMessage {
             event_id: format!("{event_id}#undecryptable"),
             room: room.to_string(),
             sender: sender.to_string(),
@@ -228,23 +234,44 @@ impl Inbound {
         });
     }
 
+    /// Hands an input that comes from no sync (a request to resend) to the engine.
+    fn hand_later(&self, msg: IncomingMessage) {
+        self.hand(msg, false);
+    }
+
     fn wanted(&self, sender: &matrix_sdk::ruma::UserId, ts_ms: i64) -> bool {
         Some(sender) != self.me.as_deref() && ts_ms >= self.catch_up_from
     }
 
-    /// Hands `m` to the engine, stamped with when it was received; true when it went.
-    fn hand(&self, msg: IncomingMessage) -> bool {
+    /// Hands `m` to the engine, stamped with when it was received and (`from_sync`: it
+    /// comes from the sync being processed) which sync must complete before what it
+    /// causes is sent; true when it went.
+    fn hand(&self, msg: IncomingMessage, from_sync: bool) -> bool {
         let at = Utc::now();
         self.metrics.events.inc();
         let lag_ms = (at - msg.ts).num_milliseconds().max(0);
         self.metrics.sync_lag.observe(lag_ms as f64 / 1000.0);
-        self.tx.send(Received { msg, at }).is_ok()
+        let syncs = *self.syncs.borrow();
+        let after_sync = if from_sync { syncs + 1 } else { syncs };
+        self.tx
+            .send(Received {
+                msg,
+                at,
+                after_sync,
+            })
+            .is_ok()
     }
 
     /// Hands `m` to the engine with what `room` says of its sender; true when it went.
-    async fn send(&self, room: &Room, mut m: IncomingMessage, sender: &UserId) -> bool {
+    async fn send(
+        &self,
+        room: &Room,
+        mut m: IncomingMessage,
+        sender: &UserId,
+        from_sync: bool,
+    ) -> bool {
         m.member = member_of(room, sender).await;
-        self.hand(m)
+        self.hand(m, from_sync)
     }
 
     /// A decrypted room message from sync.
@@ -254,14 +281,14 @@ impl Inbound {
             return;
         }
         if let Some(m) = incoming(ev, room.room_id()) {
-            self.send(room, m, &ev.sender).await;
+            self.send(room, m, &ev.sender, true).await;
         }
     }
 
     /// A reaction from sync.
     pub async fn reaction(&self, ev: &OriginalSyncReactionEvent, room: &Room) {
         if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get())) {
-            self.send(room, reaction(ev, room.room_id()), &ev.sender)
+            self.send(room, reaction(ev, room.room_id()), &ev.sender, true)
                 .await;
         }
     }
@@ -271,7 +298,7 @@ impl Inbound {
         if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
             && let Some(m) = redaction(ev, room.room_id())
         {
-            self.hand(m);
+            self.hand(m, true);
         }
     }
 
@@ -289,14 +316,16 @@ impl Inbound {
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
                     && let Some(m) = incoming(&ev, room_id)
                 {
-                    return self.send(room, m, &ev.sender).await;
+                    return self.send(room, m, &ev.sender, false).await;
                 }
             }
             Ok("m.reaction") => {
                 if let Ok(ev) = serde_json::from_str::<OriginalSyncReactionEvent>(json)
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
                 {
-                    return self.send(room, reaction(&ev, room_id), &ev.sender).await;
+                    return self
+                        .send(room, reaction(&ev, room_id), &ev.sender, false)
+                        .await;
                 }
             }
             Ok("m.room.redaction") => {
@@ -304,7 +333,7 @@ impl Inbound {
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
                     && let Some(m) = redaction(&ev, room_id)
                 {
-                    return self.hand(m);
+                    return self.hand(m, false);
                 }
             }
             _ => {}

@@ -14,6 +14,7 @@ pub use outbound::FAULT_ENV;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -329,9 +330,12 @@ pub async fn run(
     };
 
     accept_invites(&client, &net);
+    // How many syncs have completed: a send waits for the sync that brought its cause.
+    let (beat, synced) = tokio::sync::watch::channel(0u64);
     let inbound = Arc::new(Inbound::new(
         tx.clone(),
         Arc::clone(&metrics),
+        synced.clone(),
         client.user_id().map(ToOwned::to_owned),
         catch_up_from,
         store.db(),
@@ -339,9 +343,14 @@ pub async fn run(
     )?);
     route_events(&client, &inbound).await;
     let utd_task = watch_undecrypted(&client, &inbound, &net);
-    let (engine_task, stop) = spawn_engine(engine, store.clone(), rx, Arc::clone(&outbox_ready));
-    // How many syncs have completed: the sender waits for the one in progress.
-    let (beat, synced) = tokio::sync::watch::channel(0u64);
+    let after_sync = Arc::new(AtomicU64::new(0));
+    let (engine_task, stop) = spawn_engine(
+        engine,
+        store.clone(),
+        rx,
+        Arc::clone(&outbox_ready),
+        Arc::clone(&after_sync),
+    );
     // The sender task: drains the outbox, rooms side by side, each with its own backoff.
     let sender = tokio::spawn(send_loop(
         client.clone(),
@@ -350,6 +359,7 @@ pub async fn run(
         Arc::clone(&outbox_ready),
         Arc::clone(&metrics),
         synced,
+        after_sync,
     ));
     outbox_ready.notify_one();
     let sync = spawn_sync(
@@ -541,6 +551,7 @@ fn spawn_engine(
     store: SledStore,
     mut rx: mpsc::UnboundedReceiver<Received>,
     ready: Arc<Notify>,
+    after_sync: Arc<AtomicU64>,
 ) -> (
     tokio::task::JoinHandle<()>,
     tokio::sync::oneshot::Sender<()>,
@@ -560,6 +571,7 @@ fn spawn_engine(
                         }
                         let (mut next, mut handled) = (Some(first), 0);
                         while let Some(r) = next.take() {
+                            after_sync.fetch_max(r.after_sync, Ordering::SeqCst);
                             let span = info_span!("event", room = %r.msg.room);
                             let _g = span.enter();
                             match engine.handle_received(&r.msg, Utc::now(), r.at) {

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -263,6 +264,7 @@ pub(crate) async fn send_loop(
     ready: Arc<Notify>,
     metrics: Arc<Metrics>,
     mut synced: watch::Receiver<u64>,
+    needs_sync: Arc<AtomicU64>,
 ) {
     if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
         warn!("fault injection: the outbox is held; nothing will be sent");
@@ -281,12 +283,12 @@ pub(crate) async fn send_loop(
     let (mut full, mut fresh) = (true, true);
     // The newest entry read so far.
     let mut last_seq: Option<u64> = None;
-    // Entries announced by the engine and not read yet: read once a sync newer than .0
-    // completed, or at .1.
+    // Entries announced by the engine and not read yet: read once .0 syncs have
+    // completed (the one that brought their cause), or at .1.
     let mut gate: Option<(u64, Instant)> = None;
     loop {
-        if let Some((seen, until)) = gate
-            && (*synced.borrow() > seen || Instant::now() >= until)
+        if let Some((needed, until)) = gate
+            && (*synced.borrow() >= needed || Instant::now() >= until)
         {
             gate = None;
             fresh = true;
@@ -392,9 +394,11 @@ pub(crate) async fn send_loop(
             _ = ready.notified() => {
                 // New entries wait for the sync in progress (see `after_sync`); what is
                 // already queued keeps going.
-                if gate.is_none() {
-                    gate = Some((*synced.borrow(), Instant::now() + SYNC_WAIT));
-                }
+                let needed = needs_sync.load(Ordering::SeqCst);
+                gate = Some((
+                    gate.map_or(needed, |g| g.0.max(needed)),
+                    gate.map_or(Instant::now() + SYNC_WAIT, |g| g.1),
+                ));
             }
             _ = synced.changed(), if gate.is_some() => {}
             _ = tokio::time::sleep_until(gate.map_or(now, |g| g.1)), if gate.is_some() => {}
