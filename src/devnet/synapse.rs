@@ -106,7 +106,9 @@ impl Drop for Synapse {
     }
 }
 
-fn http_get(port: u16, path: &str) -> Option<String> {
+/// `GET path` on `127.0.0.1:port` (HTTP/1.1, connection closed after): the whole
+/// response, or `None` if nothing answered within 2 s.
+pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(

@@ -45,7 +45,7 @@ pub struct Received {
     /// When it was received (read from a sync, or from history).
     pub at: DateTime<Utc>,
     /// How many syncs must have completed before what it causes is sent (see
-    /// `outbound::after_sync`).
+    /// `outbound::SYNC_WAIT`).
     pub after_sync: u64,
 }
 
@@ -221,22 +221,20 @@ impl Inbound {
         if !self.wanted(&sender, ts) {
             return;
         }
-        self.hand_later(IncomingMessage {
-            event_id: format!("{event_id}#undecryptable"),
-            room: room.to_string(),
-            sender: sender.to_string(),
-            ts: Utc
-                .timestamp_millis_opt(ts)
-                .single()
-                .unwrap_or_else(Utc::now),
-            content: Content::Undecryptable { event_id },
-            member: Member::default(),
-        });
-    }
-
-    /// Hands an input that comes from no sync (a request to resend) to the engine.
-    fn hand_later(&self, msg: IncomingMessage) {
-        self.hand(msg, false);
+        self.hand(
+            IncomingMessage {
+                event_id: format!("{event_id}#undecryptable"),
+                room: room.to_string(),
+                sender: sender.to_string(),
+                ts: Utc
+                    .timestamp_millis_opt(ts)
+                    .single()
+                    .unwrap_or_else(Utc::now),
+                content: Content::Undecryptable { event_id },
+                member: Member::default(),
+            },
+            false,
+        );
     }
 
     fn wanted(&self, sender: &matrix_sdk::ruma::UserId, ts_ms: i64) -> bool {

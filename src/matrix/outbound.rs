@@ -270,8 +270,6 @@ pub(crate) async fn send_loop(
         warn!("fault injection: the outbox is held; nothing will be sent");
         std::future::pending::<()>().await;
     }
-    // The first sync brings the device lists up to date (see `after_sync`).
-    after_sync(&mut synced, 0, Duration::from_secs(10)).await;
     let store = store.with_flush_on_commit(false);
     let permits = Arc::new(Semaphore::new(MAX_AT_ONCE));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -280,12 +278,13 @@ pub(crate) async fn send_loop(
     let mut rooms: HashMap<String, Backoff> = HashMap::new();
     let mut relaying: HashMap<IncidentId, Relaying> = HashMap::new();
     // Read the whole outbox (at start, and when idle); in between, only what is new.
-    let (mut full, mut fresh) = (true, true);
+    let (mut full, mut fresh) = (true, false);
     // The newest entry read so far.
     let mut last_seq: Option<u64> = None;
     // Entries announced by the engine and not read yet: read once .0 syncs have
-    // completed (the one that brought their cause), or at .1.
-    let mut gate: Option<(u64, Instant)> = None;
+    // completed (the one that brought their cause), or at .1. At start, the outbox
+    // waits for the first sync, which brings the device lists up to date.
+    let mut gate: Option<(u64, Instant)> = Some((1, Instant::now() + FIRST_SYNC_WAIT));
     loop {
         if let Some((needed, until)) = gate
             && (*synced.borrow() >= needed || Instant::now() >= until)
@@ -313,7 +312,6 @@ pub(crate) async fn send_loop(
             (full, fresh) = (false, false);
         }
         let now = Instant::now();
-        rooms.retain(|_, b| b.until > now || b.next > FIRST_BACKOFF);
         let go = schedule(queue.values(), &busy, |room| {
             rooms.get(room).is_some_and(|b| b.until > now)
         });
@@ -392,7 +390,7 @@ pub(crate) async fn send_loop(
                 }
             }
             _ = ready.notified() => {
-                // New entries wait for the sync in progress (see `after_sync`); what is
+                // New entries wait for the sync in progress (see [`SYNC_WAIT`]); what is
                 // already queued keeps going.
                 let needed = needs_sync.load(Ordering::SeqCst);
                 gate = Some((
@@ -411,10 +409,7 @@ pub(crate) async fn send_loop(
     }
 }
 
-/// The longest new entries wait for the sync in progress.
-const SYNC_WAIT: Duration = Duration::from_secs(1);
-
-/// Waits (at most `cap`) until a sync newer than `seen` has completed.
+/// The longest new entries wait for the sync that brought their cause.
 ///
 /// New entries usually come from events of a sync that is still being processed; the
 /// SDK sends the key queries that sync made necessary (a member's new device, a new
@@ -422,9 +417,9 @@ const SYNC_WAIT: Duration = Duration::from_secs(1);
 /// those queries while holding the SDK's key-claim lock, which the sync needs to send
 /// them: each such send stalls 5 s, one room after another (matrix-sdk 0.18). Waiting
 /// for the sync to finish costs a few milliseconds.
-async fn after_sync(synced: &mut watch::Receiver<u64>, seen: u64, cap: Duration) {
-    let _ = tokio::time::timeout(cap, synced.wait_for(|n| *n > seen)).await;
-}
+const SYNC_WAIT: Duration = Duration::from_secs(1);
+/// The longest the outbox waits for the first sync at start.
+const FIRST_SYNC_WAIT: Duration = Duration::from_secs(10);
 
 /// A send to `room` must be tried again: the room backs off (alone).
 fn failed(rooms: &mut HashMap<String, Backoff>, metrics: &Metrics, room: String) {

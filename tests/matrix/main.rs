@@ -13,7 +13,7 @@ use matrix_sdk::ruma::OwnedRoomId;
 use neighborwatch::devnet::bot::{BotOptions, BotProcess, STORE_PASSPHRASE, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
-use neighborwatch::devnet::synapse::Synapse;
+use neighborwatch::devnet::synapse::{self, Synapse};
 
 const PASSWORD: &str = "correct-horse-battery";
 
@@ -1524,28 +1524,13 @@ async fn behind_proxy(hs: &Synapse, cfg: &Path) -> Proxy {
     proxy
 }
 
-/// A free port on loopback, for a listener the bot opens.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `GET path` on `127.0.0.1:port`: the status code and the body.
 async fn http_get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let path = path.to_owned();
+    let out = tokio::task::spawn_blocking(move || synapse::http_get(port, &path))
         .await
-        .unwrap();
-    s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
+        .unwrap()
+        .unwrap_or_default();
     let status = out
         .split_whitespace()
         .nth(1)
@@ -1579,7 +1564,7 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
     // The bot reaches its homeserver through a proxy that can make one room's sends hang;
     // its metrics listen on a free port.
     let proxy = behind_proxy(&_hs1, &cfg).await;
-    let port = free_port();
+    let port = synapse::free_port().unwrap();
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
         &cfg,
