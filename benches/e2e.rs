@@ -342,6 +342,9 @@ async fn main() {
         String::new(),
         "≤ 100 MB",
     );
+    // The homeservers' logs (access log at INFO: every request and its timing) stay too.
+    let _ = std::fs::copy(hs1.dir.join("synapse.log"), dir.join("hs1.log"));
+    let _ = std::fs::copy(hs2.dir.join("synapse.log"), dir.join("hs2.log"));
     println!(
         "\n({samples} samples each; bot RSS {rss:.0} MB = {anon:.0} MB heap and stacks + {file:.0} MB mapped files (its own code), {threads} threads; bot log: {})",
         log.display()

@@ -166,6 +166,7 @@ fn run() -> Result<ExitCode> {
         .with_ansi(io::stderr().is_terminal())
         .with_writer(|| neighborwatch::logging::Redacting(io::stderr()))
         .init();
+    neighborwatch::logging::install_panic_hook();
     match cli.command {
         Command::Replay {
             config,

@@ -612,6 +612,23 @@ fn spawn_engine(
     (engine_task, stop)
 }
 
+/// A sync filter that leaves the bot's own timeline events out (state, invites, keys
+/// and to-device messages still come).
+fn own_messages_left_out(
+    client: &Client,
+) -> matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter {
+    use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+    let mut timeline = RoomEventFilter::default();
+    if let Some(me) = client.user_id() {
+        timeline.not_senders = vec![me.to_owned()];
+    }
+    let mut room = RoomFilter::default();
+    room.timeline = timeline;
+    let mut def = FilterDefinition::default();
+    def.room = room;
+    matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter::FilterDefinition(def)
+}
+
 /// The sync loop.
 ///
 /// Reports are never skipped: after the first sync, each room of the network is read
@@ -643,7 +660,11 @@ fn spawn_sync(
         // The long poll is short (1 s) while messages wait to be sent: the SDK sends the
         // key queries that an encrypted send may wait for (up to 5 s) only between
         // syncs, so a send must never wait for a long poll to end.
-        let mut settings = SyncSettings::default();
+        //
+        // The bot's own messages are left out of its sync: it has nothing to do with
+        // them, and each one would otherwise end the long poll, one whole sync (request,
+        // response, store writes) per message sent, on both sides.
+        let mut settings = SyncSettings::default().filter(own_messages_left_out(&client));
         let mut first = true;
         let mut backoff = Duration::from_millis(500);
         loop {

@@ -41,6 +41,12 @@ enum SendOutcome {
     Dropped,
     /// Retry later (rate limit, server error, network, not joined yet).
     Later(String),
+    /// The send panicked inside the SDK: matrix-sdk 0.18 asserts, when it encrypts,
+    /// that the room key has not expired, and a concurrent send to the same room can
+    /// use up the key's last message between its check and the encryption. Retried at
+    /// once, with the room sending one message at a time until its next success (so the
+    /// next send rotates the key unraced).
+    Raced,
 }
 
 /// Whether the server refused a send for good: a client error (the bot may not post
@@ -168,6 +174,11 @@ pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
 
 /// Sends in flight at the same time, over all rooms.
 const MAX_AT_ONCE: usize = 16;
+/// Sends in flight at the same time in one room. Synapse persists the events of a room
+/// one batch at a time, so a room's messages sent one after another cost a whole
+/// persistence round each (about 40 ms on a small machine): after downtime, hundreds of
+/// acknowledgments in one room would take tens of seconds. A few at once share rounds.
+const PER_ROOM: usize = 4;
 /// First wait before a room that failed is tried again; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -184,50 +195,60 @@ fn kind(effect: &Effect) -> &'static str {
 
 /// The scheduler, pure: which queued entries may be sent now, best first.
 ///
-/// One send at a time per room: matrix-sdk 0.18 cannot encrypt two messages for one room
-/// at once (a send that finds the room key just rotated by the other panics). Rooms do
-/// not wait for each other, and a room waiting out a backoff sends nothing. Within a
-/// room, messages about the same incident go in queue order (an edit, a location or a
-/// thread reply needs its alert first, and edits must land in order); messages about
-/// different incidents, or about none, do not wait for each other, and an alert goes
-/// before the rest (it is what people wait for). Across rooms, alerts come first.
-/// `queue` is in queue order; `busy` holds the entries being sent now.
+/// Rooms do not wait for each other: each sends up to `room_limit(room)` entries at once
+/// (0 while it waits out a backoff). Within a room, messages about the same incident go
+/// in queue order (an edit, a location or a thread reply needs its alert first, and
+/// edits must land in order); messages about different incidents, or about none, do not
+/// wait for each other, and alerts go before the rest (they are what people wait for).
+/// Across rooms, alerts come first. `queue` is in queue order; `busy` holds the entries
+/// being sent now.
 pub fn schedule<'a>(
-    queue: impl IntoIterator<Item = &'a Queued> + Clone,
+    queue: impl IntoIterator<Item = &'a Queued>,
     busy: &HashSet<u64>,
-    room_waits: impl Fn(&str) -> bool,
+    room_limit: impl Fn(&str) -> usize,
 ) -> Vec<u64> {
-    let busy_rooms: HashSet<&str> = queue
-        .clone()
-        .into_iter()
-        .filter(|q| busy.contains(&q.seq))
-        .map(|q| q.entry.effect.room())
-        .collect();
     // Chains already holding an earlier entry: (room, incident).
     let mut held: HashSet<(&str, &str)> = HashSet::new();
-    // Per room, the entry it sends next: (seq, is an alert).
-    let mut next: Vec<(&str, u64, bool)> = Vec::new();
+    // Per room, in order of first appearance: entries in flight, and those that may go
+    // now (seq, is an alert).
+    let mut rooms: Vec<(&str, usize, Vec<(u64, bool)>)> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
     for q in queue {
         let effect = &q.entry.effect;
         let room = effect.room();
-        if let Some(id) = effect.incident()
-            && !held.insert((room, id.as_str()))
-        {
-            continue;
-        }
-        if busy_rooms.contains(room) || room_waits(room) {
-            continue;
-        }
-        let alert = matches!(effect, Effect::Relay { .. });
-        match next.iter_mut().find(|(r, _, _)| *r == room) {
-            None => next.push((room, q.seq, alert)),
-            Some(n) if alert && !n.2 => *n = (room, q.seq, true),
-            Some(_) => {}
+        let i = *at.entry(room).or_insert_with(|| {
+            rooms.push((room, 0, Vec::new()));
+            rooms.len() - 1
+        });
+        let chain_free = effect
+            .incident()
+            .is_none_or(|id| held.insert((room, id.as_str())));
+        if busy.contains(&q.seq) {
+            rooms[i].1 += 1;
+        } else if chain_free {
+            rooms[i]
+                .2
+                .push((q.seq, matches!(effect, Effect::Relay { .. })));
         }
     }
-    let mut out: Vec<u64> = next.iter().filter(|n| n.2).map(|n| n.1).collect();
-    out.extend(next.iter().filter(|n| !n.2).map(|n| n.1));
-    out
+    let (mut alerts, mut rest) = (Vec::new(), Vec::new());
+    for (room, in_flight, ready) in rooms {
+        let free = room_limit(room).saturating_sub(in_flight);
+        let picked = ready
+            .iter()
+            .filter(|r| r.1)
+            .chain(ready.iter().filter(|r| !r.1))
+            .take(free);
+        for (seq, alert) in picked {
+            if *alert {
+                alerts.push(*seq)
+            } else {
+                rest.push(*seq)
+            }
+        }
+    }
+    alerts.extend(rest);
+    alerts
 }
 
 /// A room that failed: when it may be tried again, and the wait after the next failure.
@@ -276,6 +297,8 @@ pub(crate) async fn send_loop(
     let mut queue: BTreeMap<u64, Queued> = BTreeMap::new();
     let mut busy: HashSet<u64> = HashSet::new();
     let mut rooms: HashMap<String, Backoff> = HashMap::new();
+    // Rooms sending one message at a time after a send raced a key rotation.
+    let mut solo: HashSet<String> = HashSet::new();
     let mut relaying: HashMap<IncidentId, Relaying> = HashMap::new();
     // Read the whole outbox (at start, and when idle); in between, only what is new.
     let (mut full, mut fresh) = (true, false);
@@ -313,7 +336,13 @@ pub(crate) async fn send_loop(
         }
         let now = Instant::now();
         let go = schedule(queue.values(), &busy, |room| {
-            rooms.get(room).is_some_and(|b| b.until > now)
+            if rooms.get(room).is_some_and(|b| b.until > now) {
+                0
+            } else if solo.contains(room) {
+                1
+            } else {
+                PER_ROOM
+            }
         });
         for seq in go {
             let Some(q) = queue.get(&seq).cloned() else {
@@ -340,9 +369,9 @@ pub(crate) async fn send_loop(
                 .catch_unwind()
                 .instrument(span)
                 .await
-                // A send that panics (inside the SDK) is tried again, like one that
-                // failed; it never leaves its entry stuck.
-                .unwrap_or_else(|_| Ok(SendOutcome::Later("the send panicked".into())));
+                // A send that panics (inside the SDK) is tried again; it never leaves
+                // its entry stuck.
+                .unwrap_or(Ok(SendOutcome::Raced));
                 let _ = done.send(Done {
                     seq: q.seq,
                     room,
@@ -363,6 +392,7 @@ pub(crate) async fn send_loop(
                     match done.outcome {
                         Ok(SendOutcome::Sent) => {
                             rooms.remove(&done.room);
+                            solo.remove(&done.room);
                             if let Some(q) = &entry {
                                 sent(&metrics, &mut relaying, &queue, q);
                             }
@@ -371,6 +401,16 @@ pub(crate) async fn send_loop(
                             metrics.send_refused.inc();
                             if let Some(id) = entry.as_ref().and_then(|q| q.entry.effect.incident()) {
                                 settle(&mut relaying, &queue, id);
+                            }
+                        }
+                        Ok(SendOutcome::Raced) => {
+                            if !solo.insert(done.room.clone()) {
+                                // It panicked sending alone too: not a race; back off.
+                                warn!(room = %done.room, "a send panicked; the room's messages are retried with backoff");
+                                failed(&mut rooms, &metrics, done.room.clone());
+                            } else {
+                                debug!(room = %done.room, "a send raced a room-key rotation; retried");
+                                metrics.send_retries.inc();
                             }
                         }
                         Ok(SendOutcome::Later(why)) => {
@@ -578,13 +618,14 @@ mod tests {
             edit(5, "!b", 7),
             ack(6, "!a", None),
         ];
-        let go = schedule(&queue, &HashSet::new(), |_| false);
+        let one = |_: &str| 1;
+        let go = schedule(&queue, &HashSet::new(), one);
         // B's alert first; in A the acknowledgment came first in its chain, so A's alert
         // and both edits wait; one message per room.
         assert_eq!(go, vec![4, 1]);
-        // While a room sends, it sends nothing else.
+        // While a room sends its one message, it sends nothing else.
         let busy = HashSet::from([1, 4]);
-        assert_eq!(schedule(&queue, &busy, |_| false), Vec::<u64>::new());
+        assert_eq!(schedule(&queue, &busy, one), Vec::<u64>::new());
         // With the acknowledgment and B's alert sent, A's alert and B's edit go.
         let queue = [
             ack(6, "!a", None),
@@ -592,7 +633,35 @@ mod tests {
             edit(3, "!a", 7),
             edit(5, "!b", 7),
         ];
-        assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![2, 5]);
+        assert_eq!(schedule(&queue, &HashSet::new(), one), vec![2, 5]);
+    }
+
+    #[test]
+    fn a_room_sends_several_independent_messages_at_once_but_never_two_of_one_chain() {
+        let queue = [
+            relay(1, "!a", 7),
+            edit(2, "!a", 7),
+            ack(3, "!a", Some(8)),
+            ack(4, "!a", Some(9)),
+            ack(5, "!a", None),
+            ack(6, "!a", None),
+            ack(7, "!a", None),
+        ];
+        let three = |_: &str| 3;
+        // Alert first; its edit waits for it; then the oldest independent messages.
+        assert_eq!(schedule(&queue, &HashSet::new(), three), vec![1, 3, 4]);
+        // Two in flight: one more may go, and the alert's edit still waits.
+        let busy = HashSet::from([1, 3]);
+        assert_eq!(schedule(&queue, &busy, three), vec![4]);
+        let busy = HashSet::from([1, 3, 4]);
+        assert_eq!(schedule(&queue, &busy, three), Vec::<u64>::new());
+        // The alert sent: its edit goes with the rest.
+        assert_eq!(schedule(&queue[1..], &HashSet::new(), three), vec![2, 3, 4]);
+        // No limit to speak of: everything but the edit goes.
+        assert_eq!(
+            schedule(&queue, &HashSet::new(), |_| 100),
+            vec![1, 3, 4, 5, 6, 7]
+        );
     }
 
     #[test]
@@ -605,11 +674,11 @@ mod tests {
             relay(5, "!fast", 2),
             ack(6, "!fast", Some(3)),
         ];
-        let go = schedule(&queue, &HashSet::new(), |r| r == "!slow");
+        let go = schedule(&queue, &HashSet::new(), |r| usize::from(r != "!slow"));
         // The failing room waits alone; in the other, incident 2's alert overtakes
         // incident 1's acknowledgment (different incidents).
         assert_eq!(go, vec![5], "the failing room waits alone");
-        let go = schedule(&queue, &HashSet::new(), |_| false);
+        let go = schedule(&queue, &HashSet::new(), |_| 1);
         assert_eq!(go, vec![1, 5]);
         // Incident 2's alert sent: incident 1's acknowledgment goes before its edit.
         let queue = [
@@ -617,8 +686,9 @@ mod tests {
             edit(4, "!fast", 1),
             ack(6, "!fast", Some(3)),
         ];
-        assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![3]);
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| 1), vec![3]);
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| 2), vec![3, 6]);
         let queue = [edit(4, "!fast", 1), ack(6, "!fast", Some(3))];
-        assert_eq!(schedule(&queue, &HashSet::new(), |_| false), vec![4]);
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| 1), vec![4]);
     }
 }
