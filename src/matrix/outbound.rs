@@ -193,6 +193,10 @@ fn kind(effect: &Effect) -> &'static str {
     }
 }
 
+/// One room's turn in [`schedule`]: the room, its entries in flight, and those that
+/// may go now (seq, is an alert).
+type RoomTurn<'a> = (&'a str, usize, Vec<(u64, bool)>);
+
 /// The scheduler, pure: which queued entries may be sent now, best first.
 ///
 /// Rooms do not wait for each other: each sends up to `room_limit(room)` entries at once
@@ -211,7 +215,7 @@ pub fn schedule<'a>(
     let mut held: HashSet<(&str, &str)> = HashSet::new();
     // Per room, in order of first appearance: entries in flight, and those that may go
     // now (seq, is an alert).
-    let mut rooms: Vec<(&str, usize, Vec<(u64, bool)>)> = Vec::new();
+    let mut rooms: Vec<RoomTurn> = Vec::new();
     let mut at: HashMap<&str, usize> = HashMap::new();
     for q in queue {
         let effect = &q.entry.effect;
