@@ -91,6 +91,11 @@ impl BotProcess {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     }
 
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// How many threads it runs now.
     pub fn threads(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/task", self.child.id())).map_or(0, |d| d.count())

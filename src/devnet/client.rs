@@ -163,6 +163,14 @@ impl Neighbor {
     /// Sends a text message once every member in `members` is seen as joined (a sender
     /// only shares room keys with members its client knows about).
     pub async fn say(&self, room: &OwnedRoomId, members: &[&str], body: &str) -> OwnedEventId {
+        self.ready_for(room, members).await;
+        self.send_now(room, body).await
+    }
+
+    /// Waits until every member in `members` is seen as joined in `room` and this
+    /// client knows a device of each of them (a room key is only shared with devices the
+    /// sender knows at the time it sends), without sending anything.
+    pub async fn ready_for(&self, room: &OwnedRoomId, members: &[&str]) {
         let r = self.room(room).await;
         wait_for("members to join", 60, || async {
             let joined = r.members(RoomMemberships::JOIN).await.ok()?;
@@ -172,8 +180,6 @@ impl Neighbor {
                 .then_some(())
         })
         .await;
-        // And once this client knows a device of each of them: a room key is only shared
-        // with devices the sender knows at the time it sends.
         let enc = self.client.encryption();
         for m in members {
             let Ok(uid) = OwnedUserId::try_from(*m) else {
@@ -197,11 +203,6 @@ impl Neighbor {
             })
             .await;
         }
-        r.send(RoomMessageEventContent::text_plain(body))
-            .await
-            .unwrap()
-            .response
-            .event_id
     }
 
     /// Sends a text message at once, without waiting for members (for measurements,

@@ -447,6 +447,12 @@ fn accept_invites(client: &Client, net: &Arc<Network>) {
                                 delay *= 2;
                             }
                             info!("joined");
+                            // The member list now, while nothing waits for it: the
+                            // first encrypted send into a room needs it, and would
+                            // otherwise fetch it then, delaying the room's first alert.
+                            if let Err(e) = room.sync_members().await {
+                                debug!(error = %e, "could not read the member list yet");
+                            }
                         } else {
                             info!("declining an invite to a room outside the network");
                             let _ = room.leave().await;

@@ -173,7 +173,7 @@ async fn send_one(
 pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
 
 /// Sends in flight at the same time, over all rooms.
-const MAX_AT_ONCE: usize = 16;
+const MAX_AT_ONCE: usize = 32;
 /// Sends in flight at the same time in one room. Synapse persists the events of a room
 /// one batch at a time, so a room's messages sent one after another cost a whole
 /// persistence round each (about 40 ms on a small machine): after downtime, hundreds of
@@ -182,6 +182,29 @@ const PER_ROOM: usize = 4;
 /// First wait before a room that failed is tried again; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How long everything but alerts waits after the last alert in flight was accepted.
+const SETTLE: Duration = Duration::from_millis(150);
+/// The longest everything but alerts waits for alerts in flight.
+const HOLD_MAX: Duration = Duration::from_secs(2);
+
+/// When messages other than new alerts (locations, edits, acknowledgments, notices) may
+/// be sent, or `None` for now: alerts go first at the homeserver too.
+///
+/// A homeserver persists new messages, federates them and answers syncs on the same
+/// cores: a location sent while an alert is still being delivered delays that alert by
+/// a whole send. So while alerts are being sent, and for [`SETTLE`] after the last one
+/// was accepted, the rest waits; never longer than [`HOLD_MAX`] after the oldest alert
+/// in flight started, so that a room whose sends hang holds nothing else up for long.
+pub fn updates_at(
+    oldest_alert_in_flight: Option<Instant>,
+    last_alert_done: Option<Instant>,
+) -> Option<Instant> {
+    match oldest_alert_in_flight {
+        Some(t) => Some(t + HOLD_MAX),
+        None => last_alert_done.map(|t| t + SETTLE),
+    }
+}
 
 /// The kind of message, for metrics.
 fn kind(effect: &Effect) -> &'static str {
@@ -271,6 +294,8 @@ struct Relaying {
 struct Done {
     seq: u64,
     room: String,
+    /// The room was sending one message at a time when this send started.
+    alone: bool,
     outcome: Result<SendOutcome, ShellError>,
 }
 
@@ -304,6 +329,9 @@ pub(crate) async fn send_loop(
     // Rooms sending one message at a time after a send raced a key rotation.
     let mut solo: HashSet<String> = HashSet::new();
     let mut relaying: HashMap<IncidentId, Relaying> = HashMap::new();
+    // Alerts being sent, and when each started; when the last alert was accepted.
+    let mut alerts_out: HashMap<u64, Instant> = HashMap::new();
+    let mut last_alert_done: Option<Instant> = None;
     // Read the whole outbox (at start, and when idle); in between, only what is new.
     let (mut full, mut fresh) = (true, false);
     // The newest entry read so far.
@@ -339,7 +367,9 @@ pub(crate) async fn send_loop(
             (full, fresh) = (false, false);
         }
         let now = Instant::now();
-        let go = schedule(queue.values(), &busy, |room| {
+        let hold =
+            updates_at(alerts_out.values().min().copied(), last_alert_done).filter(|t| *t > now);
+        let mut go = schedule(queue.values(), &busy, |room| {
             if rooms.get(room).is_some_and(|b| b.until > now) {
                 0
             } else if solo.contains(room) {
@@ -348,11 +378,18 @@ pub(crate) async fn send_loop(
                 PER_ROOM
             }
         });
+        if hold.is_some() {
+            go.retain(|seq| queue.get(seq).is_some_and(|q| new_alert(&q.entry.effect)));
+        }
         for seq in go {
             let Some(q) = queue.get(&seq).cloned() else {
                 continue;
             };
             busy.insert(seq);
+            if new_alert(&q.entry.effect) {
+                alerts_out.insert(seq, now);
+            }
+            let alone = solo.contains(q.entry.effect.room());
             let (client, net, mut store) = (client.clone(), Arc::clone(&net), store.clone());
             let (permits, done) = (Arc::clone(&permits), done_tx.clone());
             tokio::spawn(async move {
@@ -379,6 +416,7 @@ pub(crate) async fn send_loop(
                 let _ = done.send(Done {
                     seq: q.seq,
                     room,
+                    alone,
                     outcome,
                 });
             });
@@ -389,6 +427,9 @@ pub(crate) async fn send_loop(
                 let mut d = Some(d);
                 while let Some(done) = d.take().or_else(|| done_rx.try_recv().ok()) {
                     busy.remove(&done.seq);
+                    if alerts_out.remove(&done.seq).is_some() && alerts_out.is_empty() {
+                        last_alert_done = Some(Instant::now());
+                    }
                     let entry = match &done.outcome {
                         Ok(SendOutcome::Sent | SendOutcome::Dropped) => queue.remove(&done.seq),
                         _ => None,
@@ -408,8 +449,11 @@ pub(crate) async fn send_loop(
                             }
                         }
                         Ok(SendOutcome::Raced) => {
-                            if !solo.insert(done.room.clone()) {
-                                // It panicked sending alone too: not a race; back off.
+                            // One key rotation can make several sends in flight panic
+                            // together: only a send that panicked while its room was
+                            // already sending alone is not the race.
+                            solo.insert(done.room.clone());
+                            if done.alone {
                                 warn!(room = %done.room, "a send panicked; the room's messages are retried with backoff");
                                 failed(&mut rooms, &metrics, done.room.clone());
                             } else {
@@ -443,6 +487,7 @@ pub(crate) async fn send_loop(
                 ));
             }
             _ = synced.changed(), if gate.is_some() => {}
+            _ = tokio::time::sleep_until(hold.unwrap_or(now)), if hold.is_some() => {}
             _ = tokio::time::sleep_until(gate.map_or(now, |g| g.1)), if gate.is_some() => {}
             _ = tokio::time::sleep_until(retry_at.unwrap_or(now + Duration::from_secs(5))) => {
                 if retry_at.is_none() && busy.is_empty() {
@@ -464,6 +509,11 @@ pub(crate) async fn send_loop(
 const SYNC_WAIT: Duration = Duration::from_secs(1);
 /// The longest the outbox waits for the first sync at start.
 const FIRST_SYNC_WAIT: Duration = Duration::from_secs(10);
+
+/// A new alert (not an edit, a location or a thread reply of one).
+fn new_alert(effect: &Effect) -> bool {
+    matches!(effect, Effect::Relay { .. })
+}
 
 /// A send to `room` must be tried again: the room backs off (alone).
 fn failed(rooms: &mut HashMap<String, Backoff>, metrics: &Metrics, room: String) {
@@ -638,6 +688,20 @@ mod tests {
             edit(5, "!b", 7),
         ];
         assert_eq!(schedule(&queue, &HashSet::new(), one), vec![2, 5]);
+    }
+
+    #[test]
+    fn everything_but_alerts_waits_while_alerts_go_out_and_briefly_after() {
+        let t = Instant::now();
+        // Nothing sent yet: nothing waits.
+        assert_eq!(updates_at(None, None), None);
+        // An alert in flight holds the rest, at most HOLD_MAX from its start.
+        assert_eq!(updates_at(Some(t), None), Some(t + HOLD_MAX));
+        let later = t + Duration::from_millis(500);
+        assert_eq!(updates_at(Some(t), Some(later)), Some(t + HOLD_MAX));
+        // The last alert accepted: the rest goes SETTLE later.
+        assert_eq!(updates_at(None, Some(later)), Some(later + SETTLE));
+        assert!(SETTLE < HOLD_MAX);
     }
 
     #[test]

@@ -254,7 +254,18 @@ fn on_sled(contract: impl FnOnce(SledStore, &dyn Fn(SledStore) -> SledStore)) {
     let path = dir.path().join("state.sled");
     contract(SledStore::open(&path).unwrap(), &|s| {
         drop(s);
-        SledStore::open(&path).unwrap()
+        // sled lets go of its file lock from a background thread, a moment after the
+        // last handle is dropped.
+        for _ in 0..100 {
+            match SledStore::open(&path) {
+                Ok(s) => return s,
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopening the sled store: {e}"),
+            }
+        }
+        panic!("the sled store stayed locked after it was closed")
     });
 }
 
