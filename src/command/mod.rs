@@ -1,7 +1,8 @@
 //! Commands people type, parsed once into plain data: the verifier actions
 //! `!confirm ID`, `!false ID [reason]`, `!clear ID` (Spanish `!confirmar`, `!falso`,
-//! `!despejado`). Who may run them is decided in `incident::lifecycle`; what they do, in
-//! the engine.
+//! `!despejado`), and the room commands `!nw help | status | incidents` (Spanish
+//! `ayuda`, `estado`, `incidentes`). Who may run them is decided in
+//! `incident::lifecycle`; what they do, in the engine.
 //!
 //! Owns: the command grammar. Must not touch: incidents, permissions, wording.
 
@@ -56,6 +57,37 @@ pub fn parse_verifier_command(body: &str) -> Option<VerifierCommand> {
     })
 }
 
+/// A room command (`!nw …`), for anyone in a room of the network or the coordination
+/// room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoomCommand {
+    /// `!nw`, `!nw help` (`ayuda`): what the bot understands here.
+    Help,
+    /// `!nw status` (`estado`): the neighborhood's (or the network's) state and settings.
+    Status,
+    /// `!nw incidents` (`incidentes`): the open incidents, with ID, place, status, age.
+    Incidents,
+    /// A word after `!nw` that is none of these (as typed, cut to 40 characters).
+    Unknown(String),
+}
+
+static ROOM_COMMAND: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?is)^\s*!nw(?:\s+(\S+))?(?:\s.*)?$").expect("static regex"));
+
+/// Reads a room command; `None` when the message is not one.
+pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
+    let c = ROOM_COMMAND.captures(body)?;
+    let Some(word) = c.get(1) else {
+        return Some(RoomCommand::Help);
+    };
+    Some(match word.as_str().to_lowercase().as_str() {
+        "help" | "ayuda" => RoomCommand::Help,
+        "status" | "estado" => RoomCommand::Status,
+        "incidents" | "incidentes" => RoomCommand::Incidents,
+        _ => RoomCommand::Unknown(word.as_str().chars().take(40).collect()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +110,33 @@ mod tests {
         assert_eq!(parse_verifier_command("!r agents at 31st & Market"), None);
         assert_eq!(parse_verifier_command("is it false?"), None);
         assert_eq!(parse_verifier_command("!falsehood K7Q2"), None);
+    }
+
+    #[test]
+    fn room_commands_in_both_languages_and_what_is_not_one() {
+        assert_eq!(parse_room_command("!nw"), Some(RoomCommand::Help));
+        assert_eq!(parse_room_command("  !NW Ayuda"), Some(RoomCommand::Help));
+        assert_eq!(parse_room_command("!nw status"), Some(RoomCommand::Status));
+        assert_eq!(parse_room_command("!nw ESTADO"), Some(RoomCommand::Status));
+        assert_eq!(
+            parse_room_command("!nw incidentes"),
+            Some(RoomCommand::Incidents)
+        );
+        assert_eq!(
+            parse_room_command("!nw incidents please"),
+            Some(RoomCommand::Incidents)
+        );
+        assert_eq!(
+            parse_room_command("!nw launch now"),
+            Some(RoomCommand::Unknown("launch".into()))
+        );
+        let long = format!("!nw {}", "x".repeat(500));
+        assert_eq!(
+            parse_room_command(&long),
+            Some(RoomCommand::Unknown("x".repeat(40)))
+        );
+        assert_eq!(parse_room_command("!nwx help"), None);
+        assert_eq!(parse_room_command("what does !nw do?"), None);
+        assert_eq!(parse_room_command("!r agents at 31st & Market"), None);
     }
 }

@@ -136,6 +136,46 @@ pub enum Decision {
         /// Open incidents of the room: ID and place.
         open: Vec<(IncidentId, Arc<str>)>,
     },
+    /// `!nw help`: what the bot understands in this room (quiet reply).
+    Help {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+    },
+    /// `!nw status`: the neighborhood's (in the coordination room, the network's) open
+    /// and confirmed incidents; the settings are read from the network when worded.
+    Status {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// Open incidents (unverified or confirmed) of the room, or of the network.
+        open: usize,
+        /// …of which confirmed.
+        confirmed: usize,
+    },
+    /// `!nw incidents`: the open incidents of the room (of the network, in the
+    /// coordination room), oldest first, with their age in minutes.
+    Incidents {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// Incident and minutes since its first report (at most 10 incidents).
+        open: Vec<(IncidentId, i64)>,
+        /// How many more are open beyond those listed.
+        more: usize,
+    },
+    /// `!nw WORD` with a word that is no command: show the valid ones.
+    UnknownCommand {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What was typed.
+        given: String,
+    },
     /// The report is older than the dedupe window: recorded, not alerted.
     TooOld {
         /// Room.

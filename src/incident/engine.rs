@@ -19,7 +19,7 @@ use super::model::{
     ReporterKey, Status,
 };
 use super::table::Incidents;
-use crate::command::{VerifierCommand, parse_verifier_command};
+use crate::command::{RoomCommand, VerifierCommand, parse_room_command, parse_verifier_command};
 use crate::config::{Neighborhood, Network, Tunables};
 use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
@@ -33,6 +33,8 @@ use crate::store::{Batch, IncidentWrite, OutboxEntry, SEEN_KEEP_DAYS, Store, Sto
 
 /// A location share attaches to the sender's newest unlocated report this recent.
 pub const LOCATION_ATTACH_MIN: i64 = 10;
+/// Most incidents one `!nw incidents` reply lists (the rest are counted).
+pub const MAX_LISTED: usize = 10;
 
 /// A Matrix event, reduced to what the core needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -541,13 +543,17 @@ impl<S: Store> Engine<S> {
                 body,
                 replaces: None,
                 ..
-            } => match parse_verifier_command(body) {
-                Some(cmd) => {
+            } => {
+                if let Some(cmd) = parse_room_command(body) {
+                    self.room_command(&mut tx, &room, &event_id, cmd, now);
+                    true
+                } else if let Some(cmd) = parse_verifier_command(body) {
                     self.command(&mut tx, &room, &event_id, msg, cmd, now);
                     true
+                } else {
+                    false
                 }
-                None => false,
-            },
+            }
             Content::Redaction { redacts } => {
                 self.retract(&mut tx, redacts, now);
                 true
@@ -673,7 +679,11 @@ impl<S: Store> Engine<S> {
         let Content::Text { body, .. } = &msg.content else {
             return Ok(Vec::new());
         };
-        if is_coordination || !(is_report_command(body) || parse_verifier_command(body).is_some()) {
+        if is_coordination
+            || !(is_report_command(body)
+                || parse_verifier_command(body).is_some()
+                || parse_room_command(body).is_some())
+        {
             return Ok(Vec::new());
         }
         let event_id: Arc<str> = Arc::from(msg.event_id.as_str());
@@ -1037,6 +1047,57 @@ impl<S: Store> Engine<S> {
     }
 
     /// A verifier command typed in `room`.
+    /// `!nw …`: answered to anyone, about the room's incidents (the network's, in the
+    /// coordination room). Changes nothing.
+    fn room_command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        cmd: RoomCommand,
+        now: DateTime<Utc>,
+    ) {
+        let everywhere = self.coordination_room.as_deref() == Some(&**room);
+        let (room, in_reply_to) = (Arc::clone(room), Arc::clone(event_id));
+        let mut open: Vec<&Incident> = self
+            .incidents
+            .values()
+            .filter(|i| i.status.is_open() && (everywhere || i.lives_in(&room)))
+            .collect();
+        let decision = match cmd {
+            RoomCommand::Help => Decision::Help { room, in_reply_to },
+            RoomCommand::Status => Decision::Status {
+                room,
+                in_reply_to,
+                open: open.len(),
+                confirmed: open
+                    .iter()
+                    .filter(|i| i.status == Status::Confirmed)
+                    .count(),
+            },
+            RoomCommand::Incidents => {
+                open.sort_by_key(|i| (i.first_seen, i.id));
+                let more = open.len().saturating_sub(MAX_LISTED);
+                Decision::Incidents {
+                    room,
+                    in_reply_to,
+                    open: open
+                        .iter()
+                        .take(MAX_LISTED)
+                        .map(|i| (i.id, (now - i.first_seen).num_minutes().max(0)))
+                        .collect(),
+                    more,
+                }
+            }
+            RoomCommand::Unknown(given) => Decision::UnknownCommand {
+                room,
+                in_reply_to,
+                given,
+            },
+        };
+        tx.decisions.push(decision);
+    }
+
     fn command(
         &mut self,
         tx: &mut Tx,

@@ -181,6 +181,122 @@ pub fn render_decisions<'i>(
                     message,
                 });
             }
+            Decision::Help { room, in_reply_to } => {
+                let r = renderer(net, cat, room);
+                let key = if net.neighborhood_of_room(room).is_some() {
+                    "nw.help"
+                } else {
+                    "nw.help_coordination"
+                };
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice(key, &[("example", r.example())], None),
+                });
+            }
+            Decision::Status {
+                room,
+                in_reply_to,
+                open,
+                confirmed,
+            } => {
+                let r = renderer(net, cat, room);
+                let (open, confirmed) = (open.to_string(), confirmed.to_string());
+                let message = match net.neighborhood_of_room(room) {
+                    Some(n) => r.notice(
+                        "nw.status",
+                        &[
+                            ("neighborhood", &n.name),
+                            ("open", &open),
+                            ("confirmed", &confirmed),
+                            ("needed", &n.settings.confirmations.to_string()),
+                            (
+                                "radius",
+                                &super::distance_words(&r, n.settings.alert_radius_m),
+                            ),
+                        ],
+                        None,
+                    ),
+                    None => r.notice(
+                        "nw.status_network",
+                        &[
+                            ("neighborhoods", &net.neighborhoods.len().to_string()),
+                            (
+                                "rooms",
+                                &net.neighborhoods
+                                    .iter()
+                                    .map(|n| n.rooms.len())
+                                    .sum::<usize>()
+                                    .to_string(),
+                            ),
+                            ("open", &open),
+                            ("confirmed", &confirmed),
+                        ],
+                        None,
+                    ),
+                };
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message,
+                });
+            }
+            Decision::Incidents {
+                room,
+                in_reply_to,
+                open,
+                more,
+            } => {
+                let r = renderer(net, cat, room);
+                let items: Vec<String> = open
+                    .iter()
+                    .filter_map(|(id, age_min)| {
+                        let inc = incident(id)?;
+                        let age = if *age_min < 120 {
+                            r.plain("nw.age_min", &[("n", &age_min.to_string())])
+                        } else {
+                            r.plain("nw.age_h", &[("n", &(age_min / 60).to_string())])
+                        };
+                        Some(r.plain(
+                            "nw.incident_item",
+                            &[
+                                ("id", id.as_str()),
+                                ("place", &inc.label),
+                                ("status", &r.status_words(inc)),
+                                ("age", &age),
+                            ],
+                        ))
+                    })
+                    .collect();
+                let message = if items.is_empty() {
+                    r.notice("nw.incidents_none", &[], None)
+                } else if *more > 0 {
+                    r.notice(
+                        "nw.incidents_more",
+                        &[("list", &r.list(&items)), ("more", &more.to_string())],
+                        None,
+                    )
+                } else {
+                    r.notice("nw.incidents", &[("list", &r.list(&items))], None)
+                };
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message,
+                });
+            }
+            Decision::UnknownCommand {
+                room,
+                in_reply_to,
+                given,
+            } => {
+                let r = renderer(net, cat, room);
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice("nw.unknown", &[("given", given)], None),
+                });
+            }
             Decision::TooOld {
                 room,
                 in_reply_to,

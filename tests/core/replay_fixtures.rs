@@ -483,3 +483,98 @@ fn verifier_lifecycle_through_replay_refusal_false_alarm_undo_withdrawal_all_cle
         }
     }
 }
+
+#[test]
+fn room_commands_answer_anyone_in_the_rooms_language_and_change_nothing() {
+    let a = replay("room_commands");
+    const ELSEWHERE: &str = "!elsewhere:oakland.example";
+    let replies: Vec<(String, String)> = shape(&a).into_iter().take(11).collect();
+    assert_eq!(
+        replies,
+        pairs(&[
+            ("reply", HF), // $c0 !nw incidents, nothing open yet
+            ("reply", HF), // $c1 the report's acknowledgment
+            ("notice", CO),
+            ("reply", HF),        // $c2 !nw status
+            ("reply", HF),        // $c3 !nw incidents
+            ("reply", FV),        // $c4 !nw ayuda
+            ("reply", FV),        // $c5 !NW Estado
+            ("reply", HF),        // $c6 !nw <b>launch</b>
+            ("reply", CO),        // $c7 !nw status, network-wide
+            ("reply", CO),        // $c8 !nw incidents, network-wide
+            ("reply", ELSEWHERE), // $c9 outside the network
+        ]),
+        "one quiet reply per command; the repeated $c3 gets none"
+    );
+    let body = |i: usize| s(&a[i]["body"]).to_owned();
+    for (i, event) in [
+        (0, "$c0"),
+        (3, "$c2"),
+        (4, "$c3"),
+        (5, "$c4"),
+        (6, "$c5"),
+        (7, "$c6"),
+        (8, "$c7"),
+        (9, "$c8"),
+        (10, "$c9"),
+    ] {
+        assert_eq!(s(&a[i]["in_reply_to"]), event);
+        assert_eq!(s(&a[i]["msgtype"]), "m.notice", "{}", body(i));
+    }
+    let id = s(&a[1]["incident"]["id"]).to_owned();
+    assert!(body(0).contains("no open incidents"), "{}", body(0));
+    // Status: the neighborhood, its open incidents, and its settings from the file.
+    for needle in [
+        "Hoover-Foster",
+        "open incidents 1",
+        "confirmed 0",
+        ": 2",
+        "1.6 km",
+    ] {
+        assert!(body(3).contains(needle), "{needle:?} in {}", body(3));
+    }
+    // Incidents: ID, place, status and age.
+    for needle in [id.as_str(), "31st & Market", "unverified", "15 min"] {
+        assert!(body(4).contains(needle), "{needle:?} in {}", body(4));
+    }
+    // Spanish rooms get Spanish answers, with the Spanish command words.
+    for needle in ["!nw estado", "!nw incidentes", "!aviso"] {
+        assert!(body(5).contains(needle), "{needle:?} in {}", body(5));
+    }
+    assert!(
+        body(6).contains("Fruitvale") && body(6).contains("incidentes abiertos 0"),
+        "{}",
+        body(6)
+    );
+    // An unknown word: the valid forms, the word escaped in HTML.
+    assert!(
+        body(7).contains("<b>launch</b>") && body(7).contains("!nw status"),
+        "{}",
+        body(7)
+    );
+    let html = s(&a[7]["html"]);
+    assert!(
+        html.contains("&lt;b&gt;launch") && !html.contains("<b>launch"),
+        "{html}"
+    );
+    // The coordination room: the whole network (five neighborhoods, five rooms).
+    for needle in ["neighborhoods 5", "rooms 5", "open incidents 1"] {
+        assert!(body(8).contains(needle), "{needle:?} in {}", body(8));
+    }
+    assert!(body(9).contains(&id), "{}", body(9));
+    assert!(body(10).contains("not part of"), "{}", body(10));
+    // None of it counted as a report: the next neighbor's report is the second of two,
+    // and confirms.
+    let rest = &a[11..];
+    assert!(
+        rest.iter()
+            .any(|x| x["action"] == "relay" && x["room"] == HF),
+        "{rest:?}"
+    );
+    let ack = rest
+        .iter()
+        .find(|x| x["action"] == "reply" && x["in_reply_to"] == "$c10")
+        .expect("the confirming report is acknowledged");
+    assert!(s(&ack["body"]).contains("confirmed"), "{}", ack["body"]);
+    assert!(rest.iter().all(|x| x["incident"]["id"] == id.as_str()));
+}
