@@ -72,6 +72,11 @@ impl Catalogs {
             .unwrap_or_default()
     }
 
+    /// The raw template for `key` in `lang` itself, if it has one.
+    pub fn get(&self, lang: &str, key: &str) -> Option<&str> {
+        self.langs.get(lang)?.get(key).map(String::as_str)
+    }
+
     /// The raw template for `key` in `lang`, falling back to English, then to the key.
     pub fn template<'a>(&'a self, lang: &str, key: &'a str) -> &'a str {
         self.langs

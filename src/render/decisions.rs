@@ -72,8 +72,12 @@ pub fn render_decisions<'i>(
                     ("id", inc.id.to_string()),
                     ("place", inc.label.to_string()),
                     ("count", inc.reporter_count().to_string()),
+                    (
+                        "reports",
+                        r.count("count.reports", inc.reporter_count() as u64),
+                    ),
                     ("needed", needed.to_string()),
-                    ("rooms", rooms.to_string()),
+                    ("room_count", r.count("count.rooms", *rooms as u64)),
                 ];
                 let mut parts = vec![(key, args)];
                 match note {
@@ -401,7 +405,10 @@ pub fn render_decisions<'i>(
                 let hours = net.settings(&inc.neighborhood).expiry_hours.to_string();
                 let mut args = vec![
                     ("id", inc.id.to_string()),
-                    ("count", inc.reporter_count().to_string()),
+                    (
+                        "reports",
+                        r.count("count.reports", inc.reporter_count() as u64),
+                    ),
                     ("last", r.time(inc.last_seen)),
                     ("hours", hours),
                 ];
@@ -459,14 +466,20 @@ pub fn render_decisions<'i>(
                             ("status", &status),
                             ("neighborhood", hood),
                             ("place", &inc.label),
-                            ("count", &inc.reporter_count().to_string()),
+                            (
+                                "reports",
+                                &r.count("count.reports", inc.reporter_count() as u64),
+                            ),
                             ("needed", &needed.to_string()),
                         ],
                         Some(inc.tag()),
                     ),
                     CoordinationKind::Relayed { rooms } => r.notice(
                         "coord.relayed",
-                        &[("id", inc.id.as_str()), ("rooms", &rooms.to_string())],
+                        &[
+                            ("id", inc.id.as_str()),
+                            ("room_count", &r.count("count.rooms", *rooms as u64)),
+                        ],
                         Some(inc.tag()),
                     ),
                     CoordinationKind::Status { reason } => {
@@ -477,7 +490,10 @@ pub fn render_decisions<'i>(
                                 ("status", status.clone()),
                                 ("neighborhood", hood.to_owned()),
                                 ("place", inc.label.to_string()),
-                                ("rooms", inc.relayed_to.len().to_string()),
+                                (
+                                    "room_count",
+                                    r.count("count.rooms", inc.relayed_to.len() as u64),
+                                ),
                             ],
                         )];
                         if let Some(reason) = reason {
@@ -490,7 +506,10 @@ pub fn render_decisions<'i>(
                         &[
                             ("id", inc.id.as_str()),
                             ("neighborhood", hood),
-                            ("count", &inc.reporter_count().to_string()),
+                            (
+                                "reports",
+                                &r.count("count.reports", inc.reporter_count() as u64),
+                            ),
                         ],
                         Some(inc.tag()),
                     ),

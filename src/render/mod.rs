@@ -63,6 +63,31 @@ pub struct Renderer<'a> {
     tz: Tz,
 }
 
+/// The CLDR plural category (`one`, `other`, …) of `n` in `lang`; `other` for a language
+/// the plural rules do not know.
+pub fn plural_category(lang: &str, n: u64) -> &'static str {
+    use icu_plurals::{PluralCategory, PluralRules};
+    thread_local! {
+        static RULES: std::cell::RefCell<std::collections::HashMap<String, Option<PluralRules>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+    RULES.with(|rules| {
+        let mut rules = rules.borrow_mut();
+        let r = rules.entry(lang.to_owned()).or_insert_with(|| {
+            let locale = icu_locale_core::Locale::try_from_str(lang).ok()?;
+            PluralRules::try_new_cardinal(locale.into()).ok()
+        });
+        match r.as_ref().map(|r| r.category_for(n)) {
+            Some(PluralCategory::Zero) => "zero",
+            Some(PluralCategory::One) => "one",
+            Some(PluralCategory::Two) => "two",
+            Some(PluralCategory::Few) => "few",
+            Some(PluralCategory::Many) => "many",
+            Some(PluralCategory::Other) | None => "other",
+        }
+    })
+}
+
 /// Formats a distance the way people say it: `120 m`, `1.4 km`.
 fn distance_words(r: &Renderer<'_>, m: f64) -> String {
     if m < 1000.0 {
@@ -82,6 +107,21 @@ impl<'a> Renderer<'a> {
     /// A renderer for a neighborhood's language and zone.
     pub fn for_neighborhood(cat: &'a Catalogs, n: &'a Neighborhood) -> Self {
         Self::new(cat, &n.settings.language, n.settings.timezone)
+    }
+
+    /// A counted phrase ("1 room", "3 rooms"): the catalog entry `key` has one form per
+    /// CLDR plural category of the language (`zero`, `one`, `two`, `few`, `many`,
+    /// `other`), chosen by the language's plural rules for `n`; a category the entry
+    /// lacks falls back to `other` (then to English).
+    pub fn count(&self, key: &str, n: u64) -> String {
+        let form = format!("{key}.{}", plural_category(self.lang, n));
+        let other = format!("{key}.other");
+        let template = self
+            .cat
+            .get(self.lang, &form)
+            .or_else(|| self.cat.get(self.lang, &other))
+            .unwrap_or_else(|| self.cat.template(self.lang, &other));
+        fill(template, &[("n", &n.to_string())], false)
     }
 
     /// A plain-text catalog message.
@@ -195,7 +235,13 @@ impl<'a> Renderer<'a> {
             }
             v
         };
+        // The sighting at the sensitive place itself: say the place once.
+        let at_the_place = inc
+            .near
+            .as_ref()
+            .is_some_and(|n| n.name.trim().eq_ignore_ascii_case(place.trim()));
         let headline_key = match inc.status {
+            Status::Confirmed if urgent && at_the_place => "alert.headline_urgent_at",
             Status::Confirmed if urgent => "alert.headline_urgent",
             Status::Confirmed | Status::Unverified => "alert.headline_confirmed",
             Status::FalseAlarm => "alert.headline_false_alarm",
@@ -206,7 +252,7 @@ impl<'a> Renderer<'a> {
         let current = !matches!(inc.status, Status::FalseAlarm | Status::Resolved);
         let landmark = gazetteer
             .nearest_landmark(inc.location)
-            .filter(|(p, d)| *d <= 2000.0 && *p.name != *inc.label)
+            .filter(|(p, d)| *d <= 2000.0 && !p.name.trim().eq_ignore_ascii_case(place.trim()))
             .map(|(p, d)| {
                 self.plain(
                     "alert.landmark",
@@ -228,10 +274,10 @@ impl<'a> Renderer<'a> {
         };
         let mut what = Vec::new();
         if let Some(n) = inc.details.agents {
-            what.push(self.plain("alert.what_agents", &[("n", &n.to_string())]));
+            what.push(self.count("count.agents", u64::from(n)));
         }
         if let Some(n) = inc.details.vehicles {
-            let mut s = self.plain("alert.what_vehicles", &[("n", &n.to_string())]);
+            let mut s = self.count("count.vehicles", u64::from(n));
             if !inc.details.vehicle_descriptions.is_empty() {
                 s.push_str(&format!(
                     " ({})",
@@ -327,5 +373,40 @@ impl<'a> Renderer<'a> {
                 &[("id", inc.id.as_str()), ("place", &inc.label)],
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plural_categories_follow_each_languages_cldr_rules() {
+        assert_eq!(plural_category("en", 1), "one");
+        assert_eq!(plural_category("en", 0), "other");
+        assert_eq!(plural_category("en", 2), "other");
+        assert_eq!(plural_category("es", 1), "one");
+        assert_eq!(plural_category("es", 1_000_000), "many");
+        assert_eq!(plural_category("ru", 2), "few");
+        assert_eq!(plural_category("ru", 5), "many");
+        assert_eq!(plural_category("ar", 0), "zero");
+        assert_eq!(plural_category("not a language!", 1), "other");
+    }
+
+    #[test]
+    fn counted_phrases_pick_the_form_and_fall_back_to_other() {
+        let cat = Catalogs::builtin();
+        let en = Renderer::new(cat, "en", chrono_tz::UTC);
+        assert_eq!(en.count("count.rooms", 1), "1 room");
+        assert_eq!(en.count("count.rooms", 0), "0 rooms");
+        assert_eq!(en.count("count.rooms", 12), "12 rooms");
+        let es = Renderer::new(cat, "es", chrono_tz::UTC);
+        assert_eq!(es.count("count.reports", 1), "1 aviso independiente");
+        assert_eq!(es.count("count.reports", 3), "3 avisos independientes");
+        // Spanish's `many` (a million) is not in the catalog: `other` stands in.
+        assert_eq!(es.count("count.rooms", 1_000_000), "1000000 salas");
+        // A language without a catalog: English.
+        let ru = Renderer::new(cat, "ru", chrono_tz::UTC);
+        assert_eq!(ru.count("count.rooms", 2), "2 rooms");
     }
 }

@@ -141,8 +141,8 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
         "first seen 8:05 AM",
         "last seen 8:09 AM",
         "2 independent",
-        "4 agent(s)",
-        "2 vehicle(s)",
+        "4 agents",
+        "2 vehicles",
         "7ABC123",
         &id,
     ] {
@@ -168,7 +168,7 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
     assert_eq!(a[3]["incident"]["id"], id.as_str());
     // Confirmation acknowledgment to the second neighbor.
     assert_eq!(s(&a[6]["in_reply_to"]), "$a2");
-    assert!(s(&a[6]["body"]).contains("confirmed") && s(&a[6]["body"]).contains("2 room(s)"));
+    assert!(s(&a[6]["body"]).contains("confirmed") && s(&a[6]["body"]).contains("2 rooms"));
     // Update: the edit carries the new version and count; the thread reply is quiet.
     assert_eq!(a[9]["incident"]["version"], 3);
     assert!(s(&a[9]["body"]).contains("3 independent"));
@@ -577,4 +577,44 @@ fn room_commands_answer_anyone_in_the_rooms_language_and_change_nothing() {
         .expect("the confirming report is acknowledged");
     assert!(s(&ack["body"]).contains("confirmed"), "{}", ack["body"]);
     assert!(rest.iter().all(|x| x["incident"]["id"] == id.as_str()));
+}
+
+#[test]
+fn counts_read_as_written_and_a_sighting_at_the_school_names_it_once() {
+    let a = replay("at_the_school");
+    let relay = a
+        .iter()
+        .find(|x| x["action"] == "relay" && x["room"] == HF)
+        .expect("a moderator's report confirms at once");
+    let body = s(&relay["body"]);
+    let headline = body.lines().next().unwrap_or_default();
+    assert_eq!(
+        headline.matches("Hoover Elementary").count(),
+        1,
+        "the place once in the headline: {headline}"
+    );
+    assert!(headline.contains("(school)"), "{headline}");
+    assert!(
+        !body.contains("near Hoover Elementary"),
+        "no landmark line naming the place itself: {body}"
+    );
+    // One of each, in the singular.
+    for needle in ["1 agent ", "1 vehicle"] {
+        assert!(body.contains(needle), "{needle:?} in {body}");
+    }
+    assert!(!body.contains("(s)"), "{body}");
+    let coordination: Vec<&str> = a
+        .iter()
+        .filter(|x| x["room"] == CO)
+        .map(|x| s(&x["body"]))
+        .collect();
+    assert!(
+        coordination
+            .iter()
+            .any(|b| b.contains("1 independent report, 2 needed to confirm")),
+        "{coordination:?}"
+    );
+    for x in &a {
+        assert!(!s(&x["body"]).contains("(s)"), "{}", x["body"]);
+    }
 }
