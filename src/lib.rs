@@ -36,6 +36,7 @@
 
 #![recursion_limit = "256"]
 
+pub mod catalog;
 pub mod command;
 pub mod config;
 pub mod devnet;

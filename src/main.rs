@@ -219,7 +219,7 @@ fn run() -> Result<ExitCode> {
         Command::Check { config } => {
             let net = Network::load(&config)?;
             println!("{}: ok", config.display());
-            for n in &net.neighborhoods {
+            for n in net.neighborhoods() {
                 println!(
                     "  {} ({}): {} room(s), {} place(s), {} street(s), language {}, {}, {} verifier(s)",
                     n.id,

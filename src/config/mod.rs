@@ -21,8 +21,8 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 use toml::Spanned;
 
+use crate::catalog::Catalogs;
 use crate::places::{Gazetteer, GazetteerBuilder, GazetteerError, LatLon};
-use crate::render::Catalogs;
 
 /// Why a network file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -260,8 +260,9 @@ pub struct Network {
     pub metrics: Option<MetricsSettings>,
     /// `[defaults]`.
     pub defaults: Tunables,
-    /// The neighborhoods. After changing them, call [`Network::reindex`].
-    pub neighborhoods: Vec<Neighborhood>,
+    /// The neighborhoods: read with [`Network::neighborhoods`], changed only through
+    /// [`Network::update_neighborhoods`], which keeps the lookups below in step.
+    neighborhoods: Vec<Neighborhood>,
     /// Neighborhood index by room and by id (every report looks these up).
     by_room: FxHashMap<String, usize>,
     by_id: FxHashMap<String, usize>,
@@ -273,9 +274,20 @@ impl Network {
         net
     }
 
-    /// Rebuilds the room and id lookups: call after changing `neighborhoods` (the Matrix
-    /// shell does, when it resolves room aliases to room IDs).
-    pub fn reindex(&mut self) {
+    /// The neighborhoods, in file order.
+    pub fn neighborhoods(&self) -> &[Neighborhood] {
+        &self.neighborhoods
+    }
+
+    /// Changes the neighborhoods (the Matrix shell does, when it resolves room aliases to
+    /// room IDs) and rebuilds the room and id lookups, so they never go stale.
+    pub fn update_neighborhoods(&mut self, change: impl FnOnce(&mut [Neighborhood])) {
+        change(&mut self.neighborhoods);
+        self.reindex();
+    }
+
+    /// Rebuilds the room and id lookups.
+    fn reindex(&mut self) {
         let net = self;
         net.by_id = net
             .neighborhoods

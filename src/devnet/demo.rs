@@ -119,7 +119,7 @@ pub async fn run(
     invite.extend(neighbors.values().map(|n| n.user.as_str()));
     let mut rooms: BTreeMap<String, OwnedRoomId> = BTreeMap::new();
     let mut names: BTreeMap<OwnedRoomId, String> = BTreeMap::new();
-    for n in &template.neighborhoods {
+    for n in template.neighborhoods() {
         for r in &n.rooms {
             let id = organizer.create_room(&invite, true).await;
             names.insert(id.clone(), n.name.clone());

@@ -305,7 +305,7 @@ impl<S: Store> Engine<S> {
         index: SpatialIndex,
     ) -> Result<Self, EngineError> {
         let max_dedupe_radius_m = net
-            .neighborhoods
+            .neighborhoods()
             .iter()
             .map(|n| n.settings.dedupe_radius_m)
             .fold(net.defaults.dedupe_radius_m, f64::max);
@@ -333,7 +333,7 @@ impl<S: Store> Engine<S> {
         e.origin = Arc::from(e.net.origin());
         e.hood_ids = e
             .net
-            .neighborhoods
+            .neighborhoods()
             .iter()
             .map(|n| Arc::from(n.id.as_str()))
             .collect();
@@ -859,7 +859,7 @@ impl<S: Store> Engine<S> {
             .iter()
             .position(|h| Arc::ptr_eq(h, &inc.neighborhood))
         {
-            Some(i) => net.neighborhoods[i].settings.confirmations,
+            Some(i) => net.neighborhoods()[i].settings.confirmations,
             None => net.settings(&inc.neighborhood).confirmations,
         };
         let was_confirmed = inc.status == Status::Confirmed;

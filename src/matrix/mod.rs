@@ -274,14 +274,19 @@ async fn resolve_aliases(client: &Client, net: &Network) -> Network {
         cache.insert(r.to_owned(), id.clone());
         id
     };
-    for n in &mut net.neighborhoods {
-        let mut ids = Vec::new();
+    let mut resolved = Vec::new();
+    for n in net.neighborhoods() {
+        let mut ids: Vec<Arc<str>> = Vec::new();
         for r in &n.rooms {
             ids.push(Arc::from(resolve(r).await));
         }
-        n.rooms = ids;
+        resolved.push(ids);
     }
-    net.reindex();
+    net.update_neighborhoods(|ns| {
+        for (n, ids) in ns.iter_mut().zip(resolved) {
+            n.rooms = ids;
+        }
+    });
     if let Some(c) = net.coordination_room.clone() {
         net.coordination_room = Some(resolve(&c).await);
     }
@@ -371,7 +376,7 @@ pub async fn run(
     );
     info!(
         rooms = net
-            .neighborhoods
+            .neighborhoods()
             .iter()
             .map(|n| n.rooms.len())
             .sum::<usize>(),
@@ -650,7 +655,7 @@ fn spawn_sync(
     beat: tokio::sync::watch::Sender<u64>,
 ) -> tokio::task::JoinHandle<()> {
     let read_back_ms = net
-        .neighborhoods
+        .neighborhoods()
         .iter()
         .map(|n| n.settings.dedupe_window_min)
         .fold(net.defaults.dedupe_window_min, u32::max);

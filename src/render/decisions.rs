@@ -224,10 +224,10 @@ pub fn render_decisions<'i>(
                     None => r.notice(
                         "nw.status_network",
                         &[
-                            ("neighborhoods", &net.neighborhoods.len().to_string()),
+                            ("neighborhoods", &net.neighborhoods().len().to_string()),
                             (
                                 "rooms",
-                                &net.neighborhoods
+                                &net.neighborhoods()
                                     .iter()
                                     .map(|n| n.rooms.len())
                                     .sum::<usize>()

@@ -2,18 +2,18 @@
 //! mentions, the `org.neighborwatch.incident` tag), in the receiving neighborhood's
 //! language (PRODUCT.md §4, §7).
 //!
-//! Owns: message catalogs and the layout of alerts, acknowledgments and errors. User
+//! Owns: the layout of alerts, acknowledgments, errors and command replies (wording
+//! comes from `crate::catalog`), plural choice for counted phrases. User
 //! text is escaped in HTML here and nowhere else. Must not touch: Matrix types, storage,
 //! clocks. It never receives a reporter's identity, so it cannot leak one.
 
-mod catalog;
 mod decisions;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{Catalogs, fill};
+pub use crate::catalog::{Catalogs, fill};
 pub use decisions::render_decisions;
 
 use crate::config::Neighborhood;

@@ -32,7 +32,7 @@ pub fn plan_relays<'n, R: AsRef<str>>(
     // This runs on every report of a confirmed incident: neighborhoods already alerted
     // in full are passed over before any distance is measured.
     let mut hoods: SmallVec<[(f64, &crate::config::Neighborhood); 8]> = net
-        .neighborhoods
+        .neighborhoods()
         .iter()
         .filter(|n| !n.rooms.iter().all(relayed))
         .map(|n| (n.area.distance_m(at), n))

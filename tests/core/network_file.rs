@@ -45,9 +45,9 @@ fn assert_names(e: &ConfigError, line: usize, key: &str) {
 #[test]
 fn the_example_network_is_realistic() {
     let n = &*NETWORK;
-    assert!(n.neighborhoods.len() >= 4);
+    assert!(n.neighborhoods().len() >= 4);
     let oakland = n
-        .neighborhoods
+        .neighborhoods()
         .iter()
         .filter(|x| x.settings.timezone == chrono_tz::America::Los_Angeles)
         .count();
@@ -79,7 +79,7 @@ fn the_example_network_is_realistic() {
 #[test]
 fn minimal_file_gets_the_documented_defaults() {
     let n = parse(BASE).unwrap();
-    let s = &n.neighborhoods[0].settings;
+    let s = &n.neighborhoods()[0].settings;
     assert_eq!(
         (s.dedupe_radius_m, s.dedupe_window_min, s.confirmations),
         (250.0, 20, 2)
@@ -203,7 +203,7 @@ fn verifiers_add_up_from_defaults_and_fake_report_limits_are_checked() {
         "confirmations = 2\nverifiers = [\"@net:example.org\"]\nmin_member_hours = 0",
     ) + "verifiers = [\"@hood:example.org\", \"@net:example.org\"]\nmax_reports_per_10min = 3\n";
     let n = parse(&text).unwrap();
-    let s = &n.neighborhoods[0].settings;
+    let s = &n.neighborhoods()[0].settings;
     assert_eq!(s.verifiers, ["@net:example.org", "@hood:example.org"]);
     assert_eq!((s.min_member_hours, s.max_reports_per_10min), (0, 3));
     assert_eq!(n.defaults.max_reports_per_10min, 5, "default");

@@ -80,7 +80,7 @@ proptest! {
 
     #[test]
     fn parser_never_panics(body in any::<String>()) {
-        let nb = &NETWORK.neighborhoods[0];
+        let nb = &NETWORK.neighborhoods()[0];
         let ctx = ParseContext { gazetteer: &nb.gazetteer, tz: nb.settings.timezone, sent_at: sent_at() };
         let _ = parse_report(&body, &ctx);
         let _ = parse_report(&format!("!r {body}"), &ctx);
@@ -89,7 +89,7 @@ proptest! {
 
     #[test]
     fn parser_never_panics_on_report_like_text(body in "(!r|!aviso|S:|L:)?[ 0-9a-zA-Z&/:,.áñ\n-]{0,80}(am|pm|min ago| y | & )?[0-9: ]{0,6}") {
-        let nb = &NETWORK.neighborhoods[0];
+        let nb = &NETWORK.neighborhoods()[0];
         let ctx = ParseContext { gazetteer: &nb.gazetteer, tz: nb.settings.timezone, sent_at: sent_at() };
         let _ = parse_report(&body, &ctx);
     }

@@ -1,4 +1,9 @@
 //! Message catalogs: every user-facing string, per language, from `catalogs/*.toml`.
+//!
+//! Owns: loading the built-in catalogs, looking templates up (with the English
+//! fallback), filling placeholders. Stands on its own: the network file's loader checks
+//! languages against it and the renderer words messages with it; it must not touch
+//! either.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
