@@ -67,12 +67,22 @@ pub enum RoomCommand {
     Status,
     /// `!nw incidents` (`incidentes`): the open incidents, with ID, place, status, age.
     Incidents,
+    /// `!nw settings [KEY]` (`ajustes`), room admins only: the neighborhood's effective
+    /// settings, or one of them. `changes` is true when more words follow the key (a
+    /// value or `reset`).
+    Settings {
+        /// The setting asked about, lowercased.
+        key: Option<String>,
+        /// A value (or `reset`) followed the key.
+        changes: bool,
+    },
     /// A word after `!nw` that is none of these (as typed, cut to 40 characters).
     Unknown(String),
 }
 
-static ROOM_COMMAND: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?is)^\s*!nw(?:\s+(\S+))?(?:\s.*)?$").expect("static regex"));
+static ROOM_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)^\s*!nw(?:\s+(\S+))?(?:\s+(\S+))?(?:\s+(\S.*))?\s*$").expect("static regex")
+});
 
 /// Reads a room command; `None` when the message is not one.
 pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
@@ -84,6 +94,16 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
         "help" | "ayuda" => RoomCommand::Help,
         "status" | "estado" => RoomCommand::Status,
         "incidents" | "incidentes" => RoomCommand::Incidents,
+        "settings" | "ajustes" => RoomCommand::Settings {
+            key: c.get(2).map(|k| {
+                k.as_str()
+                    .chars()
+                    .take(40)
+                    .collect::<String>()
+                    .to_lowercase()
+            }),
+            changes: c.get(3).is_some(),
+        },
         _ => RoomCommand::Unknown(word.as_str().chars().take(40).collect()),
     })
 }
@@ -134,6 +154,27 @@ mod tests {
         assert_eq!(
             parse_room_command(&long),
             Some(RoomCommand::Unknown("x".repeat(40)))
+        );
+        assert_eq!(
+            parse_room_command("!nw settings"),
+            Some(RoomCommand::Settings {
+                key: None,
+                changes: false
+            })
+        );
+        assert_eq!(
+            parse_room_command("!nw ajustes Alert_Radius_M"),
+            Some(RoomCommand::Settings {
+                key: Some("alert_radius_m".into()),
+                changes: false
+            })
+        );
+        assert_eq!(
+            parse_room_command("!nw settings alert_radius_m 5000"),
+            Some(RoomCommand::Settings {
+                key: Some("alert_radius_m".into()),
+                changes: true
+            })
         );
         assert_eq!(parse_room_command("!nwx help"), None);
         assert_eq!(parse_room_command("what does !nw do?"), None);

@@ -129,6 +129,28 @@ pub struct Tunables {
 }
 
 impl Tunables {
+    /// The settings as the network file names them, with their values (the verifiers
+    /// counted, not named).
+    pub fn shown(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("confirmations", self.confirmations.to_string()),
+            ("alert_radius_m", self.alert_radius_m.to_string()),
+            ("dedupe_radius_m", self.dedupe_radius_m.to_string()),
+            ("dedupe_window_min", self.dedupe_window_min.to_string()),
+            ("sensitive_radius_m", self.sensitive_radius_m.to_string()),
+            ("expiry_hours", self.expiry_hours.to_string()),
+            ("retention_hours", self.retention_hours.to_string()),
+            ("min_member_hours", self.min_member_hours.to_string()),
+            (
+                "max_reports_per_10min",
+                self.max_reports_per_10min.to_string(),
+            ),
+            ("language", self.language.clone()),
+            ("timezone", self.timezone.name().to_owned()),
+            ("verifiers", self.verifiers.len().to_string()),
+        ]
+    }
+
     /// Whether `user` is a listed verifier.
     pub fn is_verifier(&self, user: &str) -> bool {
         self.verifiers.iter().any(|v| v == user)

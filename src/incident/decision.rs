@@ -167,6 +167,27 @@ pub enum Decision {
         /// How many more are open beyond those listed.
         more: usize,
     },
+    /// `!nw settings [KEY]` by a room admin: the effective settings of the room's
+    /// neighborhood (of `[defaults]`, in the coordination room), or one of them; worded
+    /// from the network.
+    Settings {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// The one setting asked about, if any (may be no setting: then the valid keys
+        /// are shown).
+        key: Option<String>,
+        /// A change was asked for: not possible from a room yet.
+        changes: bool,
+    },
+    /// A command for room admins from someone below power level 50 (quiet reply).
+    AdminOnly {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+    },
     /// `!nw WORD` with a word that is no command: show the valid ones.
     UnknownCommand {
         /// Room of the command.

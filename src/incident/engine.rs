@@ -545,7 +545,7 @@ impl<S: Store> Engine<S> {
                 ..
             } => {
                 if let Some(cmd) = parse_room_command(body) {
-                    self.room_command(&mut tx, &room, &event_id, cmd, now);
+                    self.room_command(&mut tx, &room, &event_id, msg.member.power, cmd, now);
                     true
                 } else if let Some(cmd) = parse_verifier_command(body) {
                     self.command(&mut tx, &room, &event_id, msg, cmd, now);
@@ -1054,11 +1054,26 @@ impl<S: Store> Engine<S> {
         tx: &mut Tx,
         room: &Arc<str>,
         event_id: &Arc<str>,
+        power: i64,
         cmd: RoomCommand,
         now: DateTime<Utc>,
     ) {
         let everywhere = self.coordination_room.as_deref() == Some(&**room);
         let (room, in_reply_to) = (Arc::clone(room), Arc::clone(event_id));
+        if let RoomCommand::Settings { key, changes } = cmd {
+            // Room admins only: the same power rule as a moderator's verifier actions.
+            tx.decisions.push(if lifecycle::is_room_admin(power) {
+                Decision::Settings {
+                    room,
+                    in_reply_to,
+                    key,
+                    changes,
+                }
+            } else {
+                Decision::AdminOnly { room, in_reply_to }
+            });
+            return;
+        }
         let mut open: Vec<&Incident> = self
             .incidents
             .values()
@@ -1089,6 +1104,7 @@ impl<S: Store> Engine<S> {
                     more,
                 }
             }
+            RoomCommand::Settings { .. } => return,
             RoomCommand::Unknown(given) => Decision::UnknownCommand {
                 room,
                 in_reply_to,

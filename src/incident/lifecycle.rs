@@ -31,6 +31,13 @@ impl Role {
     }
 }
 
+/// Whether someone with power level `power` in a room administers it (its settings and
+/// the commands for room admins): the same rule that makes them a moderator for the
+/// verifier actions.
+pub fn is_room_admin(power: i64) -> bool {
+    power >= MODERATOR_POWER
+}
+
 /// The role of `user`, whose power level in the room where they act is `power`, given
 /// the verifier lists of every neighborhood the incident concerns.
 pub fn role<'a>(
@@ -38,7 +45,7 @@ pub fn role<'a>(
     power: i64,
     verifier_lists: impl IntoIterator<Item = &'a [String]>,
 ) -> Role {
-    if power >= MODERATOR_POWER {
+    if is_room_admin(power) {
         Role::Moderator
     } else if verifier_lists
         .into_iter()

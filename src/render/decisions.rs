@@ -289,6 +289,65 @@ pub fn render_decisions<'i>(
                     message,
                 });
             }
+            Decision::Settings {
+                room,
+                in_reply_to,
+                key,
+                changes,
+            } => {
+                let r = renderer(net, cat, room);
+                let (name, settings) = match net.neighborhood_of_room(room) {
+                    Some(n) => (n.name.clone(), &n.settings),
+                    None => (r.plain("nw.defaults_name", &[]), &net.defaults),
+                };
+                let shown = settings.shown();
+                let item = |(k, v): &(&str, String)| {
+                    r.plain("nw.settings_item", &[("key", k), ("value", v)])
+                };
+                let one = key
+                    .as_deref()
+                    .map(|k| shown.iter().find(|(name, _)| *name == k).ok_or(k));
+                let message = match one {
+                    Some(Err(given)) => {
+                        let keys: Vec<String> =
+                            shown.iter().map(|(k, _)| (*k).to_owned()).collect();
+                        r.notice(
+                            "nw.settings_unknown",
+                            &[("given", given), ("keys", &r.list(&keys))],
+                            None,
+                        )
+                    }
+                    Some(Ok(setting)) if *changes => {
+                        r.notice("nw.settings_change", &[("item", &item(setting))], None)
+                    }
+                    Some(Ok(setting)) => r.notice(
+                        "nw.settings",
+                        &[("neighborhood", &name), ("list", &item(setting))],
+                        None,
+                    ),
+                    None => {
+                        let all: Vec<String> = shown.iter().map(item).collect();
+                        r.notice(
+                            "nw.settings",
+                            &[("neighborhood", &name), ("list", &r.list(&all))],
+                            None,
+                        )
+                    }
+                };
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message,
+                });
+            }
+            Decision::AdminOnly { room, in_reply_to } => {
+                let r = renderer(net, cat, room);
+                out.push(Effect::Reply {
+                    room: room.to_string(),
+                    in_reply_to: in_reply_to.to_string(),
+                    message: r.notice("nw.admin_only", &[], None),
+                });
+            }
             Decision::UnknownCommand {
                 room,
                 in_reply_to,

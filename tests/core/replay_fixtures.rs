@@ -618,3 +618,71 @@ fn counts_read_as_written_and_a_sighting_at_the_school_names_it_once() {
         assert!(!s(&x["body"]).contains("(s)"), "{}", x["body"]);
     }
 }
+
+#[test]
+fn settings_are_shown_to_room_admins_only_and_nothing_changes_from_a_room_yet() {
+    let a = replay("settings_command");
+    assert_eq!(
+        shape(&a),
+        pairs(&[
+            ("reply", HF),
+            ("reply", HF),
+            ("reply", HF),
+            ("reply", HF),
+            ("reply", HF),
+            ("reply", FV),
+            ("reply", CO),
+        ]),
+        "one quiet reply per command"
+    );
+    let body = |i: usize| s(&a[i]["body"]).to_owned();
+    for (i, x) in a.iter().enumerate() {
+        assert_eq!(s(&x["msgtype"]), "m.notice", "{}", body(i));
+        assert_eq!(s(&x["in_reply_to"]), format!("$t{}", i + 1));
+    }
+    // A plain member's change is refused and says who may.
+    assert!(
+        body(0).contains("Only room admins") && !body(0).contains("alert_radius_m = "),
+        "{}",
+        body(0)
+    );
+    // An admin (power 50) sees every setting, with the values of the network file
+    // (config/example.toml: [defaults], Hoover-Foster's own verifier added).
+    for needle in [
+        "Hoover-Foster, from the network file",
+        "confirmations = 2",
+        "alert_radius_m = 1600",
+        "dedupe_radius_m = 250",
+        "dedupe_window_min = 20",
+        "expiry_hours = 4",
+        "retention_hours = 24",
+        "max_reports_per_10min = 5",
+        "timezone = America/Los_Angeles",
+        "verifiers = 2",
+    ] {
+        assert!(body(1).contains(needle), "{needle:?} in {}", body(1));
+    }
+    // One key, in any case.
+    assert!(body(2).contains("alert_radius_m = 1600"), "{}", body(2));
+    assert!(!body(2).contains("confirmations"), "{}", body(2));
+    // A change is not possible from a room yet, and says so (the value stays).
+    assert!(
+        body(3).contains("cannot be changed") && body(3).contains("alert_radius_m = 1600"),
+        "{}",
+        body(3)
+    );
+    // An unknown key: the valid ones, escaped in HTML.
+    assert!(
+        body(4).contains("“radius”") && body(4).contains("alert_radius_m"),
+        "{}",
+        body(4)
+    );
+    // Power 49 is not an admin; the refusal is in the room's language.
+    assert!(body(5).contains("Solo los administradores"), "{}", body(5));
+    // The coordination room: the network's defaults.
+    assert!(
+        body(6).contains("the network's defaults") && body(6).contains("confirmations = 2"),
+        "{}",
+        body(6)
+    );
+}
