@@ -1058,60 +1058,67 @@ impl<S: Store> Engine<S> {
         cmd: RoomCommand,
         now: DateTime<Utc>,
     ) {
-        let everywhere = self.coordination_room.as_deref() == Some(&**room);
-        let (room, in_reply_to) = (Arc::clone(room), Arc::clone(event_id));
-        if let RoomCommand::Settings { key, changes } = cmd {
-            // Room admins only: the same power rule as a moderator's verifier actions.
-            tx.decisions.push(if lifecycle::is_room_admin(power) {
-                Decision::Settings {
-                    room,
-                    in_reply_to,
-                    key,
-                    changes,
-                }
-            } else {
-                Decision::AdminOnly { room, in_reply_to }
-            });
-            return;
-        }
-        let mut open: Vec<&Incident> = self
-            .incidents
-            .values()
-            .filter(|i| i.status.is_open() && (everywhere || i.lives_in(&room)))
-            .collect();
+        let in_reply_to = Arc::clone(event_id);
         let decision = match cmd {
-            RoomCommand::Help => Decision::Help { room, in_reply_to },
-            RoomCommand::Status => Decision::Status {
-                room,
+            RoomCommand::Help => Decision::Help {
+                room: Arc::clone(room),
                 in_reply_to,
-                open: open.len(),
-                confirmed: open
-                    .iter()
-                    .filter(|i| i.status == Status::Confirmed)
-                    .count(),
             },
-            RoomCommand::Incidents => {
-                open.sort_by_key(|i| (i.first_seen, i.id));
-                let more = open.len().saturating_sub(MAX_LISTED);
-                Decision::Incidents {
-                    room,
+            RoomCommand::Status => {
+                let open = self.open_in(room);
+                Decision::Status {
+                    room: Arc::clone(room),
                     in_reply_to,
+                    open: open.len(),
+                    confirmed: open
+                        .iter()
+                        .filter(|i| i.status == Status::Confirmed)
+                        .count(),
+                }
+            }
+            RoomCommand::Incidents => {
+                let mut open = self.open_in(room);
+                open.sort_by_key(|i| (i.first_seen, i.id));
+                Decision::Incidents {
+                    room: Arc::clone(room),
+                    in_reply_to,
+                    more: open.len().saturating_sub(MAX_LISTED),
                     open: open
                         .iter()
                         .take(MAX_LISTED)
                         .map(|i| (i.id, (now - i.first_seen).num_minutes().max(0)))
                         .collect(),
-                    more,
                 }
             }
-            RoomCommand::Settings { .. } => return,
+            // Room admins only: the same power rule as a moderator's verifier actions.
+            RoomCommand::Settings { key, changes } if lifecycle::is_room_admin(power) => {
+                Decision::Settings {
+                    room: Arc::clone(room),
+                    in_reply_to,
+                    key,
+                    changes,
+                }
+            }
+            RoomCommand::Settings { .. } => Decision::AdminOnly {
+                room: Arc::clone(room),
+                in_reply_to,
+            },
             RoomCommand::Unknown(given) => Decision::UnknownCommand {
-                room,
+                room: Arc::clone(room),
                 in_reply_to,
                 given,
             },
         };
         tx.decisions.push(decision);
+    }
+
+    /// The open incidents of `room` (of the whole network, in the coordination room).
+    fn open_in(&self, room: &str) -> Vec<&Incident> {
+        let everywhere = self.coordination_room.as_deref() == Some(room);
+        self.incidents
+            .values()
+            .filter(|i| i.status.is_open() && (everywhere || i.lives_in(room)))
+            .collect()
     }
 
     fn command(
@@ -1134,9 +1141,8 @@ impl<S: Store> Engine<S> {
             return;
         }
         let mut open: Vec<(IncidentId, Arc<str>)> = self
-            .incidents
-            .values()
-            .filter(|i| i.status.is_open() && here(i))
+            .open_in(room)
+            .into_iter()
             .map(|i| (i.id, Arc::clone(&i.label)))
             .collect();
         open.sort_by_key(|(id, _)| *id);

@@ -8,13 +8,22 @@ use crate::incident::{
 };
 use crate::report::ReportError;
 
-use super::{Catalogs, MsgType, Renderer};
+use super::{Catalogs, MsgType, OutgoingMessage, Renderer};
 use crate::incident::ConfirmedBy;
 
 fn renderer<'a>(net: &'a Network, cat: &'a Catalogs, room: &str) -> Renderer<'a> {
     match net.neighborhood_of_room(room) {
         Some(n) => Renderer::for_neighborhood(cat, n),
         None => coordination(net, cat),
+    }
+}
+
+/// A quiet answer to the event `in_reply_to` in `room`.
+fn reply(room: &str, in_reply_to: &str, message: OutgoingMessage) -> Effect {
+    Effect::Reply {
+        room: room.to_owned(),
+        in_reply_to: in_reply_to.to_owned(),
+        message,
     }
 }
 
@@ -93,11 +102,11 @@ pub fn render_decisions<'i>(
                 {
                     parts.push(("ack.after_false_alarm", vec![("time", r.time(t))]));
                 }
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice_parts(&parts, Some(inc.tag())),
-                });
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice_parts(&parts, Some(inc.tag())),
+                ));
             }
             Decision::ActionDone {
                 room,
@@ -108,10 +117,10 @@ pub fn render_decisions<'i>(
                 let Some(inc) = incident(id) else { continue };
                 let r = renderer(net, cat, room);
                 let status = r.status_words(inc);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(
                         "action.done",
                         &[
                             ("id", inc.id.as_str()),
@@ -120,7 +129,7 @@ pub fn render_decisions<'i>(
                         ],
                         Some(inc.tag()),
                     ),
-                });
+                ));
             }
             Decision::ActionRefused {
                 room,
@@ -129,15 +138,15 @@ pub fn render_decisions<'i>(
             } => {
                 let r = renderer(net, cat, room);
                 let what = r.plain(action.catalog_key(), &[]);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(
                         "action.refused",
                         &[("action", &what), ("example", r.example())],
                         None,
                     ),
-                });
+                ));
             }
             Decision::ActionUnchanged {
                 room,
@@ -147,15 +156,15 @@ pub fn render_decisions<'i>(
                 let Some(inc) = incident(id) else { continue };
                 let r = renderer(net, cat, room);
                 let status = r.status_words(inc);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(
                         "action.unchanged",
                         &[("id", inc.id.as_str()), ("status", &status)],
                         Some(inc.tag()),
                     ),
-                });
+                ));
             }
             Decision::UnknownIncident {
                 room,
@@ -179,11 +188,7 @@ pub fn render_decisions<'i>(
                         None,
                     )
                 };
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message,
-                });
+                out.push(reply(room, in_reply_to, message));
             }
             Decision::Help { room, in_reply_to } => {
                 let r = renderer(net, cat, room);
@@ -192,11 +197,11 @@ pub fn render_decisions<'i>(
                 } else {
                     "nw.help_coordination"
                 };
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(key, &[("example", r.example())], None),
-                });
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(key, &[("example", r.example())], None),
+                ));
             }
             Decision::Status {
                 room,
@@ -239,11 +244,7 @@ pub fn render_decisions<'i>(
                         None,
                     ),
                 };
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message,
-                });
+                out.push(reply(room, in_reply_to, message));
             }
             Decision::Incidents {
                 room,
@@ -283,11 +284,7 @@ pub fn render_decisions<'i>(
                 } else {
                     r.notice("nw.incidents", &[("list", &r.list(&items))], None)
                 };
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message,
-                });
+                out.push(reply(room, in_reply_to, message));
             }
             Decision::Settings {
                 room,
@@ -334,19 +331,15 @@ pub fn render_decisions<'i>(
                         )
                     }
                 };
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message,
-                });
+                out.push(reply(room, in_reply_to, message));
             }
             Decision::AdminOnly { room, in_reply_to } => {
                 let r = renderer(net, cat, room);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice("nw.admin_only", &[], None),
-                });
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice("nw.admin_only", &[], None),
+                ));
             }
             Decision::UnknownCommand {
                 room,
@@ -354,11 +347,11 @@ pub fn render_decisions<'i>(
                 given,
             } => {
                 let r = renderer(net, cat, room);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice("nw.unknown", &[("given", given)], None),
-                });
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice("nw.unknown", &[("given", given)], None),
+                ));
             }
             Decision::TooOld {
                 room,
@@ -367,15 +360,15 @@ pub fn render_decisions<'i>(
                 window_min,
             } => {
                 let r = renderer(net, cat, room);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(
                         "ack.old",
                         &[("place", place), ("window", &window_min.to_string())],
                         None,
                     ),
-                });
+                ));
             }
             Decision::Rejected {
                 room,
@@ -385,11 +378,11 @@ pub fn render_decisions<'i>(
                 let r = renderer(net, cat, room);
                 let args = error_args(error, r.example());
                 let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice(error.catalog_key(), &a, None),
-                });
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(error.catalog_key(), &a, None),
+                ));
             }
             Decision::Unresolved {
                 room,
@@ -408,25 +401,21 @@ pub fn render_decisions<'i>(
                         None,
                     )
                 };
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message,
-                });
+                out.push(reply(room, in_reply_to, message));
             }
             Decision::Undecryptable { room, in_reply_to } => {
                 let r = renderer(net, cat, room);
-                out.push(Effect::Reply {
-                    room: room.to_string(),
-                    in_reply_to: in_reply_to.to_string(),
-                    message: r.notice("room.undecryptable", &[], None),
-                });
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice("room.undecryptable", &[], None),
+                ));
             }
-            Decision::NotInNetwork { room, in_reply_to } => out.push(Effect::Reply {
-                room: room.to_string(),
-                in_reply_to: in_reply_to.to_string(),
-                message: coordination(net, cat).notice("room.not_in_network", &[], None),
-            }),
+            Decision::NotInNetwork { room, in_reply_to } => out.push(reply(
+                room,
+                in_reply_to,
+                coordination(net, cat).notice("room.not_in_network", &[], None),
+            )),
             Decision::Relay { room, incident: id } => {
                 let (Some(inc), Some(to)) = (incident(id), net.neighborhood_of_room(room)) else {
                     continue;
