@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use neighborwatch::config::Network;
+use neighborwatch::config::{Network, Overlay};
 use neighborwatch::incident::{Engine, ReporterKey};
 use neighborwatch::replay;
 use neighborwatch::store::{MemoryStore, SledStore, Store};
@@ -90,11 +90,16 @@ enum Command {
     /// A whole local network in one command: Synapse on loopback, the bot, neighbors and
     /// the rooms of config/example.toml; plays the example scenario, then keeps running.
     Demo,
-    /// Check a network file and print a summary of it.
+    /// Check a network file and print each neighborhood's effective settings.
     Check {
         /// The network file (TOML).
         #[arg(long, short)]
         config: PathBuf,
+        /// The bot's state database (the file's [storage] path): also show the settings
+        /// room admins changed with `!nw settings` (stop the bot first: sled allows one
+        /// process at a time).
+        #[arg(long)]
+        state: Option<PathBuf>,
     },
 }
 
@@ -216,25 +221,80 @@ fn run() -> Result<ExitCode> {
             rt.block_on(neighborwatch::devnet::demo::run(&repo, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config } => {
-            let net = Network::load(&config)?;
-            println!("{}: ok", config.display());
-            for n in net.neighborhoods() {
-                println!(
-                    "  {} ({}): {} room(s), {} place(s), {} street(s), language {}, {}, {} verifier(s)",
-                    n.id,
-                    n.name,
-                    n.rooms.len(),
-                    n.gazetteer.places().len(),
-                    n.gazetteer.streets().len(),
-                    n.settings.language,
-                    n.settings.timezone,
-                    n.settings.verifiers.len()
-                );
-            }
+        Command::Check { config, state } => {
+            let file = Network::load(&config)?;
+            let overlay = match &state {
+                Some(path) => {
+                    if !path.join("conf").exists() {
+                        bail!(
+                            "{} is not a state database (no sled `conf` file in it); give the [storage] path of the network file",
+                            path.display()
+                        );
+                    }
+                    let store = SledStore::open(path).with_context(|| {
+                        format!(
+                            "cannot open the state database {} (is the bot running? stop it first)",
+                            path.display()
+                        )
+                    })?;
+                    Overlay::new(store.load()?.settings)
+                }
+                None => Overlay::default(),
+            };
+            print!("{}", check_summary(&config, &file, &overlay));
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What `check` prints: each neighborhood with its effective settings; the values set
+/// from a room are marked with who set them, where and when.
+fn check_summary(path: &std::path::Path, file: &Network, overlay: &Overlay) -> String {
+    use std::fmt::Write;
+    let net = file.with_overlay(overlay);
+    let counted =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut out = format!("{}: ok\n", path.display());
+    for n in net.neighborhoods() {
+        let _ = writeln!(
+            out,
+            "  {} ({}): {}, {}, {}",
+            n.id,
+            n.name,
+            counted(n.rooms.len(), "room", "rooms"),
+            counted(n.gazetteer.places().len(), "place", "places"),
+            counted(n.gazetteer.streets().len(), "street", "streets"),
+        );
+        let file_settings = file.settings(&n.id);
+        let shown: Vec<String> = n
+            .settings
+            .shown()
+            .into_iter()
+            .map(|(key, value)| {
+                let mark = if n.set_in_room(key).is_some() {
+                    " *"
+                } else {
+                    ""
+                };
+                format!("{key} = {value}{mark}")
+            })
+            .collect();
+        let _ = writeln!(out, "    {}", shown.join(", "));
+        for (key, _) in n.settings.shown() {
+            if let Some(s) = n.set_in_room(key) {
+                let _ = writeln!(
+                    out,
+                    "    * {key}: set from a room by {} in {} at {}; the network file says {}",
+                    s.by,
+                    s.room,
+                    chrono::DateTime::from_timestamp_millis(s.at_ms)
+                        .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+                    file_settings.value_of(key).unwrap_or_default()
+                );
+            }
+        }
+    }
+    out
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

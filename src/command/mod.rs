@@ -1,7 +1,7 @@
 //! Commands people type, parsed once into plain data: the verifier actions
 //! `!confirm ID`, `!false ID [reason]`, `!clear ID` (Spanish `!confirmar`, `!falso`,
-//! `!despejado`), and the room commands `!nw help | status | incidents` (Spanish
-//! `ayuda`, `estado`, `incidentes`). Who may run them is decided in
+//! `!despejado`), and the room commands `!nw help | status | incidents | settings`
+//! (Spanish `ayuda`, `estado`, `incidentes`, `ajustes`). Who may run them is decided in
 //! `incident::lifecycle`; what they do, in the engine.
 //!
 //! Owns: the command grammar. Must not touch: incidents, permissions, wording.
@@ -67,18 +67,29 @@ pub enum RoomCommand {
     Status,
     /// `!nw incidents` (`incidentes`): the open incidents, with ID, place, status, age.
     Incidents,
-    /// `!nw settings [KEY]` (`ajustes`), room admins only: the neighborhood's effective
-    /// settings, or one of them. `changes` is true when more words follow the key (a
-    /// value or `reset`).
+    /// `!nw settings [KEY [VALUE | reset]]` (`ajustes`, `restablecer`), room admins only:
+    /// the neighborhood's effective settings, one of them, or a change of one.
     Settings {
         /// The setting asked about, lowercased.
         key: Option<String>,
-        /// A value (or `reset`) followed the key.
-        changes: bool,
+        /// What to do with it, if anything.
+        change: Option<SettingChange>,
     },
     /// A word after `!nw` that is none of these (as typed, cut to 40 characters).
     Unknown(String),
 }
+
+/// A change of one setting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SettingChange {
+    /// Set it to this value (as typed, trimmed, cut to [`MAX_VALUE_CHARS`]).
+    Set(String),
+    /// `reset` (`restablecer`): back to the network file's value.
+    Reset,
+}
+
+/// Longest setting value read (characters); longer ones are cut (and then refused).
+pub const MAX_VALUE_CHARS: usize = 100;
 
 static ROOM_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?is)^\s*!nw(?:\s+(\S+))?(?:\s+(\S+))?(?:\s+(\S.*))?\s*$").expect("static regex")
@@ -102,7 +113,14 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
                     .collect::<String>()
                     .to_lowercase()
             }),
-            changes: c.get(3).is_some(),
+            change: c.get(3).map(|v| {
+                let v = v.as_str().trim();
+                if v.eq_ignore_ascii_case("reset") || v.eq_ignore_ascii_case("restablecer") {
+                    SettingChange::Reset
+                } else {
+                    SettingChange::Set(v.chars().take(MAX_VALUE_CHARS).collect())
+                }
+            }),
         },
         _ => RoomCommand::Unknown(word.as_str().chars().take(40).collect()),
     })
@@ -159,23 +177,39 @@ mod tests {
             parse_room_command("!nw settings"),
             Some(RoomCommand::Settings {
                 key: None,
-                changes: false
+                change: None
             })
         );
         assert_eq!(
             parse_room_command("!nw ajustes Alert_Radius_M"),
             Some(RoomCommand::Settings {
                 key: Some("alert_radius_m".into()),
-                changes: false
+                change: None
             })
         );
         assert_eq!(
             parse_room_command("!nw settings alert_radius_m 5000"),
             Some(RoomCommand::Settings {
                 key: Some("alert_radius_m".into()),
-                changes: true
+                change: Some(SettingChange::Set("5000".into()))
             })
         );
+        assert_eq!(
+            parse_room_command("!nw ajustes timezone  America/Chicago "),
+            Some(RoomCommand::Settings {
+                key: Some("timezone".into()),
+                change: Some(SettingChange::Set("America/Chicago".into()))
+            })
+        );
+        for reset in ["reset", "RESET", "restablecer"] {
+            assert_eq!(
+                parse_room_command(&format!("!nw settings confirmations {reset}")),
+                Some(RoomCommand::Settings {
+                    key: Some("confirmations".into()),
+                    change: Some(SettingChange::Reset)
+                })
+            );
+        }
         assert_eq!(parse_room_command("!nwx help"), None);
         assert_eq!(parse_room_command("what does !nw do?"), None);
         assert_eq!(parse_room_command("!r agents at 31st & Market"), None);

@@ -7,6 +7,7 @@
 //! (the file names env vars; the binary reads them).
 
 mod raw;
+mod settings;
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
@@ -23,6 +24,8 @@ use toml::Spanned;
 
 use crate::catalog::Catalogs;
 use crate::places::{Gazetteer, GazetteerBuilder, GazetteerError, LatLon};
+
+pub use settings::{Kind, Overlay, Problem, RoomSetting, SETTABLE, SettingError, kind_of};
 
 /// Why a network file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -223,8 +226,18 @@ pub struct Neighborhood {
     pub area: Area,
     /// Its places.
     pub gazetteer: Arc<Gazetteer>,
-    /// Its tunables (defaults plus overrides).
+    /// Its effective tunables: `[defaults]`, its own table's overrides, then the values
+    /// set from its rooms (see [`Network::with_overlay`]).
     pub settings: Tunables,
+    /// The values of `settings` set from a room (empty in the file's network).
+    room_set: Vec<RoomSetting>,
+}
+
+impl Neighborhood {
+    /// Who set `key` from a room, and when; `None` when its value is the file's.
+    pub fn set_in_room(&self, key: &str) -> Option<&RoomSetting> {
+        self.room_set.iter().find(|s| s.key == key)
+    }
 }
 
 /// `[matrix]`: the bot's account. Secrets are named by env var, never stored here.
@@ -547,6 +560,7 @@ impl Validator<'_> {
                 area,
                 gazetteer: Arc::new(builder.build()),
                 settings,
+                room_set: Vec::new(),
             });
         }
         Ok(Network::new(Network {
@@ -639,15 +653,8 @@ impl Validator<'_> {
 
     fn positive(&self, v: &Option<Spanned<Num>>, key: &str, base: f64) -> Result<f64, ConfigError> {
         let Some(v) = v else { return Ok(base) };
-        let x = v.get_ref().as_f64();
-        if !(x.is_finite() && x > 0.0 && x <= 100_000.0) {
-            return Err(self.invalid(
-                &v.span(),
-                key,
-                format!("must be a distance above 0 and at most 100000 metres, not {x}"),
-            ));
-        }
-        Ok(x)
+        settings::check_distance(v.get_ref().as_f64())
+            .map_err(|p| self.invalid(&v.span(), key, p.to_string()))
     }
 
     fn whole(
@@ -669,17 +676,27 @@ impl Validator<'_> {
         max: u32,
     ) -> Result<u32, ConfigError> {
         let Some(v) = v else { return Ok(base) };
+        let problem = |got: String| settings::Problem::Whole { min, max, got };
         match *v.get_ref() {
-            Num::Int(i) if i >= i64::from(min) && i <= i64::from(max) => Ok(i as u32),
-            other => Err(self.invalid(
-                &v.span(),
-                key,
-                format!(
-                    "must be a whole number from {min} to {max}, not {}",
-                    other.as_f64()
-                ),
-            )),
+            Num::Int(i) if i >= i64::from(min) && i <= i64::from(max) => {
+                u32::try_from(i).map_err(|_| problem(i.to_string()))
+            }
+            other => Err(problem(other.as_f64().to_string())),
         }
+        .map_err(|p| self.invalid(&v.span(), key, p.to_string()))
+    }
+
+    /// A tunable whole number, with the range every room's change is checked against
+    /// too ([`settings::SETTABLE`]).
+    fn tunable_whole(
+        &self,
+        v: &Option<Spanned<Num>>,
+        table: &str,
+        name: &str,
+        base: u32,
+    ) -> Result<u32, ConfigError> {
+        let (min, max) = settings::whole_range(name);
+        self.whole_from(v, &format!("{table}.{name}"), base, min, max)
     }
 
     fn tunables(
@@ -690,31 +707,13 @@ impl Validator<'_> {
     ) -> Result<Tunables, ConfigError> {
         let k = |name: &str| format!("{table}.{name}");
         let language = match &raw.language {
-            Some(l) if self.catalogs.has(l.get_ref()) => l.get_ref().clone(),
-            Some(l) => {
-                return Err(self.invalid(
-                    &l.span(),
-                    &k("language"),
-                    format!(
-                        "no message catalog for `{}` (have: {})",
-                        l.get_ref(),
-                        self.catalogs.languages().join(", ")
-                    ),
-                ));
-            }
+            Some(l) => settings::check_language(self.catalogs, l.get_ref())
+                .map_err(|p| self.invalid(&l.span(), &k("language"), p.to_string()))?,
             None => base.language.clone(),
         };
         let timezone = match &raw.timezone {
-            Some(t) => t.get_ref().parse::<Tz>().map_err(|_| {
-                self.invalid(
-                    &t.span(),
-                    &k("timezone"),
-                    format!(
-                        "`{}` is not an IANA time zone such as America/Chicago",
-                        t.get_ref()
-                    ),
-                )
-            })?,
+            Some(t) => settings::check_timezone(t.get_ref())
+                .map_err(|p| self.invalid(&t.span(), &k("timezone"), p.to_string()))?,
             None => base.timezone,
         };
         Ok(Tunables {
@@ -723,17 +722,17 @@ impl Validator<'_> {
                 &k("dedupe_radius_m"),
                 base.dedupe_radius_m,
             )?,
-            dedupe_window_min: self.whole(
+            dedupe_window_min: self.tunable_whole(
                 &raw.dedupe_window_min,
-                &k("dedupe_window_min"),
+                table,
+                "dedupe_window_min",
                 base.dedupe_window_min,
-                24 * 60,
             )?,
-            confirmations: self.whole(
+            confirmations: self.tunable_whole(
                 &raw.confirmations,
-                &k("confirmations"),
+                table,
+                "confirmations",
                 base.confirmations,
-                100,
             )?,
             alert_radius_m: self.positive(
                 &raw.alert_radius_m,
@@ -745,30 +744,29 @@ impl Validator<'_> {
                 &k("sensitive_radius_m"),
                 base.sensitive_radius_m,
             )?,
-            expiry_hours: self.whole(
+            expiry_hours: self.tunable_whole(
                 &raw.expiry_hours,
-                &k("expiry_hours"),
+                table,
+                "expiry_hours",
                 base.expiry_hours,
-                24 * 14,
             )?,
-            retention_hours: self.whole(
+            retention_hours: self.tunable_whole(
                 &raw.retention_hours,
-                &k("retention_hours"),
+                table,
+                "retention_hours",
                 base.retention_hours,
-                24 * 90,
             )?,
-            min_member_hours: self.whole_from(
+            min_member_hours: self.tunable_whole(
                 &raw.min_member_hours,
-                &k("min_member_hours"),
+                table,
+                "min_member_hours",
                 base.min_member_hours,
-                0,
-                24 * 90,
             )?,
-            max_reports_per_10min: self.whole(
+            max_reports_per_10min: self.tunable_whole(
                 &raw.max_reports_per_10min,
-                &k("max_reports_per_10min"),
+                table,
+                "max_reports_per_10min",
                 base.max_reports_per_10min,
-                1000,
             )?,
             verifiers: {
                 // The defaults' verifiers serve every neighborhood; a neighborhood adds its own.

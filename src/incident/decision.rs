@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::config::Problem;
 use crate::incident::{Action, IncidentId};
 use crate::report::ReportError;
 
@@ -34,6 +35,54 @@ pub enum AckNote {
     RateLimited {
         /// The neighborhood's `max_reports_per_10min`.
         max: u32,
+    },
+}
+
+/// What became of a setting change asked from a room.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingOutcome {
+    /// Set, from `old` to `new` (effective values, as shown).
+    Changed {
+        /// The value before.
+        old: String,
+        /// The value now.
+        new: String,
+    },
+    /// Back to the network file's value.
+    Reset {
+        /// The room-set value before.
+        old: String,
+        /// The file's value, now in force.
+        new: String,
+    },
+    /// Nothing to change: it already has that value (or, for a reset, the file's).
+    Unchanged {
+        /// The value.
+        value: String,
+    },
+    /// The value is not valid: the network file's rule, for the room to read.
+    Bad(Problem),
+    /// A list that has its own command (`verifiers`).
+    OwnCommand,
+    /// Asked in the coordination room: the network's defaults are the file's.
+    DefaultsInFile,
+}
+
+/// A change made from a room, for the audit line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuditChange {
+    /// A setting of a neighborhood.
+    Setting {
+        /// The neighborhood's id.
+        neighborhood: Arc<str>,
+        /// The setting.
+        key: String,
+        /// Its value before.
+        old: String,
+        /// Its value now.
+        new: String,
+        /// A reset to the file's value.
+        reset: bool,
     },
 }
 
@@ -168,8 +217,8 @@ pub enum Decision {
         more: usize,
     },
     /// `!nw settings [KEY]` by a room admin: the effective settings of the room's
-    /// neighborhood (of `[defaults]`, in the coordination room), or one of them; worded
-    /// from the network.
+    /// neighborhood (of `[defaults]`, in the coordination room), or one of them, each
+    /// with its source; worded from the (effective) network.
     Settings {
         /// Room of the command.
         room: Arc<str>,
@@ -178,8 +227,29 @@ pub enum Decision {
         /// The one setting asked about, if any (may be no setting: then the valid keys
         /// are shown).
         key: Option<String>,
-        /// A change was asked for: not possible from a room yet.
-        changes: bool,
+    },
+    /// `!nw settings KEY VALUE | reset` by a room admin: what became of the change.
+    Setting {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// The setting.
+        key: String,
+        /// What happened.
+        outcome: SettingOutcome,
+    },
+    /// A change made by a room admin, announced in the coordination room (admins act in
+    /// the open: the line names them).
+    Audit {
+        /// The coordination room.
+        room: Arc<str>,
+        /// The admin's user ID.
+        by: Arc<str>,
+        /// The room the change was made in.
+        in_room: Arc<str>,
+        /// What changed.
+        change: AuditChange,
     },
     /// A command for room admins from someone below power level 50 (quiet reply).
     AdminOnly {

@@ -11,7 +11,9 @@ use tracing::debug;
 
 use rustc_hash::FxHashMap;
 
-use super::decision::{AckKind, AckNote, CoordinationKind, Decision, UpdateKind};
+use super::decision::{
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, SettingOutcome, UpdateKind,
+};
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::lifecycle::{self, Action, Role, Transition};
 use super::model::{
@@ -19,8 +21,10 @@ use super::model::{
     ReporterKey, Status,
 };
 use super::table::Incidents;
-use crate::command::{RoomCommand, VerifierCommand, parse_room_command, parse_verifier_command};
-use crate::config::{Neighborhood, Network, Tunables};
+use crate::command::{
+    RoomCommand, SettingChange, VerifierCommand, parse_room_command, parse_verifier_command,
+};
+use crate::config::{Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, kind_of};
 use crate::effect::Effect;
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
 use crate::render::{Catalogs, render_decisions};
@@ -241,7 +245,13 @@ impl Tx {
 
 /// The incident engine.
 pub struct Engine<S: Store> {
+    /// The effective network: the file's with the values set from rooms applied
+    /// (everything the engine, routing and rendering read).
     net: Arc<Network>,
+    /// The network as the file says.
+    file_net: Arc<Network>,
+    /// The values set from rooms (stored with the state, in the same commits).
+    overlay: Overlay,
     store: S,
     key: ReporterKey,
     cat: &'static Catalogs,
@@ -310,6 +320,8 @@ impl<S: Store> Engine<S> {
             .map(|n| n.settings.dedupe_radius_m)
             .fold(net.defaults.dedupe_radius_m, f64::max);
         let mut e = Self {
+            file_net: Arc::clone(&net),
+            overlay: Overlay::default(),
             net,
             store,
             key,
@@ -369,8 +381,20 @@ impl<S: Store> Engine<S> {
         self.incidents.reset(incidents);
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;
+        self.overlay = Overlay::new(snap.settings);
+        self.apply_overlay();
         self.recompute_due();
         Ok(())
+    }
+
+    /// Recomputes the effective network from the file's and the overlay. The engine owns
+    /// it alone: the next input reads the new values, with no lock for anyone to wait on.
+    fn apply_overlay(&mut self) {
+        self.net = if self.overlay.is_empty() {
+            Arc::clone(&self.file_net)
+        } else {
+            Arc::new(self.file_net.with_overlay(&self.overlay))
+        };
     }
 
     /// Shares the engine's copies of an incident's origin and neighborhood strings.
@@ -391,9 +415,14 @@ impl<S: Store> Engine<S> {
         self
     }
 
-    /// The network.
+    /// The effective network: the file's, with the values set from rooms.
     pub fn network(&self) -> &Arc<Network> {
         &self.net
+    }
+
+    /// The values set from rooms.
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
     }
 
     /// The store.
@@ -545,7 +574,7 @@ impl<S: Store> Engine<S> {
                 ..
             } => {
                 if let Some(cmd) = parse_room_command(body) {
-                    self.room_command(&mut tx, &room, &event_id, msg.member.power, cmd, now);
+                    self.room_command(&mut tx, &room, &event_id, msg, cmd, now);
                     true
                 } else if let Some(cmd) = parse_verifier_command(body) {
                     self.command(&mut tx, &room, &event_id, msg, cmd, now);
@@ -1054,10 +1083,11 @@ impl<S: Store> Engine<S> {
         tx: &mut Tx,
         room: &Arc<str>,
         event_id: &Arc<str>,
-        power: i64,
+        msg: &IncomingMessage,
         cmd: RoomCommand,
         now: DateTime<Utc>,
     ) {
+        let power = msg.member.power;
         let in_reply_to = Arc::clone(event_id);
         let decision = match cmd {
             RoomCommand::Help => Decision::Help {
@@ -1091,12 +1121,18 @@ impl<S: Store> Engine<S> {
                 }
             }
             // Room admins only: the same power rule as a moderator's verifier actions.
-            RoomCommand::Settings { key, changes } if lifecycle::is_room_admin(power) => {
+            RoomCommand::Settings {
+                key: Some(key),
+                change: Some(change),
+            } if lifecycle::is_room_admin(power) => {
+                self.change_setting(tx, room, event_id, &msg.sender, key, change, now);
+                return;
+            }
+            RoomCommand::Settings { key, .. } if lifecycle::is_room_admin(power) => {
                 Decision::Settings {
                     room: Arc::clone(room),
                     in_reply_to,
                     key,
-                    changes,
                 }
             }
             RoomCommand::Settings { .. } => Decision::AdminOnly {
@@ -1110,6 +1146,128 @@ impl<S: Store> Engine<S> {
             },
         };
         tx.decisions.push(decision);
+    }
+
+    /// `!nw settings KEY VALUE | reset` by an admin of `room`: validated like the network
+    /// file, stored in this input's commit, applied to the neighborhood at once, audited.
+    #[allow(clippy::too_many_arguments)]
+    fn change_setting(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        by: &str,
+        key: String,
+        change: SettingChange,
+        now: DateTime<Utc>,
+    ) {
+        let outcome = |tx: &mut Tx, key: String, outcome: SettingOutcome| {
+            tx.decisions.push(Decision::Setting {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                key,
+                outcome,
+            });
+        };
+        let unknown = |tx: &mut Tx, key: String| {
+            tx.decisions.push(Decision::Settings {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                key: Some(key),
+            });
+        };
+        let Some(nb) = self.net.neighborhood_of_room(room) else {
+            return outcome(tx, key, SettingOutcome::DefaultsInFile);
+        };
+        let nb_id = nb.id.clone();
+        let old = nb.settings.value_of(&key).unwrap_or_default();
+        let new = match change {
+            SettingChange::Set(value) => match nb.settings.with_setting(&key, &value) {
+                Err(SettingError::Unknown(_)) => return unknown(tx, key),
+                Err(SettingError::OwnCommand(_)) => {
+                    return outcome(tx, key, SettingOutcome::OwnCommand);
+                }
+                Err(SettingError::Bad(p)) => return outcome(tx, key, SettingOutcome::Bad(p)),
+                Ok(t) => t.value_of(&key).unwrap_or_default(),
+            },
+            SettingChange::Reset => {
+                if kind_of(&key).is_none() {
+                    return if key == "verifiers" {
+                        outcome(tx, key, SettingOutcome::OwnCommand)
+                    } else {
+                        unknown(tx, key)
+                    };
+                }
+                if self.overlay.remove(&nb_id, &key).is_none() {
+                    return outcome(tx, key, SettingOutcome::Unchanged { value: old });
+                }
+                tx.batch.settings_delete.push((nb_id.clone(), key.clone()));
+                self.apply_overlay();
+                let new = self.net.settings(&nb_id).value_of(&key).unwrap_or_default();
+                outcome(
+                    tx,
+                    key.clone(),
+                    SettingOutcome::Reset {
+                        old: old.clone(),
+                        new: new.clone(),
+                    },
+                );
+                return self.audit(tx, by, room, &nb_id, &key, &old, &new, true);
+            }
+        };
+        if new == old {
+            return outcome(tx, key, SettingOutcome::Unchanged { value: new });
+        }
+        let set = RoomSetting {
+            neighborhood: nb_id.clone(),
+            key: key.clone(),
+            value: new.clone(),
+            by: by.to_owned(),
+            room: room.to_string(),
+            at_ms: now.timestamp_millis(),
+        };
+        self.overlay.set(set.clone());
+        tx.batch.settings_put.push(set);
+        self.apply_overlay();
+        outcome(
+            tx,
+            key.clone(),
+            SettingOutcome::Changed {
+                old: old.clone(),
+                new: new.clone(),
+            },
+        );
+        self.audit(tx, by, room, &nb_id, &key, &old, &new, false);
+    }
+
+    /// The coordination room's line about a change made from `room`.
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        tx: &mut Tx,
+        by: &str,
+        room: &Arc<str>,
+        neighborhood: &str,
+        key: &str,
+        old: &str,
+        new: &str,
+        reset: bool,
+    ) {
+        let Some(coordination) = &self.coordination_room else {
+            return;
+        };
+        tx.decisions.push(Decision::Audit {
+            room: Arc::clone(coordination),
+            by: Arc::from(by),
+            in_room: Arc::clone(room),
+            change: AuditChange::Setting {
+                neighborhood: Arc::from(neighborhood),
+                key: key.to_owned(),
+                old: old.to_owned(),
+                new: new.to_owned(),
+                reset,
+            },
+        });
     }
 
     /// The open incidents of `room` (of the whole network, in the coordination room).

@@ -12,7 +12,9 @@ pub mod lifecycle;
 mod model;
 mod table;
 
-pub use decision::{AckKind, AckNote, CoordinationKind, Decision, UpdateKind};
+pub use decision::{
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, SettingOutcome, UpdateKind,
+};
 pub use engine::{
     Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport, Member,
     Standing,

@@ -2,9 +2,11 @@
 //! the receiving room's language.
 
 use crate::config::Network;
+use crate::config::{Neighborhood, Problem};
 use crate::effect::Effect;
 use crate::incident::{
-    AckKind, AckNote, CoordinationKind, Decision, Incident, IncidentId, Status, UpdateKind,
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, Incident, IncidentId,
+    SettingOutcome, Status, UpdateKind,
 };
 use crate::report::ReportError;
 
@@ -24,6 +26,48 @@ fn reply(room: &str, in_reply_to: &str, message: OutgoingMessage) -> Effect {
         room: room.to_owned(),
         in_reply_to: in_reply_to.to_owned(),
         message,
+    }
+}
+
+/// One setting as `!nw settings` lists it, with its source: the network file, or the
+/// room admin who set it and when.
+fn setting_item(r: &Renderer<'_>, hood: Option<&Neighborhood>, key: &str, value: &str) -> String {
+    match hood.and_then(|n| n.set_in_room(key)) {
+        Some(set) => r.plain(
+            "nw.settings_item_room",
+            &[
+                ("key", key),
+                ("value", value),
+                ("by", &set.by),
+                (
+                    "time",
+                    &chrono::DateTime::from_timestamp_millis(set.at_ms)
+                        .map(|t| r.date_time(t))
+                        .unwrap_or_default(),
+                ),
+            ],
+        ),
+        None => r.plain("nw.settings_item", &[("key", key), ("value", value)]),
+    }
+}
+
+/// What is wrong with a value, in the room's language (the network file says the same in
+/// English).
+fn problem_words(r: &Renderer<'_>, p: &Problem) -> String {
+    match p {
+        Problem::Distance { got } => r.plain("problem.distance", &[("got", got)]),
+        Problem::Whole { min, max, got } => r.plain(
+            "problem.whole",
+            &[
+                ("min", &min.to_string()),
+                ("max", &max.to_string()),
+                ("got", got),
+            ],
+        ),
+        Problem::Language { got, have } => {
+            r.plain("problem.language", &[("got", got), ("have", have)])
+        }
+        Problem::Timezone { got } => r.plain("problem.timezone", &[("got", got)]),
     }
 }
 
@@ -290,17 +334,15 @@ pub fn render_decisions<'i>(
                 room,
                 in_reply_to,
                 key,
-                changes,
             } => {
                 let r = renderer(net, cat, room);
-                let (name, settings) = match net.neighborhood_of_room(room) {
+                let hood = net.neighborhood_of_room(room);
+                let (name, settings) = match hood {
                     Some(n) => (n.name.clone(), &n.settings),
                     None => (r.plain("nw.defaults_name", &[]), &net.defaults),
                 };
                 let shown = settings.shown();
-                let item = |(k, v): &(&str, String)| {
-                    r.plain("nw.settings_item", &[("key", k), ("value", v)])
-                };
+                let item = |(k, v): &(&str, String)| setting_item(&r, hood, k, v);
                 let one = key
                     .as_deref()
                     .map(|k| shown.iter().find(|(name, _)| *name == k).ok_or(k));
@@ -313,9 +355,6 @@ pub fn render_decisions<'i>(
                             &[("given", given), ("keys", &r.list(&keys))],
                             None,
                         )
-                    }
-                    Some(Ok(setting)) if *changes => {
-                        r.notice("nw.settings_change", &[("item", &item(setting))], None)
                     }
                     Some(Ok(setting)) => r.notice(
                         "nw.settings",
@@ -332,6 +371,95 @@ pub fn render_decisions<'i>(
                     }
                 };
                 out.push(reply(room, in_reply_to, message));
+            }
+            Decision::Setting {
+                room,
+                in_reply_to,
+                key,
+                outcome,
+            } => {
+                let r = renderer(net, cat, room);
+                let name = net
+                    .neighborhood_of_room(room)
+                    .map_or_else(String::new, |n| n.name.clone());
+                let message = match outcome {
+                    SettingOutcome::Changed { old, new } => r.notice(
+                        "nw.setting_changed",
+                        &[
+                            ("key", key),
+                            ("neighborhood", &name),
+                            ("old", old),
+                            ("new", new),
+                        ],
+                        None,
+                    ),
+                    SettingOutcome::Reset { old, new } => r.notice(
+                        "nw.setting_reset",
+                        &[
+                            ("key", key),
+                            ("neighborhood", &name),
+                            ("old", old),
+                            ("new", new),
+                        ],
+                        None,
+                    ),
+                    SettingOutcome::Unchanged { value } => r.notice(
+                        "nw.setting_unchanged",
+                        &[("key", key), ("value", value)],
+                        None,
+                    ),
+                    SettingOutcome::Bad(problem) => r.notice(
+                        "nw.setting_bad",
+                        &[("key", key), ("problem", &problem_words(&r, problem))],
+                        None,
+                    ),
+                    SettingOutcome::OwnCommand => {
+                        r.notice("nw.setting_own_command", &[("key", key)], None)
+                    }
+                    SettingOutcome::DefaultsInFile => r.notice("nw.setting_defaults", &[], None),
+                };
+                out.push(reply(room, in_reply_to, message));
+            }
+            Decision::Audit {
+                room,
+                by,
+                in_room,
+                change,
+            } => {
+                let r = coordination(net, cat);
+                let message = match change {
+                    AuditChange::Setting {
+                        neighborhood,
+                        key,
+                        old,
+                        new,
+                        reset,
+                    } => {
+                        let hood = net
+                            .neighborhood(neighborhood)
+                            .map_or(&**neighborhood, |n| n.name.as_str());
+                        r.notice(
+                            if *reset {
+                                "audit.setting_reset"
+                            } else {
+                                "audit.setting"
+                            },
+                            &[
+                                ("by", by),
+                                ("key", key),
+                                ("neighborhood", hood),
+                                ("old", old),
+                                ("new", new),
+                                ("room", in_room),
+                            ],
+                            None,
+                        )
+                    }
+                };
+                out.push(Effect::Notice {
+                    room: room.to_string(),
+                    message,
+                });
             }
             Decision::AdminOnly { room, in_reply_to } => {
                 let r = renderer(net, cat, room);

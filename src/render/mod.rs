@@ -201,6 +201,13 @@ impl<'a> Renderer<'a> {
             .to_string()
     }
 
+    /// A local date and clock time.
+    pub fn date_time(&self, t: DateTime<Utc>) -> String {
+        t.with_timezone(&self.tz)
+            .format(self.cat.template(self.lang, "date_time_format"))
+            .to_string()
+    }
+
     /// The catalog's one valid example report.
     pub fn example(&self) -> &str {
         self.cat.template(self.lang, "example")

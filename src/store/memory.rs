@@ -11,6 +11,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
 use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, gap};
+use crate::config::RoomSetting;
 use crate::incident::{Incident, IncidentId, PendingReport, ReportRecord};
 
 /// State kept in memory only.
@@ -24,6 +25,7 @@ pub struct MemoryStore {
     outbox_next: u64,
     alerts: BTreeMap<(IncidentId, String), String>,
     events: FxHashMap<String, IncidentId>,
+    settings: BTreeMap<(String, String), RoomSetting>,
 }
 
 /// An incident as stored: its fields, and its reports in the runs they were written in,
@@ -116,6 +118,7 @@ impl Store for MemoryStore {
             incidents,
             pending: self.pending.values().cloned().collect(),
             next_seq: self.next_seq,
+            settings: self.settings.values().cloned().collect(),
         })
     }
 
@@ -165,6 +168,13 @@ impl Store for MemoryStore {
         }
         if let Some(n) = batch.next_seq {
             self.next_seq = n;
+        }
+        for k in batch.settings_delete {
+            self.settings.remove(&k);
+        }
+        for s in batch.settings_put {
+            self.settings
+                .insert((s.neighborhood.clone(), s.key.clone()), s);
         }
         for e in batch.outbox {
             self.outbox.insert(self.outbox_next, e);

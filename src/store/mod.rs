@@ -1,8 +1,8 @@
 //! Storage: the engine's durable state behind one trait, with an in-memory and a `sled`
 //! implementation that pass the same contract tests.
 //!
-//! Owns: persistence of incidents, pending reports, handled event IDs and the ID
-//! counter; every commit is atomic. Must not touch: decisions (the engine makes them),
+//! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter
+//! and the settings changed from rooms; every commit is atomic. Must not touch: decisions (the engine makes them),
 //! Matrix.
 
 mod memory;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
+use crate::config::RoomSetting;
 use crate::effect::Effect;
 use crate::incident::{Incident, IncidentId, PendingReport};
 
@@ -47,6 +48,8 @@ pub struct Snapshot {
     pub pending: Vec<PendingReport>,
     /// The next incident sequence number.
     pub next_seq: u64,
+    /// Settings changed from rooms, by neighborhood then key.
+    pub settings: Vec<RoomSetting>,
 }
 
 /// One atomic change: all of it is stored, or none of it.
@@ -70,6 +73,10 @@ pub struct Batch {
     pub next_seq: Option<u64>,
     /// Effects to send, queued in the same atomic write as the state they come from.
     pub outbox: Vec<OutboxEntry>,
+    /// Settings set from a room (replacing the neighborhood's earlier value of the key).
+    pub settings_put: Vec<RoomSetting>,
+    /// Settings reset from a room, as (neighborhood, key): the file's value applies again.
+    pub settings_delete: Vec<(String, String)>,
 }
 
 /// An incident to write: all its fields, but only the reports that changed. Reports are
@@ -165,6 +172,8 @@ impl Batch {
             && self.incidents_delete.is_empty()
             && self.next_seq.is_none()
             && self.outbox.is_empty()
+            && self.settings_put.is_empty()
+            && self.settings_delete.is_empty()
     }
 }
 

@@ -20,6 +20,12 @@ const OUTBOX: &str = "outbox/";
 const ALERT: &str = "alert/";
 /// `event/<event id>` → the incident one of the bot's messages is about.
 const EVENT: &str = "event/";
+/// `setting/<neighborhood>/<key>` → a value set from a room.
+const SETTING: &str = "setting/";
+
+fn setting_key(neighborhood: &str, key: &str) -> Vec<u8> {
+    self::key(SETTING, &format!("{neighborhood}/{key}"))
+}
 
 fn outbox_key(seq: u64) -> Vec<u8> {
     let mut k = OUTBOX.as_bytes().to_vec();
@@ -191,6 +197,7 @@ impl Store for SledStore {
             incidents,
             pending: self.scan(PENDING)?,
             next_seq,
+            settings: self.scan(SETTING)?,
         })
     }
 
@@ -255,6 +262,12 @@ impl Store for SledStore {
         }
         if let Some(n) = batch.next_seq {
             b.insert(NEXT_SEQ, encode(&n)?);
+        }
+        for (n, k) in &batch.settings_delete {
+            b.remove(setting_key(n, k));
+        }
+        for s in &batch.settings_put {
+            b.insert(setting_key(&s.neighborhood, &s.key), encode(s)?);
         }
         for e in &batch.outbox {
             // generate_id is monotonic across restarts: the queue keeps its order.

@@ -216,3 +216,77 @@ fn verifiers_add_up_from_defaults_and_fake_report_limits_are_checked() {
     let e = err(&BASE.replace("confirmations = 2", "min_member_hours = -1"));
     assert_names(&e, 2, "min_member_hours");
 }
+
+/// A value typed in a room (`!nw settings KEY VALUE`) is checked by the same rules as the
+/// network file: whatever the file refuses, a room is refused, with the file's words (the
+/// English catalog says the same), and the other way round.
+#[test]
+fn a_value_typed_in_a_room_meets_the_network_files_rules_and_words() {
+    use neighborwatch::config::{Problem, SETTABLE, SettingError, Tunables};
+    use neighborwatch::render::{Catalogs, fill};
+    let base = Tunables::default();
+    for (key, values) in [
+        ("confirmations", &["0", "101", "2.5", "1", "100"][..]),
+        ("alert_radius_m", &["0", "-5", "100001", "250.5", "100000"]),
+        ("dedupe_window_min", &["0", "1441", "1440"]),
+        ("expiry_hours", &["337", "336"]),
+        ("retention_hours", &["2161", "2160"]),
+        ("min_member_hours", &["-1", "0", "2160", "2161"]),
+        ("max_reports_per_10min", &["0", "1000", "1001"]),
+        ("language", &["\"xx\"", "\"es\""]),
+        ("timezone", &["\"Mars/Olympus\"", "\"America/Chicago\""]),
+    ] {
+        assert!(SETTABLE.iter().any(|(k, _)| *k == key), "{key} is settable");
+        for v in values {
+            let line = format!("{key} = {v}");
+            let file = parse(&if key == "confirmations" {
+                BASE.replace("confirmations = 2", &line)
+            } else {
+                BASE.replace("confirmations = 2", &format!("confirmations = 2\n{line}"))
+            });
+            let room = base.with_setting(key, v.trim_matches('"'));
+            match (&file, &room) {
+                (Ok(_), Ok(_)) => {}
+                (Err(ConfigError::Invalid { reason, .. }), Err(SettingError::Bad(p))) => {
+                    // The number the file read is written as it parsed (2.5, -5); the room
+                    // shows what was typed. The rule's words are the same.
+                    let rule = |s: &str| {
+                        s.rsplit_once(" not ")
+                            .map_or(s.to_owned(), |(r, _)| r.to_owned())
+                    };
+                    assert_eq!(rule(reason), rule(&p.to_string()), "{key} = {v}");
+                    let (tpl, args): (&str, Vec<(&str, String)>) = match p {
+                        Problem::Distance { got } => {
+                            ("problem.distance", vec![("got", got.clone())])
+                        }
+                        Problem::Whole { min, max, got } => (
+                            "problem.whole",
+                            vec![
+                                ("min", min.to_string()),
+                                ("max", max.to_string()),
+                                ("got", got.clone()),
+                            ],
+                        ),
+                        Problem::Language { got, have } => (
+                            "problem.language",
+                            vec![("got", got.clone()), ("have", have.clone())],
+                        ),
+                        Problem::Timezone { got } => {
+                            ("problem.timezone", vec![("got", got.clone())])
+                        }
+                    };
+                    let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    assert_eq!(
+                        fill(Catalogs::builtin().template("en", tpl), &a, false),
+                        p.to_string(),
+                        "the English catalog words {key} = {v} as the file does"
+                    );
+                }
+                _ => panic!(
+                    "{key} = {v}: the file says {file:?}, a room {room:?}",
+                    file = file.as_ref().map(|_| ()).map_err(|e| e.to_string())
+                ),
+            }
+        }
+    }
+}

@@ -620,7 +620,7 @@ fn counts_read_as_written_and_a_sighting_at_the_school_names_it_once() {
 }
 
 #[test]
-fn settings_are_shown_to_room_admins_only_and_nothing_changes_from_a_room_yet() {
+fn settings_are_shown_to_room_admins_only_with_their_source() {
     let a = replay("settings_command");
     assert_eq!(
         shape(&a),
@@ -629,16 +629,20 @@ fn settings_are_shown_to_room_admins_only_and_nothing_changes_from_a_room_yet() 
             ("reply", HF),
             ("reply", HF),
             ("reply", HF),
+            ("notice", CO),
             ("reply", HF),
             ("reply", FV),
             ("reply", CO),
         ]),
-        "one quiet reply per command"
+        "one quiet reply per command, and the change's audit line"
     );
     let body = |i: usize| s(&a[i]["body"]).to_owned();
     for (i, x) in a.iter().enumerate() {
         assert_eq!(s(&x["msgtype"]), "m.notice", "{}", body(i));
-        assert_eq!(s(&x["in_reply_to"]), format!("$t{}", i + 1));
+        if i != 4 {
+            let n = if i < 4 { i + 1 } else { i };
+            assert_eq!(s(&x["in_reply_to"]), format!("$t{n}"));
+        }
     }
     // A plain member's change is refused and says who may.
     assert!(
@@ -649,40 +653,227 @@ fn settings_are_shown_to_room_admins_only_and_nothing_changes_from_a_room_yet() 
     // An admin (power 50) sees every setting, with the values of the network file
     // (config/example.toml: [defaults], Hoover-Foster's own verifier added).
     for needle in [
-        "Hoover-Foster, from the network file",
-        "confirmations = 2",
-        "alert_radius_m = 1600",
-        "dedupe_radius_m = 250",
-        "dedupe_window_min = 20",
-        "expiry_hours = 4",
-        "retention_hours = 24",
-        "max_reports_per_10min = 5",
-        "timezone = America/Los_Angeles",
-        "verifiers = 2",
+        "Settings of Hoover-Foster",
+        "confirmations = 2 (file)",
+        "alert_radius_m = 1600 (file)",
+        "dedupe_radius_m = 250 (file)",
+        "dedupe_window_min = 20 (file)",
+        "expiry_hours = 4 (file)",
+        "retention_hours = 24 (file)",
+        "max_reports_per_10min = 5 (file)",
+        "timezone = America/Los_Angeles (file)",
+        "verifiers = 2 (file)",
     ] {
         assert!(body(1).contains(needle), "{needle:?} in {}", body(1));
     }
     // One key, in any case.
     assert!(body(2).contains("alert_radius_m = 1600"), "{}", body(2));
     assert!(!body(2).contains("confirmations"), "{}", body(2));
-    // A change is not possible from a room yet, and says so (the value stays).
-    assert!(
-        body(3).contains("cannot be changed") && body(3).contains("alert_radius_m = 1600"),
-        "{}",
-        body(3)
-    );
+    // An admin's change is applied and said, old and new; the coordination room hears who
+    // changed what, where.
+    assert!(body(3).contains("now 5000 (was 1600)"), "{}", body(3));
+    for needle in [
+        "@mona:oakland.example",
+        "alert_radius_m",
+        "1600 → 5000",
+        HF,
+        "Hoover-Foster",
+    ] {
+        assert!(
+            body(4).contains(needle),
+            "{needle:?} in the audit line {}",
+            body(4)
+        );
+    }
     // An unknown key: the valid ones, escaped in HTML.
     assert!(
-        body(4).contains("“radius”") && body(4).contains("alert_radius_m"),
+        body(5).contains("“radius”") && body(5).contains("alert_radius_m"),
         "{}",
-        body(4)
+        body(5)
     );
+    assert!(!s(&a[5]["html"]).contains("<i>"), "{}", a[5]["html"]);
     // Power 49 is not an admin; the refusal is in the room's language.
-    assert!(body(5).contains("Solo los administradores"), "{}", body(5));
+    assert!(body(6).contains("Solo los administradores"), "{}", body(6));
     // The coordination room: the network's defaults.
     assert!(
-        body(6).contains("the network's defaults") && body(6).contains("confirmations = 2"),
+        body(7).contains("the network's defaults") && body(7).contains("confirmations = 2"),
         "{}",
-        body(6)
+        body(7)
+    );
+}
+
+/// The relays of incident actions: the rooms alerted.
+fn relayed_rooms(actions: &[Value]) -> Vec<String> {
+    actions
+        .iter()
+        .filter(|a| a["action"] == "relay")
+        .map(|a| s(&a["room"]).to_owned())
+        .collect()
+}
+
+fn reply_to<'a>(actions: &'a [Value], event: &str) -> &'a str {
+    let a = actions
+        .iter()
+        .find(|a| a["in_reply_to"] == event)
+        .unwrap_or_else(|| panic!("no reply to {event}: {actions:#?}"));
+    s(&a["body"])
+}
+
+#[test]
+fn a_room_admins_setting_is_validated_like_the_file_steers_routing_and_survives_a_restart() {
+    // Without any change, a sighting at 31st & Market (312 m from Clawson's area) is
+    // relayed to Clawson: the file's alert_radius_m is 1600.
+    let dir = tempfile::tempdir().unwrap();
+    let control = dir.path().join("control.jsonl");
+    let lines = std::fs::read_to_string(fixture("settings_change")).unwrap();
+    std::fs::write(&control, lines.lines().last().unwrap()).unwrap();
+    let (a, err, code) = replay_cmd(&control, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(relayed_rooms(&a).contains(&CL.to_owned()), "{a:#?}");
+
+    let store = dir.path().join("state.sled");
+    let (a, err, code) = replay_cmd(&fixture("settings_change"), Some(&store));
+    assert_eq!(code, 0, "{err}");
+    // Clawson's admin sets 200 m: said in the room, audited in the coordination room.
+    assert!(
+        reply_to(&a, "$s1")
+            .contains("alert_radius_m of Clawson & McClymonds is now 200 (was 1600)"),
+        "{}",
+        reply_to(&a, "$s1")
+    );
+    let audits: Vec<&str> = a
+        .iter()
+        .filter(|x| x["action"] == "notice" && x["room"] == CO && s(&x["body"]).contains("⚙️"))
+        .map(|x| s(&x["body"]))
+        .collect();
+    assert_eq!(audits.len(), 1, "one audit line per change: {audits:#?}");
+    for needle in ["@carol:eastbay.example", "alert_radius_m", "1600 → 200", CL] {
+        assert!(audits[0].contains(needle), "{needle:?} in {}", audits[0]);
+    }
+    // Bad values get the network file's rule, in the room's language; nothing changes.
+    assert!(
+        reply_to(&a, "$s2").contains(
+            "Nothing changed: alert_radius_m must be a distance above 0 and at most 100000 metres, not 0"
+        ),
+        "{}",
+        reply_to(&a, "$s2")
+    );
+    assert!(
+        reply_to(&a, "$s3").contains("debe ser un número entero de 1 a 100, no 1000"),
+        "{}",
+        reply_to(&a, "$s3")
+    );
+    assert!(
+        reply_to(&a, "$s4").contains("verifiers is a list"),
+        "{}",
+        reply_to(&a, "$s4")
+    );
+    assert!(
+        reply_to(&a, "$s5").contains("defaults are changed in the network file"),
+        "{}",
+        reply_to(&a, "$s5")
+    );
+    // A plain member is refused.
+    assert!(
+        reply_to(&a, "$s6").contains("Only room admins"),
+        "{}",
+        reply_to(&a, "$s6")
+    );
+    // The same value again changes nothing and is not audited.
+    assert!(
+        reply_to(&a, "$s7").contains("already 200"),
+        "{}",
+        reply_to(&a, "$s7")
+    );
+    // The setting shows its source: the room, who, when (8:05 AM in Oakland).
+    assert!(
+        reply_to(&a, "$s8").contains(
+            "alert_radius_m = 200 (room, set by @carol:eastbay.example at Mar 2, 8:05 AM)"
+        ),
+        "{}",
+        reply_to(&a, "$s8")
+    );
+    // The next incident's routing follows it: Clawson is no longer alerted.
+    assert_eq!(relayed_rooms(&a), vec![HF.to_owned()], "{a:#?}");
+
+    // `neighborwatch check --state` shows the effective settings, the room-set one marked.
+    let check = |state: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+            .args(["check", "--config"])
+            .arg(crate::support::example_path())
+            .arg("--state")
+            .arg(state)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = check(&store);
+    assert!(ok, "{err}");
+    let clawson: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("clawson (Clawson"))
+        .take(3)
+        .collect();
+    assert!(clawson[1].contains("alert_radius_m = 200 *"), "{out}");
+    assert!(
+        clawson[2]
+            .contains("set from a room by @carol:eastbay.example in !clawson:eastbay.example")
+            && clawson[2].contains("the network file says 1600"),
+        "{out}"
+    );
+    assert!(
+        out.contains("alert_radius_m = 1600, "),
+        "other neighborhoods keep the file's: {out}"
+    );
+    let (ok, _, err) = check(&dir.path().join("no-such-state"));
+    assert!(!ok && err.contains("is not a state database"), "{err}");
+
+    // The store reopened (a restart): the value is still in force, with its source.
+    let (a, err, code) = replay_cmd(&fixture("settings_after_restart"), Some(&store));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        reply_to(&a, "$u1").contains("alert_radius_m = 200 (room, set by @carol:eastbay.example"),
+        "{}",
+        reply_to(&a, "$u1")
+    );
+    let first: Vec<&Value> = a.iter().take_while(|x| x["in_reply_to"] != "$u2").collect();
+    assert!(
+        first
+            .iter()
+            .any(|x| x["action"] == "relay" && x["room"] == HF)
+            && !first
+                .iter()
+                .any(|x| x["action"] == "relay" && x["room"] == CL),
+        "after the restart, 32nd & San Pablo (655 m away) is not relayed to Clawson: {a:#?}"
+    );
+    // Reset: the file's value again, audited; a second reset changes nothing.
+    assert!(
+        reply_to(&a, "$u3").contains("back to the network file's value, 1600 (was 200)"),
+        "{}",
+        reply_to(&a, "$u3")
+    );
+    assert!(
+        a.iter()
+            .any(|x| x["room"] == CO && s(&x["body"]).contains("200 → 1600")),
+        "{a:#?}"
+    );
+    assert!(
+        reply_to(&a, "$u4").contains("already 1600"),
+        "{}",
+        reply_to(&a, "$u4")
+    );
+    let after: Vec<String> = relayed_rooms(
+        &a.iter()
+            .skip_while(|x| x["in_reply_to"] != "$u4")
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        after.contains(&CL.to_owned()),
+        "Clawson is alerted again: {a:#?}"
     );
 }

@@ -2,12 +2,13 @@
 //! `statestore_integration_tests!`), plus resuming a replay from a reopened sled store.
 
 use chrono::{TimeZone, Utc};
+use neighborwatch::config::RoomSetting;
 use neighborwatch::incident::{
     Incident, IncidentId, PendingReport, ReportRecord, ReporterKey, Status,
 };
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
 use neighborwatch::report::{Details, LocationOutcome, ParsedReport, ReportForm};
-use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, Sent, SledStore, Store};
+use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, Sent, SledStore, Store, StoreError};
 
 use crate::replay_fixtures::{fixture, replay_cmd};
 
@@ -35,6 +36,17 @@ fn incident(seq: u64, status: Status) -> Incident {
         details: Details::default(),
         near: None,
         relayed_to: vec!["!r:x".into()],
+    }
+}
+
+fn setting(neighborhood: &str, key: &str, value: &str) -> RoomSetting {
+    RoomSetting {
+        neighborhood: neighborhood.into(),
+        key: key.into(),
+        value: value.into(),
+        by: "@carol:eastbay.example".into(),
+        room: "!clawson:eastbay.example".into(),
+        at_ms: 1_772_467_500_000,
     }
 }
 
@@ -80,6 +92,8 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             next_seq: Some(2),
             outbox: vec![],
             at_ms: 0,
+            settings_put: vec![setting("clawson", "alert_radius_m", "200")],
+            settings_delete: vec![],
         })
         .unwrap();
     assert!(
@@ -94,6 +108,37 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert!(
         snap.incidents.contains(&incident(1, Status::Confirmed)),
         "round trip keeps every field"
+    );
+    assert_eq!(
+        snap.settings,
+        vec![setting("clawson", "alert_radius_m", "200")]
+    );
+
+    // A setting set again replaces its value; a reset removes only its own key.
+    store
+        .commit(Batch {
+            settings_put: vec![
+                setting("clawson", "alert_radius_m", "300"),
+                setting("clawson", "confirmations", "3"),
+                setting("prescott", "alert_radius_m", "900"),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    store
+        .commit(Batch {
+            settings_delete: vec![("clawson".into(), "confirmations".into())],
+            ..Batch::default()
+        })
+        .unwrap();
+    let mut settings = store.load().unwrap().settings;
+    settings.sort_by(|a, b| (&a.neighborhood, &a.key).cmp(&(&b.neighborhood, &b.key)));
+    assert_eq!(
+        settings,
+        vec![
+            setting("clawson", "alert_radius_m", "300"),
+            setting("prescott", "alert_radius_m", "900"),
+        ]
     );
 
     // Upsert replaces; delete removes; an empty batch changes nothing.
@@ -658,4 +703,86 @@ fn the_engine_remembers_handled_events_for_a_week() {
         !e.store().is_seen("$report").unwrap(),
         "forgotten after a week"
     );
+}
+
+/// A store whose commits fail while `failing` is set (the disk is full, the database is
+/// gone), in front of a memory store.
+struct FailingStore {
+    inner: MemoryStore,
+    failing: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl Store for FailingStore {
+    fn load(&self) -> Result<neighborwatch::store::Snapshot, StoreError> {
+        self.inner.load()
+    }
+    fn is_seen(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.inner.is_seen(event_id)
+    }
+    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        self.inner.forget_seen(before_ms)
+    }
+    fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
+        if self.failing.get() {
+            return Err(StoreError::Encode("the disk is full".into()));
+        }
+        self.inner.commit(batch)
+    }
+    fn outbox(&self) -> Result<Vec<neighborwatch::store::Queued>, StoreError> {
+        self.inner.outbox()
+    }
+    fn outbox_sent(&mut self, seq: u64, sent: Option<Sent<'_>>) -> Result<(), StoreError> {
+        self.inner.outbox_sent(seq, sent)
+    }
+    fn note_sent(&mut self, sent: Sent<'_>) -> Result<(), StoreError> {
+        self.inner.note_sent(sent)
+    }
+    fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {
+        self.inner.alert_event(incident, room)
+    }
+    fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError> {
+        self.inner.event_incident(event_id)
+    }
+}
+
+#[test]
+fn a_setting_change_the_store_cannot_commit_is_not_applied_and_can_be_sent_again() {
+    use neighborwatch::incident::{Content, Engine, IncomingMessage, Member};
+    let failing = std::rc::Rc::new(std::cell::Cell::new(true));
+    let store = FailingStore {
+        inner: MemoryStore::new(),
+        failing: std::rc::Rc::clone(&failing),
+    };
+    let net = std::sync::Arc::clone(&crate::support::NETWORK);
+    let mut engine = Engine::open(net, store, ReporterKey::new(b"k")).unwrap();
+    let msg = IncomingMessage {
+        event_id: "$set".into(),
+        room: "!clawson:eastbay.example".into(),
+        sender: "@carol:eastbay.example".into(),
+        ts: crate::support::sent_at(),
+        content: Content::Text {
+            body: "!nw settings alert_radius_m 200".into(),
+            notice: false,
+            replaces: None,
+        },
+        member: Member {
+            power: 100,
+            since: None,
+        },
+    };
+    let now = crate::support::sent_at();
+    let radius = |e: &Engine<FailingStore>| e.network().settings("clawson").alert_radius_m;
+    assert!(engine.handle(&msg, now).is_err(), "the commit failed");
+    assert_eq!(
+        radius(&engine),
+        1600.0,
+        "the change is not applied in memory"
+    );
+    assert!(engine.overlay().is_empty());
+    // Once the store works again, the same event is handled as new.
+    failing.set(false);
+    let effects = engine.handle(&msg, now).unwrap();
+    assert!(!effects.is_empty());
+    assert_eq!(radius(&engine), 200.0);
+    assert_eq!(engine.store().inner.load().unwrap().settings.len(), 1);
 }
