@@ -1681,3 +1681,157 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
         assert!(!log.contains(private), "{private:?} in the log:\n{log}");
     }
 }
+
+/// The bot's reply to `event`, as `who` decrypted it: its plain body.
+async fn answer(
+    who: &Neighbor,
+    room: &OwnedRoomId,
+    bot_user: &str,
+    event: &matrix_sdk::ruma::OwnedEventId,
+) -> String {
+    let v = wait_for(&format!("the reply to {event}"), 90, || async {
+        who.replies(room, bot_user, event.as_str())
+            .into_iter()
+            .next()
+    })
+    .await;
+    assert_eq!(v["content"]["msgtype"], "m.notice", "{v}");
+    v["content"]["body"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_room_admin_on_the_other_homeserver_narrows_the_alert_radius_and_routing_follows_it_across_a_restart()
+ {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        mona,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        coord,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let log = dir.path().join("bot.log");
+    let mut bot = Bot::start(&cfg, &log);
+    bot_joined(&carol, &b, &bot_user).await;
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&alice, &coord, &bot_user).await;
+
+    // A plain member of room A asks for a wider radius: refused, nothing changes.
+    let asked = bob
+        .say(&a, &[&bot_user], "!nw settings alert_radius_m 5000")
+        .await;
+    let refusal = answer(&bob, &a, &bot_user, &asked).await;
+    assert!(refusal.contains("Only room admins"), "{refusal}");
+    let shown = mona
+        .say(&a, &[&bot_user], "!nw settings alert_radius_m")
+        .await;
+    let shown = answer(&mona, &a, &bot_user, &shown).await;
+    assert!(shown.contains("alert_radius_m = 1600 (file)"), "{shown}");
+
+    // Room B's creator, on the other homeserver, narrows Clawson's radius to 200 m.
+    let set = carol
+        .say(&b, &[&bot_user], "!nw settings alert_radius_m 200")
+        .await;
+    let done = answer(&carol, &b, &bot_user, &set).await;
+    assert!(done.contains("now 200 (was 1600)"), "{done}");
+    // The coordination room reads who changed what, old → new, where.
+    let audit = wait_for("the audit line", 60, || async {
+        alice.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("1600 → 200"))
+        })
+    })
+    .await;
+    let audit = audit["content"]["body"].as_str().unwrap();
+    assert!(
+        audit.contains(&carol.user)
+            && audit.contains(b.as_str())
+            && audit.contains("alert_radius_m"),
+        "{audit}"
+    );
+
+    // A sighting at 31st & Market, 312 m from Clawson's area, confirmed by room A's
+    // moderator: alerted in room A only (with the file's 1600 m, B got it: the first
+    // end-to-end test).
+    let r1 = mona
+        .say(&a, &[&bot_user], "!r agents at 31st & Market")
+        .await;
+    let ack = answer(&mona, &a, &bot_user, &r1).await;
+    assert!(ack.contains("confirmed"), "{ack}");
+    let first = incident_id(
+        &mona
+            .replies(&a, &bot_user, r1.as_str())
+            .into_iter()
+            .next()
+            .unwrap(),
+    );
+    alert_in(&alice, &a, &bot_user, &first).await;
+
+    // Restart: the room's value is still in force, shown with who set it.
+    bot.kill();
+    let mut bot = Bot::start(&cfg, &log);
+    let shown = carol
+        .say(&b, &[&bot_user], "!nw settings alert_radius_m")
+        .await;
+    let shown = answer(&carol, &b, &bot_user, &shown).await;
+    assert!(
+        shown.contains(&format!(
+            "alert_radius_m = 200 (room, set by {}",
+            carol.user
+        )),
+        "{shown}"
+    );
+    let r2 = mona
+        .say(&a, &[&bot_user], "!r agents at 32nd & San Pablo")
+        .await;
+    let ack = answer(&mona, &a, &bot_user, &r2).await;
+    assert!(ack.contains("confirmed"), "{ack}");
+
+    // Reset: the file's 1600 m again, and the next sighting reaches room B.
+    let reset = carol
+        .say(&b, &[&bot_user], "!nw settings alert_radius_m reset")
+        .await;
+    let done = answer(&carol, &b, &bot_user, &reset).await;
+    assert!(done.contains("1600 (was 200)"), "{done}");
+    let r3 = mona
+        .say(&a, &[&bot_user], "!r agents at West Grand & Market")
+        .await;
+    answer(&mona, &a, &bot_user, &r3).await;
+    let third = incident_id(
+        &mona
+            .replies(&a, &bot_user, r3.as_str())
+            .into_iter()
+            .next()
+            .unwrap(),
+    );
+    alert_in(&carol, &b, &bot_user, &third).await;
+
+    // Room B never got the two alerts of the narrow radius (sent before this one, alerts
+    // first: they would be here by now).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let in_b: Vec<String> = carol
+        .from(&b, &bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["m.relates_to"].is_null() && v["content"]["msgtype"] == "m.text")
+        .filter_map(|v| {
+            v["content"]["org.neighborwatch.incident"]["id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(in_b, vec![third], "room B's alerts");
+    bot.kill();
+    let log = bot.log();
+    assert!(
+        !log.contains(&carol.user) && !log.contains("alert_radius_m 200"),
+        "the log names no admin and no command text:\n{log}"
+    );
+}
