@@ -10,17 +10,22 @@
 //! The core does no I/O and reads no clock; time is an argument everywhere.
 //!
 //! - [`config`]: the network file (TOML) → validated [`config::Network`]; reads the
-//!   gazetteer and area files it names. Every error names file, line and key.
+//!   gazetteer and area files it names. Every error names file, line and key. The
+//!   overlay of values changed from rooms, applied over the file, gives the effective
+//!   network.
 //! - [`places`]: coordinates ([`places::LatLon`]), text normalization, the gazetteer and
 //!   location resolution (geo URIs, coordinates, intersections, names, block addresses).
 //! - [`report`]: recognizing and reading reports: quick reports, SALUTE blocks, times,
 //!   counts, category, vehicles and plates; the rejection reasons.
-//! - [`command`]: commands people type (`!confirm`, `!false`, `!clear`), parsed into
-//!   plain data.
+//! - [`command`]: commands people type (`!confirm`, `!false`, `!clear`, `!nw …`),
+//!   parsed into plain data.
 //! - [`incident`]: the sans-IO [`incident::Engine`]: deduplication, distinct-reporter
 //!   counting (keyed hashes), confirmation, expiry, retention; the R-tree index;
 //!   `incident::lifecycle`, who may act on an incident and the status table.
-//! - [`routing`]: which rooms a confirmed incident is relayed to.
+//! - [`links`]: relay links between neighborhoods, with two-sided consent: the state
+//!   machine and the one-hop rule.
+//! - [`routing`]: which rooms a confirmed incident is relayed to (by distance, and over
+//!   accepted links).
 //! - [`render`]: every outgoing message as data, in English or Spanish, from the message
 //!   catalogs in `catalogs/`; the only place user text is escaped for HTML.
 //! - [`effect`]: [`effect::Effect`], the actions the core asks for.
@@ -42,6 +47,7 @@ pub mod config;
 pub mod devnet;
 pub mod effect;
 pub mod incident;
+pub mod links;
 pub mod logging;
 pub mod matrix;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! Commands people type, parsed once into plain data: the verifier actions
 //! `!confirm ID`, `!false ID [reason]`, `!clear ID` (Spanish `!confirmar`, `!falso`,
-//! `!despejado`), and the room commands `!nw help | status | incidents | settings`
-//! (Spanish `ayuda`, `estado`, `incidentes`, `ajustes`). Who may run them is decided in
+//! `!despejado`), and the room commands `!nw help | status | incidents | settings |
+//! relay` (Spanish `ayuda`, `estado`, `incidentes`, `ajustes`, `enlace`). Who may run them is decided in
 //! `incident::lifecycle`; what they do, in the engine.
 //!
 //! Owns: the command grammar. Must not touch: incidents, permissions, wording.
@@ -75,8 +75,29 @@ pub enum RoomCommand {
         /// What to do with it, if anything.
         change: Option<SettingChange>,
     },
+    /// `!nw relay …` (`enlace`), room admins only: relay links with other neighborhoods.
+    Relay(RelayCommand),
     /// A word after `!nw` that is none of these (as typed, cut to 40 characters).
     Unknown(String),
+}
+
+/// `!nw relay request ROOM | accept ID | decline ID | remove ID | list` (Spanish `enlace
+/// pedir | aceptar | rechazar | quitar | lista`). Arguments as typed (cut to 255
+/// characters); the engine reads them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayCommand {
+    /// Ask the neighborhood of room `ROOM` (an ID or alias) for a link.
+    Request(String),
+    /// Agree to request `ID`.
+    Accept(String),
+    /// Refuse request `ID`.
+    Decline(String),
+    /// End link `ID` (or withdraw the request).
+    Remove(String),
+    /// The neighborhood's links.
+    List,
+    /// Something else: show the valid forms.
+    Usage,
 }
 
 /// A change of one setting.
@@ -122,8 +143,37 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
                 }
             }),
         },
+        "relay" | "enlace" => {
+            let arg = || {
+                c.get(3)
+                    .map(|a| a.as_str().trim().chars().take(255).collect::<String>())
+                    .filter(|a| !a.is_empty())
+            };
+            let sub = c.get(2).map(|w| w.as_str().to_lowercase());
+            RoomCommand::Relay(match (sub.as_deref(), arg()) {
+                (Some("request" | "pedir" | "solicitar"), Some(a)) => RelayCommand::Request(a),
+                (Some("accept" | "aceptar"), Some(a)) => RelayCommand::Accept(a),
+                (Some("decline" | "rechazar"), Some(a)) => RelayCommand::Decline(a),
+                (Some("remove" | "quitar"), Some(a)) => RelayCommand::Remove(a),
+                (Some("list" | "lista") | None, _) => RelayCommand::List,
+                _ => RelayCommand::Usage,
+            })
+        }
         _ => RoomCommand::Unknown(word.as_str().chars().take(40).collect()),
     })
+}
+
+/// The room alias a `!nw relay request #alias:server` names, if the message is one: the
+/// Matrix shell resolves it to a room ID before the engine reads the command (the core
+/// knows rooms by ID).
+pub fn alias_in_relay_request(body: &str) -> Option<&str> {
+    match parse_room_command(body)? {
+        RoomCommand::Relay(RelayCommand::Request(target)) if target.starts_with('#') => {
+            let at = body.find(target.as_str())?;
+            Some(&body[at..at + target.len()])
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -210,6 +260,34 @@ mod tests {
                 })
             );
         }
+        assert_eq!(
+            parse_room_command("!nw relay request #clawson:eastbay.example"),
+            Some(RoomCommand::Relay(RelayCommand::Request(
+                "#clawson:eastbay.example".into()
+            )))
+        );
+        assert_eq!(
+            parse_room_command("!NW Enlace Aceptar lc9tu"),
+            Some(RoomCommand::Relay(RelayCommand::Accept("lc9tu".into())))
+        );
+        assert_eq!(
+            parse_room_command("!nw relay"),
+            Some(RoomCommand::Relay(RelayCommand::List))
+        );
+        assert_eq!(
+            parse_room_command("!nw relay accept"),
+            Some(RoomCommand::Relay(RelayCommand::Usage))
+        );
+        assert_eq!(
+            parse_room_command("!nw relay launch x"),
+            Some(RoomCommand::Relay(RelayCommand::Usage))
+        );
+        assert_eq!(
+            alias_in_relay_request("!nw enlace pedir  #clawson:eastbay.example "),
+            Some("#clawson:eastbay.example")
+        );
+        assert_eq!(alias_in_relay_request("!nw relay request !abc:x"), None);
+        assert_eq!(alias_in_relay_request("!r agents at #3 & Market"), None);
         assert_eq!(parse_room_command("!nwx help"), None);
         assert_eq!(parse_room_command("what does !nw do?"), None);
         assert_eq!(parse_room_command("!r agents at 31st & Market"), None);

@@ -301,6 +301,8 @@ pub struct Network {
     /// Neighborhood index by room and by id (every report looks these up).
     by_room: FxHashMap<String, usize>,
     by_id: FxHashMap<String, usize>,
+    /// Relay links requested from rooms (none in the file's network).
+    links: Vec<crate::links::Link>,
 }
 
 impl Network {
@@ -354,6 +356,11 @@ impl Network {
     pub fn settings_of_room(&self, room: &str) -> &Tunables {
         self.neighborhood_of_room(room)
             .map_or(&self.defaults, |n| &n.settings)
+    }
+
+    /// Every relay link requested from a room, live or ended, by ID.
+    pub fn links(&self) -> &[crate::links::Link] {
+        &self.links
     }
 
     /// A neighborhood by id.
@@ -566,6 +573,7 @@ impl Validator<'_> {
         Ok(Network::new(Network {
             by_room: FxHashMap::default(),
             by_id: FxHashMap::default(),
+            links: Vec::new(),
             path: self.file.clone(),
             coordination_room: raw.coordination_room.map(Spanned::into_inner),
             organizers: organizers.into_iter().map(Spanned::into_inner).collect(),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Network, Tunables};
 use crate::catalog::Catalogs;
+use crate::links::Link;
 
 /// What kind of value a setting takes, with its range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,10 +264,12 @@ pub struct RoomSetting {
     pub at_ms: i64,
 }
 
-/// Every value set from a room, by neighborhood and key.
+/// Everything changed from rooms: settings by neighborhood and key, and relay links by
+/// ID.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overlay {
     settings: BTreeMap<(String, String), RoomSetting>,
+    links: BTreeMap<String, Link>,
 }
 
 impl Overlay {
@@ -304,16 +307,37 @@ impl Overlay {
 
     /// Whether nothing is set from a room.
     pub fn is_empty(&self) -> bool {
-        self.settings.is_empty()
+        self.settings.is_empty() && self.links.is_empty()
+    }
+
+    /// Adds or replaces a link.
+    pub fn put_link(&mut self, link: Link) {
+        self.links.insert(link.id.clone(), link);
+    }
+
+    /// A link by ID.
+    pub fn link(&self, id: &str) -> Option<&Link> {
+        self.links.get(id)
+    }
+
+    /// Every link ever requested, by ID.
+    pub fn links(&self) -> impl Iterator<Item = &Link> {
+        self.links.values()
     }
 }
 
 impl Network {
     /// The effective network: each neighborhood's settings from the file with the values
-    /// set from its rooms applied over them. Values of a neighborhood no longer in the
-    /// file, or no longer valid, are left out (the file's value applies).
+    /// set from its rooms applied over them, and the relay links. Values and links of a
+    /// neighborhood no longer in the file, and values no longer valid, are left out (the
+    /// file's value applies).
     pub fn with_overlay(&self, overlay: &Overlay) -> Network {
         let mut net = self.clone();
+        net.links = overlay
+            .links()
+            .filter(|l| net.neighborhood(&l.from).is_some() && net.neighborhood(&l.to).is_some())
+            .cloned()
+            .collect();
         net.update_neighborhoods(|ns| {
             for n in ns {
                 n.room_set.clear();

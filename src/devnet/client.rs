@@ -256,6 +256,24 @@ impl Neighbor {
         r.redact(event, None, None).await.unwrap();
     }
 
+    /// Publishes the alias `#local:server` for `room` (on this neighbor's homeserver, whose
+    /// name is `server`); returns it.
+    pub async fn add_alias(
+        &self,
+        room: &OwnedRoomId,
+        local: &str,
+        server: &str,
+    ) -> Result<String, DevnetError> {
+        let alias = format!("#{local}:{server}");
+        let parsed = matrix_sdk::ruma::RoomAliasId::parse(&alias)
+            .map_err(|e| DevnetError(format!("alias {alias}: {e}")))?;
+        self.client
+            .create_room_alias(&parsed, room)
+            .await
+            .map_err(|e| DevnetError(format!("cannot publish alias {alias}: {e}")))?;
+        Ok(alias)
+    }
+
     /// Invites `user` to `room`.
     pub async fn invite(&self, room: &OwnedRoomId, user: &str) {
         let r = self.room(room).await;

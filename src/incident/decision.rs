@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Problem;
 use crate::incident::{Action, IncidentId};
+use crate::links::{Link, LinkRefusal, LinkState};
 use crate::report::ReportError;
 
 /// How a report changed its incident, for the reporter's acknowledgment.
@@ -68,6 +69,25 @@ pub enum SettingOutcome {
     DefaultsInFile,
 }
 
+/// What became of a `!nw relay …` command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LinkOutcome {
+    /// A request was made, or a link's state changed: the link as it now stands.
+    Changed(Link),
+    /// The links of the room's neighborhood that are in force or waiting for an answer.
+    List(Vec<Link>),
+    /// Refused; nothing changed.
+    Refused(LinkRefusal),
+    /// The room named is not a room of the network (as typed).
+    UnknownRoom(String),
+    /// No link has that ID (as typed).
+    UnknownLink(String),
+    /// The command's valid forms.
+    Usage,
+    /// Asked in the coordination room: links join neighborhoods, from their rooms.
+    InCoordination,
+}
+
 /// A change made from a room, for the audit line.
 #[derive(Clone, Debug, PartialEq)]
 pub enum AuditChange {
@@ -83,6 +103,14 @@ pub enum AuditChange {
         new: String,
         /// A reset to the file's value.
         reset: bool,
+    },
+    /// A relay link requested, accepted, declined or removed: the link as it now stands,
+    /// and its state before (none for a request).
+    Link {
+        /// The link now.
+        link: Link,
+        /// Its state before.
+        old: Option<LinkState>,
     },
 }
 
@@ -238,6 +266,23 @@ pub enum Decision {
         key: String,
         /// What happened.
         outcome: SettingOutcome,
+    },
+    /// `!nw relay …` by a room admin: the answer in the room.
+    LinkReply {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What happened.
+        outcome: LinkOutcome,
+    },
+    /// A link's news for a room of its other side: a request to answer, the answer, the
+    /// end.
+    LinkNotice {
+        /// The room told.
+        room: Arc<str>,
+        /// The link, as it now stands.
+        link: Link,
     },
     /// A change made by a room admin, announced in the coordination room (admins act in
     /// the open: the line names them).

@@ -12,7 +12,8 @@ use tracing::debug;
 use rustc_hash::FxHashMap;
 
 use super::decision::{
-    AckKind, AckNote, AuditChange, CoordinationKind, Decision, SettingOutcome, UpdateKind,
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, SettingOutcome,
+    UpdateKind,
 };
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::lifecycle::{self, Action, Role, Transition};
@@ -22,17 +23,19 @@ use super::model::{
 };
 use super::table::Incidents;
 use crate::command::{
-    RoomCommand, SettingChange, VerifierCommand, parse_room_command, parse_verifier_command,
+    RelayCommand, RoomCommand, SettingChange, VerifierCommand, parse_room_command,
+    parse_verifier_command,
 };
 use crate::config::{Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, kind_of};
 use crate::effect::Effect;
+use crate::links::{self, Link, LinkAction, LinkState};
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
 use crate::render::{Catalogs, render_decisions};
 use crate::report::{
     Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command,
     parse_report,
 };
-use crate::routing::plan_relays;
+use crate::routing::{Origin, plan_relays};
 use crate::store::{Batch, IncidentWrite, OutboxEntry, SEEN_KEEP_DAYS, Store, StoreError};
 
 /// A location share attaches to the sender's newest unlocated report this recent.
@@ -204,12 +207,20 @@ fn near_of(nb: &Neighborhood, at: LatLon) -> Option<NearPlace> {
 fn relay_to_new_rooms(net: &Network, inc: &mut Incident, decisions: &mut Vec<Decision>) -> usize {
     let id = inc.id;
     let before = inc.relayed_to.len();
-    for t in plan_relays(net, inc.location, &inc.relayed_to) {
+    let origin = Origin {
+        at: inc.location,
+        neighborhood: &inc.neighborhood,
+        hops: inc.hops,
+    };
+    for t in plan_relays(net, origin, &inc.relayed_to) {
         let room = Arc::clone(t.room);
         decisions.push(Decision::Relay {
             room: Arc::clone(&room),
             incident: id,
         });
+        if t.via_link.is_some() {
+            inc.linked_rooms.push(Arc::clone(&room));
+        }
         inc.relayed_to.push(room);
     }
     inc.relayed_to.len() - before
@@ -382,6 +393,9 @@ impl<S: Store> Engine<S> {
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;
         self.overlay = Overlay::new(snap.settings);
+        for link in snap.links {
+            self.overlay.put_link(link);
+        }
         self.apply_overlay();
         self.recompute_due();
         Ok(())
@@ -872,6 +886,7 @@ impl<S: Store> Engine<S> {
                     details: Details::default(),
                     near: None,
                     relayed_to: Vec::new(),
+                    linked_rooms: Vec::new(),
                 };
                 self.incidents.insert(inc)
             }
@@ -1135,7 +1150,11 @@ impl<S: Store> Engine<S> {
                     key,
                 }
             }
-            RoomCommand::Settings { .. } => Decision::AdminOnly {
+            RoomCommand::Relay(cmd) if lifecycle::is_room_admin(power) => {
+                self.relay_command(tx, room, event_id, &msg.sender, cmd, now);
+                return;
+            }
+            RoomCommand::Settings { .. } | RoomCommand::Relay(_) => Decision::AdminOnly {
                 room: Arc::clone(room),
                 in_reply_to,
             },
@@ -1238,6 +1257,127 @@ impl<S: Store> Engine<S> {
             },
         );
         self.audit(tx, by, room, &nb_id, &key, &old, &new, false);
+    }
+
+    /// `!nw relay …` by an admin of `room`: requests, answers and ends relay links, stored
+    /// in this input's commit and in force for the next relay decision.
+    fn relay_command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        by: &str,
+        cmd: RelayCommand,
+        now: DateTime<Utc>,
+    ) {
+        let reply = |tx: &mut Tx, outcome: LinkOutcome| {
+            tx.decisions.push(Decision::LinkReply {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                outcome,
+            });
+        };
+        let Some(here) = self.net.neighborhood_of_room(room).map(|n| n.id.clone()) else {
+            return reply(tx, LinkOutcome::InCoordination);
+        };
+        let (action, given) = match cmd {
+            RelayCommand::Usage => return reply(tx, LinkOutcome::Usage),
+            RelayCommand::List => {
+                let live = self
+                    .overlay
+                    .links()
+                    .filter(|l| l.state.is_live() && l.joins(&here))
+                    .cloned()
+                    .collect();
+                return reply(tx, LinkOutcome::List(live));
+            }
+            RelayCommand::Request(target) => {
+                let target = target.trim();
+                let Some(to) = self.net.neighborhood_of_room(target) else {
+                    return reply(tx, LinkOutcome::UnknownRoom(target.to_owned()));
+                };
+                let live: Vec<&Link> = self.overlay.links().collect();
+                if let Err(r) = links::check_request(&live, &here, &to.id) {
+                    return reply(tx, LinkOutcome::Refused(r));
+                }
+                let link = Link {
+                    // Links are never deleted: their count never repeats, nor its code.
+                    id: links::link_id(
+                        IncidentId::from_seq(self.overlay.links().count() as u64).as_str(),
+                    ),
+                    from: here,
+                    from_room: room.to_string(),
+                    to: to.id.clone(),
+                    to_room: target.to_owned(),
+                    state: LinkState::Requested,
+                    requested_by: by.to_owned(),
+                    requested_at_ms: now.timestamp_millis(),
+                    changed_by: None,
+                    changed_at_ms: None,
+                };
+                let told = Arc::from(link.to_room.as_str());
+                return self.put_link(tx, room, event_id, by, told, link, None);
+            }
+            RelayCommand::Accept(id) => (LinkAction::Accept, id),
+            RelayCommand::Decline(id) => (LinkAction::Decline, id),
+            RelayCommand::Remove(id) => (LinkAction::Remove, id),
+        };
+        let Some(link) = links::parse_link_id(&given).and_then(|id| self.overlay.link(&id)) else {
+            return reply(tx, LinkOutcome::UnknownLink(given));
+        };
+        match links::transition(link, action, &here) {
+            Err(r) => reply(tx, LinkOutcome::Refused(r)),
+            Ok(state) => {
+                let mut link = link.clone();
+                let old = link.state;
+                link.state = state;
+                link.changed_by = Some(by.to_owned());
+                link.changed_at_ms = Some(now.timestamp_millis());
+                // The other side hears of it in the room the link was asked from or to.
+                let told = if link.from == here {
+                    &link.to_room
+                } else {
+                    &link.from_room
+                };
+                let told = Arc::from(told.as_str());
+                self.put_link(tx, room, event_id, by, told, link, Some(old));
+            }
+        }
+    }
+
+    /// Stores a new or changed link in this input's commit, applies it, and words it: the
+    /// answer in `room`, the news in `told` (the other side), the audit line.
+    #[allow(clippy::too_many_arguments)]
+    fn put_link(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        by: &str,
+        told: Arc<str>,
+        link: Link,
+        old: Option<LinkState>,
+    ) {
+        self.overlay.put_link(link.clone());
+        tx.batch.links_put.push(link.clone());
+        self.apply_overlay();
+        tx.decisions.push(Decision::LinkReply {
+            room: Arc::clone(room),
+            in_reply_to: Arc::clone(event_id),
+            outcome: LinkOutcome::Changed(link.clone()),
+        });
+        tx.decisions.push(Decision::LinkNotice {
+            room: told,
+            link: link.clone(),
+        });
+        if let Some(coordination) = &self.coordination_room {
+            tx.decisions.push(Decision::Audit {
+                room: Arc::clone(coordination),
+                by: Arc::from(by),
+                in_room: Arc::clone(room),
+                change: AuditChange::Link { link, old },
+            });
+        }
     }
 
     /// The coordination room's line about a change made from `room`.

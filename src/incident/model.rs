@@ -267,6 +267,10 @@ pub struct Incident {
     pub near: Option<NearPlace>,
     /// Rooms the alert was relayed to, in order.
     pub relayed_to: Vec<Arc<str>>,
+    /// Those of `relayed_to` reached over a relay link (their messages count one more
+    /// hop).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_rooms: Vec<Arc<str>>,
 }
 
 /// The machine-readable `org.neighborwatch.incident` field of every bot message about
@@ -297,6 +301,16 @@ impl Incident {
         }
     }
 
+    /// The tag of messages about this incident sent to `room`: one hop more in a room
+    /// reached over a relay link.
+    pub fn tag_in(&self, room: &str) -> IncidentTag {
+        let mut t = self.tag();
+        if self.linked_rooms.iter().any(|r| &**r == room) {
+            t.hops += 1;
+        }
+        t
+    }
+
     /// A copy with only the reports from index `from` on: what a store write of the
     /// changed part needs (see [`crate::store::IncidentWrite`]).
     pub fn clone_reports_from(&self, from: usize) -> Self {
@@ -321,6 +335,7 @@ impl Incident {
             details,
             near,
             relayed_to,
+            linked_rooms,
         } = self;
         Self {
             id: *id,
@@ -343,6 +358,7 @@ impl Incident {
             details: details.clone(),
             near: near.clone(),
             relayed_to: relayed_to.clone(),
+            linked_rooms: linked_rooms.clone(),
         }
     }
 

@@ -269,6 +269,7 @@ mod tests {
             details: Default::default(),
             near: None,
             relayed_to: Vec::new(),
+            linked_rooms: Vec::new(),
             confirmed_by: None,
             closed_at: None,
             after_false_alarm: None,

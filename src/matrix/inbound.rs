@@ -136,6 +136,26 @@ pub async fn member_of(room: &Room, user: &UserId) -> Member {
     Member { power, since }
 }
 
+/// A `!nw relay request #alias:server` names its room by alias; the core knows rooms by
+/// ID, so the alias is resolved here (one request, for this rare command). When it
+/// cannot be, the command goes on as typed and the engine answers that it knows no such
+/// room.
+async fn resolve_alias_in_command(room: &Room, m: &mut IncomingMessage) {
+    let Content::Text { body, .. } = &mut m.content else {
+        return;
+    };
+    let Some(alias) = crate::command::alias_in_relay_request(body) else {
+        return;
+    };
+    let Ok(parsed) = matrix_sdk::ruma::RoomAliasId::parse(alias) else {
+        return;
+    };
+    match room.client().resolve_room_alias(&parsed).await {
+        Ok(resp) => *body = body.replacen(alias, resp.room_id.as_str(), 1),
+        Err(e) => debug!(error = %e, "cannot resolve the room alias of a relay request"),
+    }
+}
+
 /// Turns a reaction into the core's input.
 pub fn reaction(ev: &OriginalSyncReactionEvent, room: &RoomId) -> IncomingMessage {
     IncomingMessage {
@@ -269,6 +289,7 @@ impl Inbound {
         from_sync: bool,
     ) -> bool {
         m.member = member_of(room, sender).await;
+        resolve_alias_in_command(room, &mut m).await;
         self.hand(m, from_sync)
     }
 

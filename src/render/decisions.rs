@@ -4,10 +4,12 @@
 use crate::config::Network;
 use crate::config::{Neighborhood, Problem};
 use crate::effect::Effect;
+use crate::incident::LinkOutcome;
 use crate::incident::{
     AckKind, AckNote, AuditChange, CoordinationKind, Decision, Incident, IncidentId,
     SettingOutcome, Status, UpdateKind,
 };
+use crate::links::{Link, LinkRefusal, LinkState};
 use crate::report::ReportError;
 
 use super::{Catalogs, MsgType, OutgoingMessage, Renderer};
@@ -48,6 +50,85 @@ fn setting_item(r: &Renderer<'_>, hood: Option<&Neighborhood>, key: &str, value:
             ],
         ),
         None => r.plain("nw.settings_item", &[("key", key), ("value", value)]),
+    }
+}
+
+/// A neighborhood's name (its id if it is no longer in the network).
+fn hood_name<'a>(net: &'a Network, id: &'a str) -> &'a str {
+    net.neighborhood(id).map_or(id, |n| n.name.as_str())
+}
+
+/// The answer to `!nw relay …` in a room of neighborhood `here`.
+fn link_reply(
+    net: &Network,
+    r: &Renderer<'_>,
+    here: &str,
+    outcome: &LinkOutcome,
+) -> OutgoingMessage {
+    let item = |l: &Link| {
+        r.plain(
+            "link.list_item",
+            &[
+                ("id", &l.id),
+                ("other", hood_name(net, l.other_side(here))),
+                ("state", &r.plain(l.state.catalog_key(), &[])),
+            ],
+        )
+    };
+    let name = hood_name(net, here);
+    match outcome {
+        LinkOutcome::Changed(l) => {
+            let key = match l.state {
+                LinkState::Requested => "link.requested",
+                LinkState::Accepted => "link.accepted",
+                LinkState::Declined => "link.declined",
+                LinkState::Removed => "link.removed",
+            };
+            r.notice(
+                key,
+                &[
+                    ("id", &l.id),
+                    ("here", name),
+                    ("other", hood_name(net, l.other_side(here))),
+                    ("room", &l.to_room),
+                ],
+                None,
+            )
+        }
+        LinkOutcome::List(links) if links.is_empty() => {
+            r.notice("link.list_none", &[("here", name)], None)
+        }
+        LinkOutcome::List(links) => {
+            let items: Vec<String> = links.iter().map(item).collect();
+            r.notice(
+                "link.list",
+                &[("here", name), ("list", &r.list(&items))],
+                None,
+            )
+        }
+        LinkOutcome::Refused(LinkRefusal::SameNeighborhood) => r.notice("link.same", &[], None),
+        LinkOutcome::Refused(LinkRefusal::AlreadyLinked { id, state }) => r.notice(
+            "link.already",
+            &[
+                ("id", id),
+                ("here", name),
+                ("state", &r.plain(state.catalog_key(), &[])),
+            ],
+            None,
+        ),
+        LinkOutcome::Refused(LinkRefusal::OtherSide { to }) => {
+            r.notice("link.other_side", &[("to", hood_name(net, to))], None)
+        }
+        LinkOutcome::Refused(LinkRefusal::NotASide) => r.notice("link.not_a_side", &[], None),
+        LinkOutcome::Refused(LinkRefusal::Closed { state }) => r.notice(
+            "link.closed",
+            &[("state", &r.plain(state.catalog_key(), &[]))],
+            None,
+        ),
+        LinkOutcome::UnknownRoom(given) => r.notice("link.unknown_room", &[("given", given)], None),
+        LinkOutcome::UnknownLink(given) => r.notice("link.unknown_link", &[("given", given)], None),
+        LinkOutcome::Usage => r.notice("link.usage", &[], None),
+        LinkOutcome::InCoordination => r.notice("link.coordination", &[], None),
     }
 }
 
@@ -455,10 +536,74 @@ pub fn render_decisions<'i>(
                             None,
                         )
                     }
+                    AuditChange::Link { link, old } => {
+                        let key = match link.state {
+                            LinkState::Requested => "audit.link_requested",
+                            LinkState::Accepted => "audit.link_accepted",
+                            LinkState::Declined => "audit.link_declined",
+                            LinkState::Removed => "audit.link_removed",
+                        };
+                        let old = old.map_or_else(
+                            || r.plain("link_state.none", &[]),
+                            |o| r.plain(o.catalog_key(), &[]),
+                        );
+                        r.notice(
+                            key,
+                            &[
+                                ("by", by),
+                                ("id", &link.id),
+                                ("from", hood_name(net, &link.from)),
+                                ("to", hood_name(net, &link.to)),
+                                ("old", &old),
+                                ("new", &r.plain(link.state.catalog_key(), &[])),
+                                ("room", in_room),
+                            ],
+                            None,
+                        )
+                    }
                 };
                 out.push(Effect::Notice {
                     room: room.to_string(),
                     message,
+                });
+            }
+            Decision::LinkReply {
+                room,
+                in_reply_to,
+                outcome,
+            } => {
+                let r = renderer(net, cat, room);
+                let here = net.neighborhood_of_room(room).map_or("", |n| n.id.as_str());
+                out.push(reply(room, in_reply_to, link_reply(net, &r, here, outcome)));
+            }
+            Decision::LinkNotice { room, link } => {
+                let r = renderer(net, cat, room);
+                let here = net
+                    .neighborhood_of_room(room)
+                    .map_or(&*link.to, |n| n.id.as_str());
+                let key = match link.state {
+                    LinkState::Requested => "link.notice_requested",
+                    LinkState::Accepted => "link.notice_accepted",
+                    LinkState::Declined => "link.notice_declined",
+                    LinkState::Removed => "link.notice_removed",
+                };
+                let by = if link.state == LinkState::Requested {
+                    link.requested_by.as_str()
+                } else {
+                    link.changed_by.as_deref().unwrap_or_default()
+                };
+                out.push(Effect::Notice {
+                    room: room.to_string(),
+                    message: r.notice(
+                        key,
+                        &[
+                            ("id", &link.id),
+                            ("here", hood_name(net, here)),
+                            ("other", hood_name(net, link.other_side(here))),
+                            ("by", by),
+                        ],
+                        None,
+                    ),
                 });
             }
             Decision::AdminOnly { room, in_reply_to } => {
@@ -550,13 +695,15 @@ pub fn render_decisions<'i>(
                 };
                 let r = Renderer::for_neighborhood(cat, to);
                 let loc = r.alert_location(inc);
+                let mut message = r.alert(inc, to, &to.gazetteer);
+                message.incident = Some(inc.tag_in(room));
                 out.push(Effect::Relay {
                     room: room.to_string(),
-                    message: r.alert(inc, to, &to.gazetteer),
+                    message,
                 });
                 out.push(Effect::Location {
                     room: room.to_string(),
-                    incident: inc.tag(),
+                    incident: inc.tag_in(room),
                     geo_uri: loc.geo_uri,
                     body: loc.description,
                 });
@@ -574,6 +721,7 @@ pub fn render_decisions<'i>(
                 // Edits never notify (MSC3958): a change people must hear about is also a
                 // notifying thread reply, with the mentions the alert had.
                 message.mentions_room = false;
+                message.incident = Some(inc.tag_in(room));
                 out.push(Effect::Edit {
                     room: room.to_string(),
                     message,
@@ -590,13 +738,13 @@ pub fn render_decisions<'i>(
                 ];
                 let message = match update {
                     UpdateKind::Reports => {
-                        r.notice_parts(&[("update.reports", args)], Some(inc.tag()))
+                        r.notice_parts(&[("update.reports", args)], Some(inc.tag_in(room)))
                     }
                     UpdateKind::Retracted => {
-                        r.notice_parts(&[("update.retracted", args)], Some(inc.tag()))
+                        r.notice_parts(&[("update.retracted", args)], Some(inc.tag_in(room)))
                     }
                     UpdateKind::Expired => {
-                        r.notice_parts(&[("update.expired", args)], Some(inc.tag()))
+                        r.notice_parts(&[("update.expired", args)], Some(inc.tag_in(room)))
                     }
                     UpdateKind::Status { reason } => {
                         let key = match (inc.status, inc.confirmed_by) {
@@ -611,7 +759,7 @@ pub fn render_decisions<'i>(
                         if let Some(reason) = reason {
                             parts.push(("update.reason", vec![("reason", reason.to_string())]));
                         }
-                        let mut m = r.notice_parts(&parts, Some(inc.tag()));
+                        let mut m = r.notice_parts(&parts, Some(inc.tag_in(room)));
                         m.msgtype = MsgType::Text;
                         m.mentions_room = r.alert_mentions_room(inc);
                         m

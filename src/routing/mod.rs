@@ -1,7 +1,9 @@
 //! Routing: which rooms a confirmed incident is relayed to (PRODUCT.md §4).
 //!
-//! Owns: the relay decision. A pure function of the network and the incident's
-//! location. Must not touch: rendering, Matrix, storage.
+//! Owns: the relay decision. A pure function of the (effective) network, the incident's
+//! location and where it was first reported: rooms in range, and the rooms of
+//! neighborhoods linked to it (PRODUCT.md §4: links admins of both sides accepted, one
+//! hop). Must not touch: rendering, Matrix, storage.
 
 use std::sync::Arc;
 
@@ -19,15 +21,31 @@ pub struct RelayTarget<'a> {
     pub neighborhood: &'a str,
     /// Distance from the incident to the neighborhood's area, in metres.
     pub distance_m: f64,
+    /// The relay link it is alerted over, when it is out of range.
+    pub via_link: Option<&'a str>,
 }
 
-/// Rooms whose neighborhood area lies within that neighborhood's `alert_radius_m` of
-/// `at`, nearest neighborhood first, leaving out `already` and never naming a room twice.
+/// Where an incident is, and where it comes from.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    /// Its location.
+    pub at: LatLon,
+    /// The neighborhood it was first reported in.
+    pub neighborhood: &'a str,
+    /// Relay links it already crossed (0: reported here).
+    pub hops: u32,
+}
+
+/// Rooms whose neighborhood area lies within that neighborhood's `alert_radius_m` of the
+/// incident, nearest neighborhood first; then the rooms of neighborhoods linked to the
+/// one it was reported in (accepted links, one hop, whatever the distance). Leaves out
+/// `already` and never names a room twice.
 pub fn plan_relays<'n, R: AsRef<str>>(
     net: &'n Network,
-    at: LatLon,
+    origin: Origin<'_>,
     already: &[R],
 ) -> Vec<RelayTarget<'n>> {
+    let at = origin.at;
     let relayed = |room: &Arc<str>| already.iter().any(|a| a.as_ref() == &**room);
     // This runs on every report of a confirmed incident: neighborhoods already alerted
     // in full are passed over before any distance is measured.
@@ -49,6 +67,23 @@ pub fn plan_relays<'n, R: AsRef<str>>(
                     room,
                     neighborhood: &n.id,
                     distance_m: d,
+                    via_link: None,
+                });
+            }
+        }
+    }
+    for link in crate::links::carrying(net.links(), origin.neighborhood, origin.hops) {
+        let Some(n) = net.neighborhood(link.other_side(origin.neighborhood)) else {
+            continue;
+        };
+        for room in &n.rooms {
+            let taken = relayed(room) || out.iter().any(|t| t.room == room);
+            if !taken {
+                out.push(RelayTarget {
+                    room,
+                    neighborhood: &n.id,
+                    distance_m: n.area.distance_m(at),
+                    via_link: Some(&link.id),
                 });
             }
         }

@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, gap};
 use crate::config::RoomSetting;
 use crate::incident::{Incident, IncidentId, PendingReport, ReportRecord};
+use crate::links::Link;
 
 /// State kept in memory only.
 #[derive(Debug, Default, Clone)]
@@ -26,6 +27,7 @@ pub struct MemoryStore {
     alerts: BTreeMap<(IncidentId, String), String>,
     events: FxHashMap<String, IncidentId>,
     settings: BTreeMap<(String, String), RoomSetting>,
+    links: BTreeMap<String, Link>,
 }
 
 /// An incident as stored: its fields, and its reports in the runs they were written in,
@@ -119,6 +121,7 @@ impl Store for MemoryStore {
             pending: self.pending.values().cloned().collect(),
             next_seq: self.next_seq,
             settings: self.settings.values().cloned().collect(),
+            links: self.links.values().cloned().collect(),
         })
     }
 
@@ -175,6 +178,9 @@ impl Store for MemoryStore {
         for s in batch.settings_put {
             self.settings
                 .insert((s.neighborhood.clone(), s.key.clone()), s);
+        }
+        for l in batch.links_put {
+            self.links.insert(l.id.clone(), l);
         }
         for e in batch.outbox {
             self.outbox.insert(self.outbox_next, e);

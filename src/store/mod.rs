@@ -2,7 +2,7 @@
 //! implementation that pass the same contract tests.
 //!
 //! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter
-//! and the settings changed from rooms; every commit is atomic. Must not touch: decisions (the engine makes them),
+//! the settings changed from rooms and the relay links; every commit is atomic. Must not touch: decisions (the engine makes them),
 //! Matrix.
 
 mod memory;
@@ -19,6 +19,7 @@ use smallvec::SmallVec;
 use crate::config::RoomSetting;
 use crate::effect::Effect;
 use crate::incident::{Incident, IncidentId, PendingReport};
+use crate::links::Link;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,8 @@ pub struct Snapshot {
     pub next_seq: u64,
     /// Settings changed from rooms, by neighborhood then key.
     pub settings: Vec<RoomSetting>,
+    /// Relay links, by ID.
+    pub links: Vec<Link>,
 }
 
 /// One atomic change: all of it is stored, or none of it.
@@ -77,6 +80,8 @@ pub struct Batch {
     pub settings_put: Vec<RoomSetting>,
     /// Settings reset from a room, as (neighborhood, key): the file's value applies again.
     pub settings_delete: Vec<(String, String)>,
+    /// Relay links to insert or replace (by ID; they are never deleted).
+    pub links_put: Vec<Link>,
 }
 
 /// An incident to write: all its fields, but only the reports that changed. Reports are
@@ -174,6 +179,7 @@ impl Batch {
             && self.outbox.is_empty()
             && self.settings_put.is_empty()
             && self.settings_delete.is_empty()
+            && self.links_put.is_empty()
     }
 }
 

@@ -22,6 +22,8 @@ const ALERT: &str = "alert/";
 const EVENT: &str = "event/";
 /// `setting/<neighborhood>/<key>` → a value set from a room.
 const SETTING: &str = "setting/";
+/// `link/<id>` → a relay link.
+const LINK: &str = "link/";
 
 fn setting_key(neighborhood: &str, key: &str) -> Vec<u8> {
     self::key(SETTING, &format!("{neighborhood}/{key}"))
@@ -198,6 +200,7 @@ impl Store for SledStore {
             pending: self.scan(PENDING)?,
             next_seq,
             settings: self.scan(SETTING)?,
+            links: self.scan(LINK)?,
         })
     }
 
@@ -268,6 +271,9 @@ impl Store for SledStore {
         }
         for s in &batch.settings_put {
             b.insert(setting_key(&s.neighborhood, &s.key), encode(s)?);
+        }
+        for l in &batch.links_put {
+            b.insert(key(LINK, &l.id), encode(l)?);
         }
         for e in &batch.outbox {
             // generate_id is monotonic across restarts: the queue keeps its order.

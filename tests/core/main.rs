@@ -1,11 +1,12 @@
 //! Core tests: parser table, properties, replay fixtures, store contract, network file,
-//! undecryptable messages, the verifier lifecycle.
+//! undecryptable messages, the verifier lifecycle, relay links.
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
 mod lifecycle;
 mod network_file;
 mod parser_table;
 mod properties;
+mod relay_links;
 mod replay_fixtures;
 mod store_contract;
 mod support;

@@ -6,6 +6,7 @@ use neighborwatch::config::RoomSetting;
 use neighborwatch::incident::{
     Incident, IncidentId, PendingReport, ReportRecord, ReporterKey, Status,
 };
+use neighborwatch::links::{Link, LinkState};
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
 use neighborwatch::report::{Details, LocationOutcome, ParsedReport, ReportForm};
 use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, Sent, SledStore, Store, StoreError};
@@ -36,6 +37,7 @@ fn incident(seq: u64, status: Status) -> Incident {
         details: Details::default(),
         near: None,
         relayed_to: vec!["!r:x".into()],
+        linked_rooms: vec!["!r:x".into()],
     }
 }
 
@@ -47,6 +49,21 @@ fn setting(neighborhood: &str, key: &str, value: &str) -> RoomSetting {
         by: "@carol:eastbay.example".into(),
         room: "!clawson:eastbay.example".into(),
         at_ms: 1_772_467_500_000,
+    }
+}
+
+fn link(id: &str, state: LinkState) -> Link {
+    Link {
+        id: id.into(),
+        from: "back-of-the-yards".into(),
+        from_room: "!backoftheyards:chicago.example".into(),
+        to: "clawson".into(),
+        to_room: "!clawson:eastbay.example".into(),
+        state,
+        requested_by: "@rosa:chicago.example".into(),
+        requested_at_ms: 1_772_467_500_000,
+        changed_by: (state != LinkState::Requested).then(|| "@carol:eastbay.example".into()),
+        changed_at_ms: (state != LinkState::Requested).then_some(1_772_467_600_000),
     }
 }
 
@@ -94,6 +111,7 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             at_ms: 0,
             settings_put: vec![setting("clawson", "alert_radius_m", "200")],
             settings_delete: vec![],
+            links_put: vec![link("LC9TU", LinkState::Requested)],
         })
         .unwrap();
     assert!(
@@ -112,6 +130,26 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     assert_eq!(
         snap.settings,
         vec![setting("clawson", "alert_radius_m", "200")]
+    );
+
+    assert_eq!(snap.links, vec![link("LC9TU", LinkState::Requested)]);
+
+    // A link written again replaces its record.
+    store
+        .commit(Batch {
+            links_put: vec![
+                link("LC9TU", LinkState::Accepted),
+                link("LT89D", LinkState::Requested),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(
+        store.load().unwrap().links,
+        vec![
+            link("LC9TU", LinkState::Accepted),
+            link("LT89D", LinkState::Requested)
+        ]
     );
 
     // A setting set again replaces its value; a reset removes only its own key.

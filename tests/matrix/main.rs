@@ -1835,3 +1835,172 @@ async fn a_room_admin_on_the_other_homeserver_narrows_the_alert_radius_and_routi
         "the log names no admin and no command text:\n{log}"
     );
 }
+
+/// The incident tagged in the bot's first reply to `event` in `room`.
+fn replied_incident(
+    who: &Neighbor,
+    room: &OwnedRoomId,
+    bot_user: &str,
+    event: &matrix_sdk::ruma::OwnedEventId,
+) -> String {
+    incident_id(
+        &who.replies(room, bot_user, event.as_str())
+            .into_iter()
+            .next()
+            .expect("a reply"),
+    )
+}
+
+/// The incidents of the bot's top-level alerts in `room`, in order.
+fn alerts_in(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) -> Vec<String> {
+    who.from(room, bot_user)
+        .into_iter()
+        .filter(|v| v["content"]["m.relates_to"].is_null() && v["content"]["msgtype"] == "m.text")
+        .filter_map(|v| {
+            v["content"]["org.neighborwatch.incident"]["id"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_link_between_far_rooms_on_two_homeservers_carries_alerts_only_after_both_admins_agree_and_stops_when_removed()
+ {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        carol,
+        dave,
+        b,
+        c,
+        coord,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let mut bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&carol, &b, &bot_user).await;
+    bot_joined(&dave, &c, &bot_user).await;
+    bot_joined(&alice, &coord, &bot_user).await;
+    // Room B (Clawson, Oakland, on the other homeserver) has a public alias; room C is in
+    // Chicago, 2,968 km away. dave and carol created their rooms: each is its room's admin.
+    let alias = carol
+        .add_alias(&b, "clawson", &_hs2.server_name)
+        .await
+        .unwrap();
+
+    // Before any link, Chicago's alert stays in Chicago.
+    let r1 = dave
+        .say(&c, &[&bot_user], "!r agents at 47th & Ashland")
+        .await;
+    answer(&dave, &c, &bot_user, &r1).await;
+    let first = replied_incident(&dave, &c, &bot_user, &r1);
+    alert_in(&dave, &c, &bot_user, &first).await;
+
+    // dave asks for a link, naming room B by its alias on the other homeserver.
+    let asked = dave
+        .say(&c, &[&bot_user], &format!("!nw relay request {alias}"))
+        .await;
+    let reply = answer(&dave, &c, &bot_user, &asked).await;
+    let id = reply
+        .split_whitespace()
+        .find(|w| w.starts_with('L') && w.len() == 5)
+        .unwrap_or_else(|| panic!("the request names its ID: {reply}"))
+        .to_owned();
+    assert!(
+        reply.contains(&format!("Request {id} sent to Clawson")),
+        "{reply}"
+    );
+    let posted = wait_for("the request in room B", 60, || async {
+        carol.from(&b, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("!nw relay accept {id}")))
+        })
+    })
+    .await;
+    assert_eq!(posted["content"]["msgtype"], "m.notice");
+    assert!(
+        posted["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(&dave.user),
+        "{posted}"
+    );
+
+    // The asking side cannot accept for the other; while only asked, nothing crosses.
+    let own = dave
+        .say(&c, &[&bot_user], &format!("!nw relay accept {id}"))
+        .await;
+    let refused = answer(&dave, &c, &bot_user, &own).await;
+    assert!(refused.contains("Only an admin of Clawson"), "{refused}");
+    let r2 = dave
+        .say(&c, &[&bot_user], "!r agents at 51st & Ashland")
+        .await;
+    answer(&dave, &c, &bot_user, &r2).await;
+
+    // Room B's admin accepts: room C hears it, the coordination room reads it.
+    let yes = carol
+        .say(&b, &[&bot_user], &format!("!nw relay accept {id}"))
+        .await;
+    let accepted = answer(&carol, &b, &bot_user, &yes).await;
+    assert!(accepted.contains("is active"), "{accepted}");
+    wait_for("the acceptance in room C", 60, || async {
+        dave.from(&c, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("accepted link {id}")))
+        })
+    })
+    .await;
+    let audit = wait_for("the audit line", 60, || async {
+        alice.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains("waiting for an answer → active"))
+        })
+    })
+    .await;
+    assert!(
+        audit["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(&carol.user),
+        "{audit}"
+    );
+
+    // Now Chicago's next alert reaches room B across federation, one hop from its origin.
+    let r3 = dave
+        .say(&c, &[&bot_user], "!r agents at 47th & Damen")
+        .await;
+    answer(&dave, &c, &bot_user, &r3).await;
+    let third = replied_incident(&dave, &c, &bot_user, &r3);
+    let in_b = alert_in(&carol, &b, &bot_user, &third).await;
+    assert_eq!(
+        in_b["content"]["org.neighborwatch.incident"]["hops"], 1,
+        "{in_b}"
+    );
+
+    // Removed from room B: room C hears it, and the next alert stays in Chicago.
+    let rm = carol
+        .say(&b, &[&bot_user], &format!("!nw relay remove {id}"))
+        .await;
+    let removed = answer(&carol, &b, &bot_user, &rm).await;
+    assert!(removed.contains("is removed"), "{removed}");
+    let r4 = dave
+        .say(&c, &[&bot_user], "!r agents at Davis Square")
+        .await;
+    answer(&dave, &c, &bot_user, &r4).await;
+    let fourth = replied_incident(&dave, &c, &bot_user, &r4);
+    alert_in(&dave, &c, &bot_user, &fourth).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        alerts_in(&carol, &b, &bot_user),
+        vec![third],
+        "room B got only the alert sent while the link was accepted"
+    );
+    bot.kill();
+}
