@@ -77,6 +77,9 @@ pub enum RoomCommand {
     },
     /// `!nw relay …` (`enlace`), room admins only: relay links with other neighborhoods.
     Relay(RelayCommand),
+    /// `!nw drill` (`simulacro`), room admins only: a labelled DRILL incident through the
+    /// whole chain.
+    Drill,
     /// A word after `!nw` that is none of these (as typed, cut to 40 characters).
     Unknown(String),
 }
@@ -143,6 +146,7 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
                 }
             }),
         },
+        "drill" | "simulacro" => RoomCommand::Drill,
         "relay" | "enlace" => {
             let arg = || {
                 c.get(3)
@@ -288,6 +292,11 @@ mod tests {
         );
         assert_eq!(alias_in_relay_request("!nw relay request !abc:x"), None);
         assert_eq!(alias_in_relay_request("!r agents at #3 & Market"), None);
+        assert_eq!(
+            parse_room_command("!nw Simulacro"),
+            Some(RoomCommand::Drill)
+        );
+        assert_eq!(parse_room_command("!nw drill"), Some(RoomCommand::Drill));
         assert_eq!(parse_room_command("!nwx help"), None);
         assert_eq!(parse_room_command("what does !nw do?"), None);
         assert_eq!(parse_room_command("!r agents at 31st & Market"), None);

@@ -194,6 +194,20 @@ pub enum Area {
 }
 
 impl Area {
+    /// Its middle: a circle's center, the polygons' centroid (for a drill's synthetic
+    /// report).
+    pub fn center(&self) -> LatLon {
+        match self {
+            Self::Circle { center, .. } => *center,
+            Self::Polygons(mp) => {
+                use geo::Centroid;
+                mp.centroid()
+                    .map(LatLon::from_point)
+                    .unwrap_or(LatLon { lat: 0.0, lon: 0.0 })
+            }
+        }
+    }
+
     /// Distance in metres from `p` to the area (0 inside it).
     pub fn distance_m(&self, p: LatLon) -> f64 {
         match self {

@@ -104,6 +104,11 @@ pub enum AuditChange {
         /// A reset to the file's value.
         reset: bool,
     },
+    /// A drill started in a neighborhood.
+    Drill {
+        /// The neighborhood's id.
+        neighborhood: Arc<str>,
+    },
     /// A relay link requested, accepted, declined or removed: the link as it now stands,
     /// and its state before (none for a request).
     Link {
@@ -275,6 +280,13 @@ pub enum Decision {
         in_reply_to: Arc<str>,
         /// What happened.
         outcome: LinkOutcome,
+    },
+    /// `!nw drill` in the coordination room: drills run in a neighborhood's room.
+    DrillInCoordination {
+        /// The coordination room.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
     },
     /// A link's news for a room of its other side: a request to answer, the answer, the
     /// end.

@@ -40,6 +40,8 @@ use crate::store::{Batch, IncidentWrite, OutboxEntry, SEEN_KEEP_DAYS, Store, Sto
 
 /// A location share attaches to the sender's newest unlocated report this recent.
 pub const LOCATION_ATTACH_MIN: i64 = 10;
+/// A drill gives the all clear this many minutes after it started.
+pub const DRILL_MINUTES: i64 = 1;
 /// Most incidents one `!nw incidents` reply lists (the rest are counted).
 pub const MAX_LISTED: usize = 10;
 
@@ -124,6 +126,8 @@ pub struct Standing {
     pub note: Option<AckNote>,
     /// No acknowledgment at all (a rate-limited reporter was already told).
     pub quiet: bool,
+    /// The synthetic report of a drill: it opens a drill incident of its own.
+    pub drill: bool,
 }
 
 impl Default for Standing {
@@ -133,6 +137,7 @@ impl Default for Standing {
             by_verifier: false,
             note: None,
             quiet: false,
+            drill: false,
         }
     }
 }
@@ -833,6 +838,7 @@ impl<S: Store> Engine<S> {
             let fits = d <= r2
                 && hot.open
                 && hot.last_seen_ms.abs_diff(observed_ms) <= window_ms.unsigned_abs()
+                && !i.drill
                 && i.reports.iter().all(|x| m.distance2_m2(x.at) <= merge2);
             if fits && best.is_none_or(|(bd, _, bid)| d < bd || (d == bd && i.id < bid)) {
                 best = Some((d, key, i.id));
@@ -852,7 +858,11 @@ impl<S: Store> Engine<S> {
             });
             return;
         }
-        let found = self.find_incident(s, r.place.at, r.observed_at);
+        let found = if r.standing.drill {
+            None
+        } else {
+            self.find_incident(s, r.place.at, r.observed_at)
+        };
         let created = found.is_none();
         let key = match found {
             Some(key) => key,
@@ -887,6 +897,7 @@ impl<S: Store> Engine<S> {
                     near: None,
                     relayed_to: Vec::new(),
                     linked_rooms: Vec::new(),
+                    drill: r.standing.drill,
                 };
                 self.incidents.insert(inc)
             }
@@ -1038,6 +1049,7 @@ impl<S: Store> Engine<S> {
                     max: s.max_reports_per_10min,
                 }),
                 quiet: told,
+                drill: false,
             };
         }
         let young = s.min_member_hours > 0
@@ -1154,10 +1166,16 @@ impl<S: Store> Engine<S> {
                 self.relay_command(tx, room, event_id, &msg.sender, cmd, now);
                 return;
             }
-            RoomCommand::Settings { .. } | RoomCommand::Relay(_) => Decision::AdminOnly {
-                room: Arc::clone(room),
-                in_reply_to,
-            },
+            RoomCommand::Drill if lifecycle::is_room_admin(power) => {
+                self.drill(tx, room, event_id, msg, now);
+                return;
+            }
+            RoomCommand::Settings { .. } | RoomCommand::Relay(_) | RoomCommand::Drill => {
+                Decision::AdminOnly {
+                    room: Arc::clone(room),
+                    in_reply_to,
+                }
+            }
             RoomCommand::Unknown(given) => Decision::UnknownCommand {
                 room: Arc::clone(room),
                 in_reply_to,
@@ -1342,6 +1360,65 @@ impl<S: Store> Engine<S> {
                 let told = Arc::from(told.as_str());
                 self.put_link(tx, room, event_id, by, told, link, Some(old));
             }
+        }
+    }
+
+    /// `!nw drill` by an admin of `room`: a synthetic report at the middle of the
+    /// neighborhood's area, by the admin (so confirmed at once), opening an incident marked
+    /// as a drill, relayed wherever a real one would be; all clear after [`DRILL_MINUTES`].
+    fn drill(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        msg: &IncomingMessage,
+        now: DateTime<Utc>,
+    ) {
+        let net = Arc::clone(&self.net);
+        let Some(nb) = net.neighborhood_of_room(room) else {
+            tx.decisions.push(Decision::DrillInCoordination {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+            });
+            return;
+        };
+        let at = nb.area.center();
+        let label = nb
+            .gazetteer
+            .nearest_place(at)
+            .filter(|(_, d)| *d <= 300.0)
+            .map_or_else(|| nb.name.clone(), |(p, _)| p.name.clone());
+        let report = LocatedReport {
+            event_id: Arc::clone(event_id),
+            room: Arc::clone(room),
+            reporter: self.key.hash(&msg.sender),
+            place: Resolved {
+                at,
+                label,
+                method: ResolveMethod::Coordinates,
+                uncertainty_m: 50.0,
+            },
+            observed_at: now,
+            text: Arc::from("DRILL"),
+            details: Details::default(),
+            form: ReportForm::Quick,
+            standing: Standing {
+                by_verifier: true,
+                drill: true,
+                ..Standing::default()
+            },
+        };
+        self.ingest_in(tx, nb, report, now);
+        self.note_due(now + Duration::minutes(DRILL_MINUTES));
+        if let Some(coordination) = &self.coordination_room {
+            tx.decisions.push(Decision::Audit {
+                room: Arc::clone(coordination),
+                by: Arc::from(msg.sender.as_str()),
+                in_room: Arc::clone(room),
+                change: AuditChange::Drill {
+                    neighborhood: Arc::from(nb.id.as_str()),
+                },
+            });
         }
     }
 
@@ -1657,6 +1734,9 @@ impl<S: Store> Engine<S> {
             let s = self.net.settings(&inc.neighborhood);
             if inc.status.is_open() {
                 note(inc.last_seen + Duration::hours(i64::from(s.expiry_hours)));
+                if inc.drill {
+                    note(inc.first_seen + Duration::minutes(DRILL_MINUTES));
+                }
             }
             if let Some(r) = inc.reports.iter().find(|r| r.text.is_some()) {
                 note(r.received_at + Duration::hours(i64::from(s.retention_hours)));
@@ -1711,14 +1791,18 @@ impl<S: Store> Engine<S> {
                 continue;
             };
             let s = net.settings(&inc.neighborhood);
-            let expire = inc.status.is_open()
+            let drill_over = inc.drill
+                && inc.status.is_open()
+                && now - inc.first_seen >= Duration::minutes(DRILL_MINUTES);
+            let expire = !drill_over
+                && inc.status.is_open()
                 && now - inc.last_seen >= Duration::hours(i64::from(s.expiry_hours));
             let cutoff = now - Duration::hours(i64::from(s.retention_hours));
             let purge = inc
                 .reports
                 .iter()
                 .any(|r| r.text.is_some() && r.received_at <= cutoff);
-            if !expire && !purge {
+            if !expire && !purge && !drill_over {
                 continue;
             }
             let mut from = inc.reports.len();
@@ -1726,6 +1810,25 @@ impl<S: Store> Engine<S> {
                 if r.text.is_some() && r.received_at <= cutoff {
                     r.text = None;
                     from = from.min(n);
+                }
+            }
+            if drill_over {
+                inc.status = Status::Resolved;
+                inc.closed_at = Some(now);
+                inc.version += 1;
+                inc.updated_at = now;
+                update_alerts(
+                    &inc,
+                    &UpdateKind::Status { reason: None },
+                    &mut tx.decisions,
+                );
+                if let Some(coord) = &self.coordination_room {
+                    tx.decisions.push(Decision::Coordination {
+                        room: Arc::clone(coord),
+                        incident: id,
+                        kind: CoordinationKind::Status { reason: None },
+                        needed: s.confirmations,
+                    });
                 }
             }
             if expire {

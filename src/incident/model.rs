@@ -271,6 +271,10 @@ pub struct Incident {
     /// hop).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub linked_rooms: Vec<Arc<str>>,
+    /// A drill (`!nw drill`): every message says so, nothing notifies, it never merges
+    /// with real reports and never counts in statistics; all clear a minute after.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 /// The machine-readable `org.neighborwatch.incident` field of every bot message about
@@ -336,6 +340,7 @@ impl Incident {
             near,
             relayed_to,
             linked_rooms,
+            drill,
         } = self;
         Self {
             id: *id,
@@ -359,6 +364,7 @@ impl Incident {
             near: near.clone(),
             relayed_to: relayed_to.clone(),
             linked_rooms: linked_rooms.clone(),
+            drill: *drill,
         }
     }
 

@@ -270,6 +270,7 @@ mod tests {
             near: None,
             relayed_to: Vec::new(),
             linked_rooms: Vec::new(),
+            drill: false,
             confirmed_by: None,
             closed_at: None,
             after_false_alarm: None,

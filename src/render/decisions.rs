@@ -536,6 +536,15 @@ pub fn render_decisions<'i>(
                             None,
                         )
                     }
+                    AuditChange::Drill { neighborhood } => r.notice(
+                        "audit.drill",
+                        &[
+                            ("by", by),
+                            ("neighborhood", hood_name(net, neighborhood)),
+                            ("room", in_room),
+                        ],
+                        None,
+                    ),
                     AuditChange::Link { link, old } => {
                         let key = match link.state {
                             LinkState::Requested => "audit.link_requested",
@@ -605,6 +614,14 @@ pub fn render_decisions<'i>(
                         None,
                     ),
                 });
+            }
+            Decision::DrillInCoordination { room, in_reply_to } => {
+                let r = renderer(net, cat, room);
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice("nw.drill_coordination", &[], None),
+                ));
             }
             Decision::AdminOnly { room, in_reply_to } => {
                 let r = renderer(net, cat, room);
@@ -853,5 +870,31 @@ pub fn render_decisions<'i>(
             }
         }
     }
+    // A drill says so first in every message about it, and nothing about it notifies.
+    for e in &mut out {
+        let drill = e.incident().and_then(&incident).is_some_and(|i| i.drill);
+        if drill {
+            let prefix = renderer(net, cat, e.room()).plain("alert.drill_prefix", &[]);
+            mark_drill(e, &prefix);
+        }
+    }
     out
+}
+
+/// Puts `prefix` before a drill message's text and makes it quiet.
+fn mark_drill(e: &mut Effect, prefix: &str) {
+    let escaped = html_escape::encode_safe(prefix);
+    match e {
+        Effect::Location { body, .. } => *body = format!("{prefix}{body}"),
+        Effect::Relay { message, .. }
+        | Effect::Reply { message, .. }
+        | Effect::Notice { message, .. }
+        | Effect::Edit { message, .. }
+        | Effect::ThreadReply { message, .. } => {
+            message.body = format!("{prefix}{}", message.body);
+            message.html = format!("{escaped}{}", message.html);
+            message.msgtype = MsgType::Notice;
+            message.mentions_room = false;
+        }
+    }
 }

@@ -877,3 +877,87 @@ fn a_room_admins_setting_is_validated_like_the_file_steers_routing_and_survives_
         "Clawson is alerted again: {a:#?}"
     );
 }
+
+#[test]
+fn a_drill_reaches_every_room_a_real_alert_would_quietly_never_merges_and_clears_in_a_minute() {
+    let a = replay("drill");
+    let of = |e: &str| -> Vec<&Value> {
+        a.iter()
+            .filter(|x| s(&x["event_id"]).starts_with(&format!("{e}/")))
+            .collect()
+    };
+    // A plain member cannot start one; the coordination room is told where drills run.
+    assert!(s(&of("$d1")[0]["body"]).contains("Only room admins"));
+    assert_eq!(of("$d1").len(), 1);
+    assert!(s(&of("$d3")[0]["body"]).contains("Drills run in a neighborhood's room"));
+    // The drill: relayed to the same rooms as the real report at the same place after it.
+    let rooms = |v: &[&Value]| -> Vec<String> {
+        v.iter()
+            .filter(|x| x["action"] == "relay")
+            .map(|x| s(&x["room"]).to_owned())
+            .collect()
+    };
+    let drill = of("$d2");
+    let real = of("$d4");
+    assert_eq!(rooms(&drill), vec![HF.to_owned(), CL.to_owned()]);
+    assert_eq!(
+        rooms(&drill),
+        rooms(&real),
+        "a drill reaches every room a real alert would"
+    );
+    // Every message of the drill says DRILL first, is quiet, mentions no one; the real
+    // alert near a school does notify and mention.
+    // (The audit line is about the drill, not part of it.)
+    for x in drill
+        .iter()
+        .chain(of("$d5").iter().filter(|x| x["action"] != "reply"))
+        .filter(|x| x["action"] == "location" || x["incident"].is_object())
+    {
+        assert!(s(&x["body"]).starts_with("🧪 DRILL — "), "{x}");
+        if x["action"] != "location" {
+            assert_eq!(x["msgtype"], "m.notice", "{x}");
+            assert_eq!(x["mentions_room"], false, "{x}");
+            assert!(s(&x["html"]).starts_with("🧪 DRILL — "), "{x}");
+        }
+    }
+    let real_alert = real.iter().find(|x| x["action"] == "relay").unwrap();
+    assert_eq!(real_alert["msgtype"], "m.text");
+    assert_eq!(real_alert["mentions_room"], true);
+    assert!(!s(&real_alert["body"]).contains("DRILL"));
+    // Audited, with who ran it.
+    assert!(
+        drill.iter().any(|x| x["room"] == CO
+            && s(&x["body"]).contains("@mona:oakland.example started a drill in Hoover-Foster")),
+        "{drill:#?}"
+    );
+    // The real report at the drill's place opened its own incident.
+    let drill_id = &drill[0]["incident"]["id"];
+    let real_id = &real[0]["incident"]["id"];
+    assert_ne!(drill_id, real_id, "a real report never merges with a drill");
+    // A minute later: the drill's all clear edits every alert and tells each thread; the
+    // real incident stays open.
+    let clear = of("$d5");
+    let edits: Vec<&str> = clear
+        .iter()
+        .filter(|x| x["action"] == "edit")
+        .map(|x| s(&x["room"]))
+        .collect();
+    assert_eq!(edits, vec![HF, CL]);
+    assert!(
+        clear
+            .iter()
+            .all(|x| x["action"] == "reply" || x["incident"]["id"] == *drill_id)
+    );
+    assert!(
+        clear
+            .iter()
+            .any(|x| x["action"] == "thread_reply" && s(&x["body"]).contains("ALL CLEAR"))
+    );
+    let listed = clear.iter().find(|x| x["action"] == "reply").unwrap();
+    assert!(
+        s(&listed["body"]).contains(real_id.as_str().unwrap())
+            && !s(&listed["body"]).contains(drill_id.as_str().unwrap()),
+        "{}",
+        listed["body"]
+    );
+}

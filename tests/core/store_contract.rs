@@ -38,6 +38,7 @@ fn incident(seq: u64, status: Status) -> Incident {
         near: None,
         relayed_to: vec!["!r:x".into()],
         linked_rooms: vec!["!r:x".into()],
+        drill: false,
     }
 }
 

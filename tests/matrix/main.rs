@@ -2004,3 +2004,88 @@ async fn a_relay_link_between_far_rooms_on_two_homeservers_carries_alerts_only_a
     );
     bot.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_drill_reaches_every_room_quietly_on_both_homeservers_and_clears_itself() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        mona,
+        alice,
+        bob,
+        carol,
+        dave,
+        a,
+        b,
+        c,
+        coord,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    let mut bot = Bot::start(&cfg, &dir.path().join("bot.log"));
+    bot_joined(&carol, &b, &bot_user).await;
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&alice, &coord, &bot_user).await;
+
+    let refused = bob.say(&a, &[&bot_user], "!nw drill").await;
+    assert!(
+        answer(&bob, &a, &bot_user, &refused)
+            .await
+            .contains("Only room admins")
+    );
+    let started = mona.say(&a, &[&bot_user], "!nw drill").await;
+    let ack = answer(&mona, &a, &bot_user, &started).await;
+    assert!(ack.starts_with("🧪 DRILL — "), "{ack}");
+    let id = replied_incident(&mona, &a, &bot_user, &started);
+    // Room A and, across federation, room B get the drill alert: quiet, no mention, DRILL
+    // first.
+    for (who, room) in [(&alice, &a), (&carol, &b)] {
+        let alert = wait_for("the drill alert", 90, || async {
+            who.from(room, &bot_user).into_iter().find(|v| {
+                v["content"]["m.relates_to"].is_null()
+                    && v["content"]["org.neighborwatch.incident"]["id"] == id.as_str()
+                    && v["content"]["msgtype"] == "m.notice"
+            })
+        })
+        .await;
+        let content = &alert["content"];
+        assert!(
+            content["body"].as_str().unwrap().starts_with("🧪 DRILL — "),
+            "{content}"
+        );
+        assert_ne!(content["m.mentions"]["room"], true, "{content}");
+    }
+    wait_for("the drill's audit line", 60, || async {
+        alice.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|t| t.contains(&format!("{} started a drill", mona.user)))
+        })
+    })
+    .await;
+    // A minute on, the all clear edits both alerts, still labelled and quiet.
+    for (who, room) in [(&alice, &a), (&carol, &b)] {
+        let alert = wait_for("the drill alert", 10, || async {
+            who.from(room, &bot_user).into_iter().find(|v| {
+                v["content"]["m.relates_to"].is_null()
+                    && v["content"]["org.neighborwatch.incident"]["id"] == id.as_str()
+            })
+        })
+        .await;
+        let edit = wait_for("the drill's all clear", 150, || async {
+            edits_of(who, room, &bot_user, &alert, "ALL CLEAR")
+                .into_iter()
+                .next()
+        })
+        .await;
+        let new = edit["content"]["m.new_content"]["body"].as_str().unwrap();
+        assert!(new.starts_with("🧪 DRILL — 🟢 ALL CLEAR"), "{new}");
+        let reply = thread_reply(who, room, &bot_user, &alert, "ALL CLEAR").await;
+        assert_eq!(reply["content"]["msgtype"], "m.notice", "{reply}");
+    }
+    // The far-away room heard nothing.
+    assert!(dave.from(&c, &bot_user).is_empty());
+    bot.kill();
+}
