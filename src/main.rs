@@ -280,6 +280,15 @@ fn check_summary(path: &std::path::Path, file: &Network, overlay: &Overlay) -> S
             })
             .collect();
         let _ = writeln!(out, "    {}", shown.join(", "));
+        for s in n.room_set() {
+            if let Some(user) = s.key.strip_prefix(neighborwatch::config::VERIFIER_KEY) {
+                let _ = writeln!(
+                    out,
+                    "    * verifier {user} {} from a room by {} in {}",
+                    s.value, s.by, s.room
+                );
+            }
+        }
         for (key, _) in n.settings.shown() {
             if let Some(s) = n.set_in_room(key) {
                 let _ = writeln!(

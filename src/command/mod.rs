@@ -77,6 +77,9 @@ pub enum RoomCommand {
     },
     /// `!nw relay …` (`enlace`), room admins only: relay links with other neighborhoods.
     Relay(RelayCommand),
+    /// `!nw verifiers add USER… | remove USER… | list` (`verificadores agregar | quitar |
+    /// lista`), room admins only: the neighborhood's verifiers.
+    Verifiers(VerifiersCommand),
     /// `!nw drill` (`simulacro`), room admins only: a labelled DRILL incident through the
     /// whole chain.
     Drill,
@@ -98,6 +101,19 @@ pub enum RelayCommand {
     /// End link `ID` (or withdraw the request).
     Remove(String),
     /// The neighborhood's links.
+    List,
+    /// Something else: show the valid forms.
+    Usage,
+}
+
+/// `!nw verifiers …`: user IDs as typed (at most 20).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifiersCommand {
+    /// Add these.
+    Add(Vec<String>),
+    /// Remove these.
+    Remove(Vec<String>),
+    /// The neighborhood's verifiers, with where each comes from.
     List,
     /// Something else: show the valid forms.
     Usage,
@@ -147,6 +163,28 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
             }),
         },
         "drill" | "simulacro" => RoomCommand::Drill,
+        "verifiers" | "verificadores" => {
+            let users = || -> Vec<String> {
+                c.get(3)
+                    .map_or("", |a| a.as_str())
+                    .split(|ch: char| ch.is_whitespace() || ch == ',')
+                    .filter(|u| !u.is_empty())
+                    .take(20)
+                    .map(|u| u.chars().take(255).collect())
+                    .collect()
+            };
+            let sub = c.get(2).map(|w| w.as_str().to_lowercase());
+            RoomCommand::Verifiers(match sub.as_deref() {
+                None | Some("list" | "lista") => VerifiersCommand::List,
+                Some("add" | "agregar" | "añadir") if !users().is_empty() => {
+                    VerifiersCommand::Add(users())
+                }
+                Some("remove" | "quitar") if !users().is_empty() => {
+                    VerifiersCommand::Remove(users())
+                }
+                _ => VerifiersCommand::Usage,
+            })
+        }
         "relay" | "enlace" => {
             let arg = || {
                 c.get(3)
@@ -297,6 +335,21 @@ mod tests {
             Some(RoomCommand::Drill)
         );
         assert_eq!(parse_room_command("!nw drill"), Some(RoomCommand::Drill));
+        assert_eq!(
+            parse_room_command("!nw verificadores agregar @a:x, @b:y"),
+            Some(RoomCommand::Verifiers(VerifiersCommand::Add(vec![
+                "@a:x".into(),
+                "@b:y".into()
+            ])))
+        );
+        assert_eq!(
+            parse_room_command("!nw verifiers"),
+            Some(RoomCommand::Verifiers(VerifiersCommand::List))
+        );
+        assert_eq!(
+            parse_room_command("!nw verifiers remove"),
+            Some(RoomCommand::Verifiers(VerifiersCommand::Usage))
+        );
         assert_eq!(parse_room_command("!nwx help"), None);
         assert_eq!(parse_room_command("what does !nw do?"), None);
         assert_eq!(parse_room_command("!r agents at 31st & Market"), None);

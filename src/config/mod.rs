@@ -25,7 +25,10 @@ use toml::Spanned;
 use crate::catalog::Catalogs;
 use crate::places::{Gazetteer, GazetteerBuilder, GazetteerError, LatLon};
 
-pub use settings::{Kind, Overlay, Problem, RoomSetting, SETTABLE, SettingError, kind_of};
+pub use settings::{
+    Kind, Overlay, Problem, RoomSetting, SETTABLE, SettingError, VERIFIER_ADDED, VERIFIER_KEY,
+    VERIFIER_REMOVED, kind_of,
+};
 
 /// Why a network file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -252,6 +255,11 @@ impl Neighborhood {
     pub fn set_in_room(&self, key: &str) -> Option<&RoomSetting> {
         self.room_set.iter().find(|s| s.key == key)
     }
+
+    /// Every value set from its rooms (settings, and verifiers added or removed).
+    pub fn room_set(&self) -> &[RoomSetting] {
+        &self.room_set
+    }
 }
 
 /// `[matrix]`: the bot's account. Secrets are named by env var, never stored here.
@@ -409,6 +417,12 @@ impl Network {
         }
         .run()
     }
+}
+
+/// Whether `s` looks like a Matrix user ID (`@name:server`), as the network file requires
+/// of verifiers and organizers (and a room admin's `!nw verifiers add`).
+pub fn is_user_id(s: &str) -> bool {
+    s.starts_with('@') && s.len() > 3 && s[1..].contains(':') && !s.contains(char::is_whitespace)
 }
 
 static UNKNOWN_FIELD: LazyLock<Regex> = LazyLock::new(|| {
@@ -619,7 +633,7 @@ impl Validator<'_> {
 
     fn user_id(&self, u: &Spanned<String>, key: &str) -> Result<(), ConfigError> {
         let s = u.get_ref();
-        if s.starts_with('@') && s.len() > 3 && s[1..].contains(':') {
+        if is_user_id(s) {
             Ok(())
         } else {
             Err(self.invalid(

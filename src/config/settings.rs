@@ -246,6 +246,15 @@ impl Tunables {
     }
 }
 
+/// The key of a verifier changed from a room: `verifier:@user:server`, whose value is
+/// [`VERIFIER_ADDED`] or [`VERIFIER_REMOVED`] (one of the file's verifiers taken off for
+/// this neighborhood).
+pub const VERIFIER_KEY: &str = "verifier:";
+/// See [`VERIFIER_KEY`].
+pub const VERIFIER_ADDED: &str = "added";
+/// See [`VERIFIER_KEY`].
+pub const VERIFIER_REMOVED: &str = "removed";
+
 /// A value set from a room: who set it, where and when (admins act in the open: the
 /// audit line and `!nw settings` name them).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -342,6 +351,17 @@ impl Network {
             for n in ns {
                 n.room_set.clear();
                 for s in overlay.iter().filter(|s| s.neighborhood == n.id) {
+                    // A verifier added (or one of the file's removed) from a room.
+                    if let Some(user) = s.key.strip_prefix(VERIFIER_KEY) {
+                        let v = &mut n.settings.verifiers;
+                        if s.value == VERIFIER_REMOVED {
+                            v.retain(|x| x != user);
+                        } else if !v.iter().any(|x| x == user) {
+                            v.push(user.to_owned());
+                        }
+                        n.room_set.push(s.clone());
+                        continue;
+                    }
                     match n.settings.with_setting(&s.key, &s.value) {
                         Ok(t) => {
                             n.settings = t;

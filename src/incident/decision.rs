@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Problem;
+use crate::config::{Problem, RoomSetting};
 use crate::incident::{Action, IncidentId};
 use crate::links::{Link, LinkRefusal, LinkState};
 use crate::report::ReportError;
@@ -69,6 +69,29 @@ pub enum SettingOutcome {
     DefaultsInFile,
 }
 
+/// What became of a `!nw verifiers …` command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VerifiersOutcome {
+    /// Added or removed (each user in one list).
+    Changed {
+        /// Now verifiers of the neighborhood.
+        added: Vec<String>,
+        /// No longer.
+        removed: Vec<String>,
+        /// Already so: nothing to do.
+        unchanged: Vec<String>,
+        /// Not user IDs.
+        invalid: Vec<String>,
+    },
+    /// The neighborhood's verifiers, each with the room change that made it one (none:
+    /// the network file).
+    List(Vec<(String, Option<RoomSetting>)>),
+    /// The command's valid forms.
+    Usage,
+    /// Asked in the coordination room: verifiers belong to a neighborhood.
+    InCoordination,
+}
+
 /// What became of a `!nw relay …` command.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LinkOutcome {
@@ -103,6 +126,15 @@ pub enum AuditChange {
         new: String,
         /// A reset to the file's value.
         reset: bool,
+    },
+    /// A verifier added to or removed from a neighborhood.
+    Verifier {
+        /// The neighborhood's id.
+        neighborhood: Arc<str>,
+        /// The verifier's user ID.
+        user: String,
+        /// Added (or removed).
+        added: bool,
     },
     /// A drill started in a neighborhood.
     Drill {
@@ -280,6 +312,15 @@ pub enum Decision {
         in_reply_to: Arc<str>,
         /// What happened.
         outcome: LinkOutcome,
+    },
+    /// `!nw verifiers …` by a room admin: the answer in the room.
+    VerifiersReply {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What happened.
+        outcome: VerifiersOutcome,
     },
     /// `!nw drill` in the coordination room: drills run in a neighborhood's room.
     DrillInCoordination {

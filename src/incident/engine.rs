@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 
 use super::decision::{
     AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, SettingOutcome,
-    UpdateKind,
+    UpdateKind, VerifiersOutcome,
 };
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::lifecycle::{self, Action, Role, Transition};
@@ -23,10 +23,13 @@ use super::model::{
 };
 use super::table::Incidents;
 use crate::command::{
-    RelayCommand, RoomCommand, SettingChange, VerifierCommand, parse_room_command,
-    parse_verifier_command,
+    RelayCommand, RoomCommand, SettingChange, VerifierCommand, VerifiersCommand,
+    parse_room_command, parse_verifier_command,
 };
-use crate::config::{Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, kind_of};
+use crate::config::{
+    Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, VERIFIER_ADDED,
+    VERIFIER_KEY, VERIFIER_REMOVED, is_user_id, kind_of,
+};
 use crate::effect::Effect;
 use crate::links::{self, Link, LinkAction, LinkState};
 use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
@@ -1166,16 +1169,21 @@ impl<S: Store> Engine<S> {
                 self.relay_command(tx, room, event_id, &msg.sender, cmd, now);
                 return;
             }
+            RoomCommand::Verifiers(cmd) if lifecycle::is_room_admin(power) => {
+                self.verifiers_command(tx, room, event_id, &msg.sender, cmd, now);
+                return;
+            }
             RoomCommand::Drill if lifecycle::is_room_admin(power) => {
                 self.drill(tx, room, event_id, msg, now);
                 return;
             }
-            RoomCommand::Settings { .. } | RoomCommand::Relay(_) | RoomCommand::Drill => {
-                Decision::AdminOnly {
-                    room: Arc::clone(room),
-                    in_reply_to,
-                }
-            }
+            RoomCommand::Settings { .. }
+            | RoomCommand::Relay(_)
+            | RoomCommand::Verifiers(_)
+            | RoomCommand::Drill => Decision::AdminOnly {
+                room: Arc::clone(room),
+                in_reply_to,
+            },
             RoomCommand::Unknown(given) => Decision::UnknownCommand {
                 room: Arc::clone(room),
                 in_reply_to,
@@ -1361,6 +1369,128 @@ impl<S: Store> Engine<S> {
                 self.put_link(tx, room, event_id, by, told, link, Some(old));
             }
         }
+    }
+
+    /// `!nw verifiers …` by an admin of `room`: the neighborhood's verifiers, changed in
+    /// the overlay (a user the file lists and a room removed is one record, `removed`;
+    /// one a room added is `added`; back to the file's list, no record).
+    fn verifiers_command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        by: &str,
+        cmd: VerifiersCommand,
+        now: DateTime<Utc>,
+    ) {
+        let reply = |tx: &mut Tx, outcome: VerifiersOutcome| {
+            tx.decisions.push(Decision::VerifiersReply {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                outcome,
+            });
+        };
+        let net = Arc::clone(&self.net);
+        let Some(nb) = net.neighborhood_of_room(room) else {
+            return reply(tx, VerifiersOutcome::InCoordination);
+        };
+        let (users, add) = match cmd {
+            VerifiersCommand::Usage => return reply(tx, VerifiersOutcome::Usage),
+            VerifiersCommand::List => {
+                let list = nb
+                    .settings
+                    .verifiers
+                    .iter()
+                    .map(|u| {
+                        (
+                            u.clone(),
+                            nb.set_in_room(&format!("{VERIFIER_KEY}{u}")).cloned(),
+                        )
+                    })
+                    .collect();
+                return reply(tx, VerifiersOutcome::List(list));
+            }
+            VerifiersCommand::Add(users) => (users, true),
+            VerifiersCommand::Remove(users) => (users, false),
+        };
+        let in_file = self.file_net.settings(&nb.id).verifiers.clone();
+        let (mut added, mut removed, mut unchanged, mut invalid) = (vec![], vec![], vec![], vec![]);
+        let mut seen = Vec::new();
+        for u in users {
+            if seen.contains(&u) {
+                continue;
+            }
+            seen.push(u.clone());
+            if !is_user_id(&u) {
+                invalid.push(u);
+                continue;
+            }
+            if nb.settings.is_verifier(&u) == add {
+                unchanged.push(u);
+                continue;
+            }
+            let key = format!("{VERIFIER_KEY}{u}");
+            // Back to what the file says: the record goes; otherwise one says the change.
+            if in_file.contains(&u) == add {
+                self.overlay.remove(&nb.id, &key);
+                tx.batch.settings_delete.push((nb.id.clone(), key));
+            } else {
+                let set = RoomSetting {
+                    neighborhood: nb.id.clone(),
+                    key,
+                    value: if add {
+                        VERIFIER_ADDED
+                    } else {
+                        VERIFIER_REMOVED
+                    }
+                    .to_owned(),
+                    by: by.to_owned(),
+                    room: room.to_string(),
+                    at_ms: now.timestamp_millis(),
+                };
+                self.overlay.set(set.clone());
+                tx.batch.settings_put.push(set);
+            }
+            if let Some(coordination) = &self.coordination_room {
+                tx.decisions.push(Decision::Audit {
+                    room: Arc::clone(coordination),
+                    by: Arc::from(by),
+                    in_room: Arc::clone(room),
+                    change: AuditChange::Verifier {
+                        neighborhood: Arc::from(nb.id.as_str()),
+                        user: u.clone(),
+                        added: add,
+                    },
+                });
+            }
+            if add {
+                added.push(u);
+            } else {
+                removed.push(u);
+            }
+        }
+        if !(added.is_empty() && removed.is_empty()) {
+            self.apply_overlay();
+        }
+        // The answer first, then the audit lines.
+        let at = tx
+            .decisions
+            .iter()
+            .position(|d| matches!(d, Decision::Audit { .. }))
+            .unwrap_or(tx.decisions.len());
+        tx.decisions.insert(
+            at,
+            Decision::VerifiersReply {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                outcome: VerifiersOutcome::Changed {
+                    added,
+                    removed,
+                    unchanged,
+                    invalid,
+                },
+            },
+        );
     }
 
     /// `!nw drill` by an admin of `room`: a synthetic report at the middle of the

@@ -14,7 +14,7 @@ mod table;
 
 pub use decision::{
     AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, SettingOutcome,
-    UpdateKind,
+    UpdateKind, VerifiersOutcome,
 };
 pub use engine::{
     Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport, Member,

@@ -4,11 +4,11 @@
 use crate::config::Network;
 use crate::config::{Neighborhood, Problem};
 use crate::effect::Effect;
-use crate::incident::LinkOutcome;
 use crate::incident::{
     AckKind, AckNote, AuditChange, CoordinationKind, Decision, Incident, IncidentId,
     SettingOutcome, Status, UpdateKind,
 };
+use crate::incident::{LinkOutcome, VerifiersOutcome};
 use crate::links::{Link, LinkRefusal, LinkState};
 use crate::report::ReportError;
 
@@ -536,6 +536,24 @@ pub fn render_decisions<'i>(
                             None,
                         )
                     }
+                    AuditChange::Verifier {
+                        neighborhood,
+                        user,
+                        added,
+                    } => r.notice(
+                        if *added {
+                            "audit.verifier_added"
+                        } else {
+                            "audit.verifier_removed"
+                        },
+                        &[
+                            ("by", by),
+                            ("user", user),
+                            ("neighborhood", hood_name(net, neighborhood)),
+                            ("room", in_room),
+                        ],
+                        None,
+                    ),
                     AuditChange::Drill { neighborhood } => r.notice(
                         "audit.drill",
                         &[
@@ -614,6 +632,77 @@ pub fn render_decisions<'i>(
                         None,
                     ),
                 });
+            }
+            Decision::VerifiersReply {
+                room,
+                in_reply_to,
+                outcome,
+            } => {
+                let r = renderer(net, cat, room);
+                let name = net
+                    .neighborhood_of_room(room)
+                    .map_or("", |n| n.name.as_str());
+                let message = match outcome {
+                    VerifiersOutcome::Changed {
+                        added,
+                        removed,
+                        unchanged,
+                        invalid,
+                    } => {
+                        let mut parts: Vec<(&str, Vec<(&str, String)>)> = Vec::new();
+                        for (key, users) in [
+                            ("verifiers.added", added),
+                            ("verifiers.removed", removed),
+                            ("verifiers.unchanged", unchanged),
+                            ("verifiers.invalid", invalid),
+                        ] {
+                            if !users.is_empty() {
+                                parts.push((
+                                    key,
+                                    vec![
+                                        ("users", r.list(users)),
+                                        ("neighborhood", name.to_owned()),
+                                    ],
+                                ));
+                            }
+                        }
+                        r.notice_parts(&parts, None)
+                    }
+                    VerifiersOutcome::List(list) if list.is_empty() => {
+                        r.notice("verifiers.none", &[("neighborhood", name)], None)
+                    }
+                    VerifiersOutcome::List(list) => {
+                        let items: Vec<String> = list
+                            .iter()
+                            .map(|(u, set)| match set {
+                                None => r.plain("verifiers.item_file", &[("user", u)]),
+                                Some(s) => r.plain(
+                                    "verifiers.item_room",
+                                    &[
+                                        ("user", u),
+                                        ("by", &s.by),
+                                        (
+                                            "time",
+                                            &chrono::DateTime::from_timestamp_millis(s.at_ms)
+                                                .map(|t| r.date_time(t))
+                                                .unwrap_or_default(),
+                                        ),
+                                    ],
+                                ),
+                            })
+                            .collect();
+                        r.notice(
+                            "verifiers.list",
+                            &[("neighborhood", name), ("list", &r.list(&items))],
+                            None,
+                        )
+                    }
+                    VerifiersOutcome::Usage => r.notice("verifiers.usage", &[], None),
+                    VerifiersOutcome::InCoordination => {
+                        r.notice("verifiers.coordination", &[], None)
+                    }
+                };
+                out.push(reply(room, in_reply_to, message));
             }
             Decision::DrillInCoordination { room, in_reply_to } => {
                 let r = renderer(net, cat, room);

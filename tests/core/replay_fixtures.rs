@@ -764,7 +764,8 @@ fn a_room_admins_setting_is_validated_like_the_file_steers_routing_and_survives_
         reply_to(&a, "$s3")
     );
     assert!(
-        reply_to(&a, "$s4").contains("verifiers is a list"),
+        reply_to(&a, "$s4").contains("verifiers is a list")
+            && reply_to(&a, "$s4").contains("!nw verifiers add"),
         "{}",
         reply_to(&a, "$s4")
     );
@@ -960,4 +961,76 @@ fn a_drill_reaches_every_room_a_real_alert_would_quietly_never_merges_and_clears
         "{}",
         listed["body"]
     );
+}
+
+#[test]
+fn room_admins_add_and_remove_their_neighborhoods_verifiers_and_it_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("state.sled");
+    let all = std::fs::read_to_string(fixture("verifiers_command")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
+    std::fs::write(&one, lines[..4].join("\n")).unwrap();
+    std::fs::write(&two, lines[4..].join("\n")).unwrap();
+    let (mut a, err, code) = replay_cmd(&one, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    // The store is reopened here: what follows reads the verifiers back from it.
+    let (b, err, code) = replay_cmd(&two, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    a.extend(b);
+    let audit: Vec<&str> = a
+        .iter()
+        .filter(|x| x["room"] == CO && s(&x["body"]).starts_with("👤"))
+        .map(|x| s(&x["body"]))
+        .collect();
+    assert_eq!(
+        audit.len(),
+        4,
+        "one audit line per verifier changed: {audit:#?}"
+    );
+    assert!(
+        audit[0]
+            .contains("@mona:oakland.example added verifier @zoe:oakland.example to Hoover-Foster")
+    );
+    // A plain member is refused.
+    assert!(reply_to(&a, "$v1").contains("Only room admins"));
+    // Added, unchanged and invalid are each said.
+    let r = reply_to(&a, "$v2");
+    assert!(
+        r.contains("Now verifiers of Hoover-Foster: @zoe:oakland.example")
+            && r.contains("Nothing to change for @ana.verifier:oakland.example")
+            && r.contains("not-a-user"),
+        "{r}"
+    );
+    // The new verifier's report confirms at once.
+    assert!(
+        reply_to(&a, "$v3").contains("confirmed by a verifier"),
+        "{}",
+        reply_to(&a, "$v3")
+    );
+    // The network-wide verifier removed for Hoover-Foster: after the restart, their report
+    // there is an ordinary one.
+    assert!(reply_to(&a, "$v4").contains("No longer verifiers of Hoover-Foster: @lupe.verifier"));
+    assert!(
+        reply_to(&a, "$v5").contains("1 of 2 independent reports"),
+        "{}",
+        reply_to(&a, "$v5")
+    );
+    // The list, in Spanish words for the command but the room's language (English).
+    let list = reply_to(&a, "$v6");
+    assert!(
+        list.contains("@ana.verifier:oakland.example (file)")
+            && list.contains("@zoe:oakland.example (room, added by @mona:oakland.example")
+            && !list.contains("lupe"),
+        "{list}"
+    );
+    // Removing the room-added one and adding back the file's: the file's list again.
+    let list = reply_to(&a, "$v9");
+    assert!(
+        list.contains("@lupe.verifier:oakland.example (file)")
+            && list.contains("@ana.verifier:oakland.example (file)")
+            && !list.contains("zoe"),
+        "{list}"
+    );
+    assert!(reply_to(&a, "$v10").contains("Verifiers belong to a neighborhood"));
 }
