@@ -281,6 +281,17 @@ fn check_summary(path: &std::path::Path, file: &Network, overlay: &Overlay) -> S
             .collect();
         let _ = writeln!(out, "    {}", shown.join(", "));
         for s in n.room_set() {
+            if s.key == neighborwatch::config::AREA_KEY {
+                let file_area = file
+                    .neighborhood(&n.id)
+                    .map(|f| neighborwatch::config::area_text(&f.area))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    * area = {} (center, radius in metres): set from a room by {} in {}; the network file says {file_area}",
+                    s.value, s.by, s.room
+                );
+            }
             if let Some(user) = s.key.strip_prefix(neighborwatch::config::VERIFIER_KEY) {
                 let _ = writeln!(
                     out,

@@ -59,7 +59,7 @@ pub fn parse_verifier_command(body: &str) -> Option<VerifierCommand> {
 
 /// A room command (`!nw …`), for anyone in a room of the network or the coordination
 /// room.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum RoomCommand {
     /// `!nw`, `!nw help` (`ayuda`): what the bot understands here.
     Help,
@@ -80,6 +80,9 @@ pub enum RoomCommand {
     /// `!nw verifiers add USER… | remove USER… | list` (`verificadores agregar | quitar |
     /// lista`), room admins only: the neighborhood's verifiers.
     Verifiers(VerifiersCommand),
+    /// `!nw area center LAT,LON radius_m N | show | reset` (`zona centro … | ver |
+    /// restablecer`), room admins only: the neighborhood's area.
+    Area(AreaCommand),
     /// `!nw drill` (`simulacro`), room admins only: a labelled DRILL incident through the
     /// whole chain.
     Drill,
@@ -105,6 +108,31 @@ pub enum RelayCommand {
     /// Something else: show the valid forms.
     Usage,
 }
+
+/// `!nw area …`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AreaCommand {
+    /// The area now, and where it comes from.
+    Show,
+    /// A circle: center and radius as typed (checked by the engine).
+    Circle {
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lon: f64,
+        /// Radius in metres, as typed.
+        radius: String,
+    },
+    /// Back to the network file's area.
+    Reset,
+    /// Something else: show the valid form.
+    Usage,
+}
+
+static AREA_CIRCLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)\s+radius(?:_m)?\s+(\S+)\s*$")
+        .expect("static regex")
+});
 
 /// `!nw verifiers …`: user IDs as typed (at most 20).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,6 +191,26 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
             }),
         },
         "drill" | "simulacro" => RoomCommand::Drill,
+        "area" | "zona" => {
+            let sub = c.get(2).map(|w| w.as_str().to_lowercase());
+            let rest = c.get(3).map_or("", |a| a.as_str());
+            RoomCommand::Area(match sub.as_deref() {
+                None | Some("show" | "ver") => AreaCommand::Show,
+                Some("reset" | "restablecer") => AreaCommand::Reset,
+                Some("center" | "centro") => match AREA_CIRCLE.captures(rest) {
+                    Some(a) => match (a[1].parse(), a[2].parse()) {
+                        (Ok(lat), Ok(lon)) => AreaCommand::Circle {
+                            lat,
+                            lon,
+                            radius: a[3].chars().take(40).collect(),
+                        },
+                        _ => AreaCommand::Usage,
+                    },
+                    None => AreaCommand::Usage,
+                },
+                _ => AreaCommand::Usage,
+            })
+        }
         "verifiers" | "verificadores" => {
             let users = || -> Vec<String> {
                 c.get(3)
@@ -335,6 +383,30 @@ mod tests {
             Some(RoomCommand::Drill)
         );
         assert_eq!(parse_room_command("!nw drill"), Some(RoomCommand::Drill));
+        assert_eq!(
+            parse_room_command("!nw area center 37.8240,-122.2760 radius_m 900"),
+            Some(RoomCommand::Area(AreaCommand::Circle {
+                lat: 37.824,
+                lon: -122.276,
+                radius: "900".into()
+            }))
+        );
+        assert_eq!(
+            parse_room_command("!nw zona centro 37.8, -122.2 radius 5km"),
+            Some(RoomCommand::Area(AreaCommand::Circle {
+                lat: 37.8,
+                lon: -122.2,
+                radius: "5km".into()
+            }))
+        );
+        assert_eq!(
+            parse_room_command("!nw area"),
+            Some(RoomCommand::Area(AreaCommand::Show))
+        );
+        assert_eq!(
+            parse_room_command("!nw area center here"),
+            Some(RoomCommand::Area(AreaCommand::Usage))
+        );
         assert_eq!(
             parse_room_command("!nw verificadores agregar @a:x, @b:y"),
             Some(RoomCommand::Verifiers(VerifiersCommand::Add(vec![

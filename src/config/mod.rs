@@ -26,8 +26,8 @@ use crate::catalog::Catalogs;
 use crate::places::{Gazetteer, GazetteerBuilder, GazetteerError, LatLon};
 
 pub use settings::{
-    Kind, Overlay, Problem, RoomSetting, SETTABLE, SettingError, VERIFIER_ADDED, VERIFIER_KEY,
-    VERIFIER_REMOVED, kind_of,
+    AREA_KEY, Kind, Overlay, Problem, RoomSetting, SETTABLE, SettingError, VERIFIER_ADDED,
+    VERIFIER_KEY, VERIFIER_REMOVED, area_text, kind_of, parse_area,
 };
 
 /// Why a network file was refused.

@@ -123,6 +123,12 @@ pub enum Problem {
         /// The languages there are, comma-separated.
         have: String,
     },
+    /// Not a latitude and longitude in range.
+    #[error("`{got}` is not a latitude, longitude in range (like 37.8240,-122.2760)")]
+    Center {
+        /// What was given.
+        got: String,
+    },
     /// Not a time zone.
     #[error("`{got}` is not an IANA time zone such as America/Chicago")]
     Timezone {
@@ -255,6 +261,39 @@ pub const VERIFIER_ADDED: &str = "added";
 /// See [`VERIFIER_KEY`].
 pub const VERIFIER_REMOVED: &str = "removed";
 
+/// The key of a neighborhood's area set from a room; its value is `LAT,LON RADIUS_M` (a
+/// circle), as [`area_text`] shows it.
+pub const AREA_KEY: &str = "area";
+
+/// An area as `!nw area` and the audit line show it: `37.82400,-122.27600 600` for a
+/// circle.
+pub fn area_text(a: &super::Area) -> String {
+    match a {
+        super::Area::Circle { center, radius_m } => {
+            format!("{:.5},{:.5} {radius_m}", center.lat, center.lon)
+        }
+        super::Area::Polygons(_) => "GeoJSON".to_owned(),
+    }
+}
+
+/// A circle from `LAT,LON RADIUS_M`, checked (the center in range, the radius a distance).
+pub fn parse_area(value: &str) -> Result<super::Area, Problem> {
+    let (center, radius) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let (lat, lon) = center.split_once(',').unwrap_or((center, ""));
+    let center = match (lat.trim().parse::<f64>(), lon.trim().parse::<f64>()) {
+        (Ok(lat), Ok(lon)) => crate::places::LatLon::new(lat, lon),
+        _ => None,
+    }
+    .ok_or_else(|| Problem::Center {
+        got: center.to_owned(),
+    })?;
+    let radius = radius.trim();
+    let radius_m = check_distance(radius.parse::<f64>().map_err(|_| Problem::Distance {
+        got: radius.to_owned(),
+    })?)?;
+    Ok(super::Area::Circle { center, radius_m })
+}
+
 /// A value set from a room: who set it, where and when (admins act in the open: the
 /// audit line and `!nw settings` name them).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -351,6 +390,16 @@ impl Network {
             for n in ns {
                 n.room_set.clear();
                 for s in overlay.iter().filter(|s| s.neighborhood == n.id) {
+                    if s.key == AREA_KEY {
+                        match parse_area(&s.value) {
+                            Ok(a) => {
+                                n.area = a;
+                                n.room_set.push(s.clone());
+                            }
+                            Err(e) => tracing::warn!(neighborhood = %n.id, "a room's area is no longer valid ({e})"),
+                        }
+                        continue;
+                    }
                     // A verifier added (or one of the file's removed) from a room.
                     if let Some(user) = s.key.strip_prefix(VERIFIER_KEY) {
                         let v = &mut n.settings.verifiers;

@@ -65,6 +65,8 @@ pub enum SettingOutcome {
     Bad(Problem),
     /// A list that has its own command (`verifiers`).
     OwnCommand,
+    /// `!nw area` with something else than its forms.
+    AreaUsage,
     /// Asked in the coordination room: the network's defaults are the file's.
     DefaultsInFile,
 }
@@ -321,6 +323,13 @@ pub enum Decision {
         in_reply_to: Arc<str>,
         /// What happened.
         outcome: VerifiersOutcome,
+    },
+    /// `!nw area [show]` by a room admin: the neighborhood's area and its source.
+    AreaShow {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
     },
     /// `!nw drill` in the coordination room: drills run in a neighborhood's room.
     DrillInCoordination {

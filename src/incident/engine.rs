@@ -23,12 +23,12 @@ use super::model::{
 };
 use super::table::Incidents;
 use crate::command::{
-    RelayCommand, RoomCommand, SettingChange, VerifierCommand, VerifiersCommand,
+    AreaCommand, RelayCommand, RoomCommand, SettingChange, VerifierCommand, VerifiersCommand,
     parse_room_command, parse_verifier_command,
 };
 use crate::config::{
-    Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, VERIFIER_ADDED,
-    VERIFIER_KEY, VERIFIER_REMOVED, is_user_id, kind_of,
+    AREA_KEY, Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, VERIFIER_ADDED,
+    VERIFIER_KEY, VERIFIER_REMOVED, area_text, is_user_id, kind_of, parse_area,
 };
 use crate::effect::Effect;
 use crate::links::{self, Link, LinkAction, LinkState};
@@ -1173,6 +1173,10 @@ impl<S: Store> Engine<S> {
                 self.verifiers_command(tx, room, event_id, &msg.sender, cmd, now);
                 return;
             }
+            RoomCommand::Area(cmd) if lifecycle::is_room_admin(power) => {
+                self.area_command(tx, room, event_id, &msg.sender, cmd, now);
+                return;
+            }
             RoomCommand::Drill if lifecycle::is_room_admin(power) => {
                 self.drill(tx, room, event_id, msg, now);
                 return;
@@ -1180,6 +1184,7 @@ impl<S: Store> Engine<S> {
             RoomCommand::Settings { .. }
             | RoomCommand::Relay(_)
             | RoomCommand::Verifiers(_)
+            | RoomCommand::Area(_)
             | RoomCommand::Drill => Decision::AdminOnly {
                 room: Arc::clone(room),
                 in_reply_to,
@@ -1491,6 +1496,92 @@ impl<S: Store> Engine<S> {
                 },
             },
         );
+    }
+
+    /// `!nw area …` by an admin of `room`: the neighborhood's area, set from the room as a
+    /// circle (stored and audited like a setting, key [`AREA_KEY`]).
+    fn area_command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        by: &str,
+        cmd: AreaCommand,
+        now: DateTime<Utc>,
+    ) {
+        let outcome = |tx: &mut Tx, outcome: SettingOutcome| {
+            tx.decisions.push(Decision::Setting {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                key: AREA_KEY.to_owned(),
+                outcome,
+            });
+        };
+        let Some(nb) = self.net.neighborhood_of_room(room) else {
+            return outcome(tx, SettingOutcome::DefaultsInFile);
+        };
+        let nb_id = nb.id.clone();
+        let old = area_text(&nb.area);
+        let value = match cmd {
+            AreaCommand::Show => {
+                tx.decisions.push(Decision::AreaShow {
+                    room: Arc::clone(room),
+                    in_reply_to: Arc::clone(event_id),
+                });
+                return;
+            }
+            AreaCommand::Usage => return outcome(tx, SettingOutcome::AreaUsage),
+            AreaCommand::Reset => {
+                if self.overlay.remove(&nb_id, AREA_KEY).is_none() {
+                    return outcome(tx, SettingOutcome::Unchanged { value: old });
+                }
+                tx.batch
+                    .settings_delete
+                    .push((nb_id.clone(), AREA_KEY.to_owned()));
+                self.apply_overlay();
+                let new = self
+                    .net
+                    .neighborhood(&nb_id)
+                    .map(|n| area_text(&n.area))
+                    .unwrap_or_default();
+                outcome(
+                    tx,
+                    SettingOutcome::Reset {
+                        old: old.clone(),
+                        new: new.clone(),
+                    },
+                );
+                return self.audit(tx, by, room, &nb_id, AREA_KEY, &old, &new, true);
+            }
+            AreaCommand::Circle { lat, lon, radius } => format!("{lat},{lon} {radius}"),
+        };
+        let area = match parse_area(&value) {
+            Ok(a) => a,
+            Err(p) => return outcome(tx, SettingOutcome::Bad(p)),
+        };
+        let new = area_text(&area);
+        if new == old {
+            return outcome(tx, SettingOutcome::Unchanged { value: new });
+        }
+        let set = RoomSetting {
+            neighborhood: nb_id.clone(),
+            key: AREA_KEY.to_owned(),
+            value: new.clone(),
+            by: by.to_owned(),
+            room: room.to_string(),
+            at_ms: now.timestamp_millis(),
+        };
+        self.overlay.set(set.clone());
+        tx.batch.settings_put.push(set);
+        self.apply_overlay();
+        outcome(
+            tx,
+            SettingOutcome::Changed {
+                old: old.clone(),
+                new: new.clone(),
+            },
+        );
+        self.audit(tx, by, room, &nb_id, AREA_KEY, &old, &new, false);
     }
 
     /// `!nw drill` by an admin of `room`: a synthetic report at the middle of the

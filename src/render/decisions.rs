@@ -149,6 +149,7 @@ fn problem_words(r: &Renderer<'_>, p: &Problem) -> String {
             r.plain("problem.language", &[("got", got), ("have", have)])
         }
         Problem::Timezone { got } => r.plain("problem.timezone", &[("got", got)]),
+        Problem::Center { got } => r.plain("problem.center", &[("got", got)]),
     }
 }
 
@@ -465,7 +466,11 @@ pub fn render_decisions<'i>(
                     .map_or_else(String::new, |n| n.name.clone());
                 let message = match outcome {
                     SettingOutcome::Changed { old, new } => r.notice(
-                        "nw.setting_changed",
+                        if key == crate::config::AREA_KEY {
+                            "nw.area_changed"
+                        } else {
+                            "nw.setting_changed"
+                        },
                         &[
                             ("key", key),
                             ("neighborhood", &name),
@@ -490,7 +495,11 @@ pub fn render_decisions<'i>(
                         None,
                     ),
                     SettingOutcome::Bad(problem) => r.notice(
-                        "nw.setting_bad",
+                        if key == crate::config::AREA_KEY {
+                            "nw.area_bad"
+                        } else {
+                            "nw.setting_bad"
+                        },
                         &[("key", key), ("problem", &problem_words(&r, problem))],
                         None,
                     ),
@@ -498,6 +507,7 @@ pub fn render_decisions<'i>(
                         r.notice("nw.setting_own_command", &[("key", key)], None)
                     }
                     SettingOutcome::DefaultsInFile => r.notice("nw.setting_defaults", &[], None),
+                    SettingOutcome::AreaUsage => r.notice("nw.area_usage", &[], None),
                 };
                 out.push(reply(room, in_reply_to, message));
             }
@@ -703,6 +713,22 @@ pub fn render_decisions<'i>(
                     }
                 };
                 out.push(reply(room, in_reply_to, message));
+            }
+            Decision::AreaShow { room, in_reply_to } => {
+                let r = renderer(net, cat, room);
+                let Some(n) = net.neighborhood_of_room(room) else {
+                    continue;
+                };
+                let item = setting_item(&r, Some(n), "area", &crate::config::area_text(&n.area));
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(
+                        "nw.area",
+                        &[("neighborhood", &n.name), ("item", &item)],
+                        None,
+                    ),
+                ));
             }
             Decision::DrillInCoordination { room, in_reply_to } => {
                 let r = renderer(net, cat, room);

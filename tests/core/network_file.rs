@@ -274,6 +274,7 @@ fn a_value_typed_in_a_room_meets_the_network_files_rules_and_words() {
                         Problem::Timezone { got } => {
                             ("problem.timezone", vec![("got", got.clone())])
                         }
+                        Problem::Center { got } => ("problem.center", vec![("got", got.clone())]),
                     };
                     let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
                     assert_eq!(

@@ -1034,3 +1034,57 @@ fn room_admins_add_and_remove_their_neighborhoods_verifiers_and_it_survives_a_re
     );
     assert!(reply_to(&a, "$v10").contains("Verifiers belong to a neighborhood"));
 }
+
+#[test]
+fn a_room_admin_moves_the_neighborhoods_area_routing_follows_and_reset_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("state.sled");
+    let all = std::fs::read_to_string(fixture("area_command")).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
+    std::fs::write(&one, lines[..6].join("\n")).unwrap();
+    std::fs::write(&two, lines[6..].join("\n")).unwrap();
+    let (mut a, err, code) = replay_cmd(&one, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    // Reopened: the room's area is read back from the store.
+    let (b, err, code) = replay_cmd(&two, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    a.extend(b);
+    assert!(
+        reply_to(&a, "$a1").contains("37.81750,-122.28300 600 (file)"),
+        "{}",
+        reply_to(&a, "$a1")
+    );
+    assert!(reply_to(&a, "$a2").contains("Only room admins"));
+    assert!(reply_to(&a, "$a3").contains("`95,10` is not a latitude, longitude in range"));
+    assert!(reply_to(&a, "$a4").contains("must be a distance above 0"));
+    assert!(reply_to(&a, "$a5").contains("!nw area center LAT,LON radius_m N"));
+    assert!(
+        reply_to(&a, "$a6").contains("now 41.80800,-87.66500 500 (was 37.81750,-122.28300 600)"),
+        "{}",
+        reply_to(&a, "$a6")
+    );
+    assert!(
+        a.iter().any(|x| x["room"] == CO
+            && s(&x["body"]).contains("@carol:eastbay.example changed area of Clawson")),
+        "audited"
+    );
+    assert!(
+        reply_to(&a, "$a7").contains("41.80800,-87.66500 500 (room, set by @carol:eastbay.example"),
+        "{}",
+        reply_to(&a, "$a7")
+    );
+    let relayed = |e: &str| -> Vec<String> {
+        a.iter()
+            .filter(|x| x["action"] == "relay" && s(&x["event_id"]).starts_with(&format!("{e}/")))
+            .map(|x| s(&x["room"]).to_owned())
+            .collect()
+    };
+    // Clawson's area moved away: 31st & Market no longer reaches it (it did with the
+    // file's area: see the settings test's control run).
+    assert_eq!(relayed("$a8"), vec![HF.to_owned()]);
+    assert!(
+        reply_to(&a, "$a9").contains("back to the network file's value, 37.81750,-122.28300 600")
+    );
+    assert!(relayed("$a10").contains(&CL.to_owned()));
+}
