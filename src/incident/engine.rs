@@ -262,6 +262,27 @@ impl Tx {
     }
 }
 
+/// A change of one value of a neighborhood asked from a room: where, by whom, which.
+struct RoomChange<'a> {
+    room: &'a Arc<str>,
+    event_id: &'a Arc<str>,
+    by: &'a str,
+    neighborhood: String,
+    key: String,
+}
+
+impl RoomChange<'_> {
+    /// The answer to the command.
+    fn answer(&self, tx: &mut Tx, outcome: SettingOutcome) {
+        tx.decisions.push(Decision::Setting {
+            room: Arc::clone(self.room),
+            in_reply_to: Arc::clone(self.event_id),
+            key: self.key.clone(),
+            outcome,
+        });
+    }
+}
+
 /// The incident engine.
 pub struct Engine<S: Store> {
     /// The effective network: the file's with the values set from rooms applied
@@ -1248,46 +1269,90 @@ impl<S: Store> Engine<S> {
                         unknown(tx, key)
                     };
                 }
-                if self.overlay.remove(&nb_id, &key).is_none() {
-                    return outcome(tx, key, SettingOutcome::Unchanged { value: old });
-                }
-                tx.batch.settings_delete.push((nb_id.clone(), key.clone()));
-                self.apply_overlay();
-                let new = self.net.settings(&nb_id).value_of(&key).unwrap_or_default();
-                outcome(
-                    tx,
-                    key.clone(),
-                    SettingOutcome::Reset {
-                        old: old.clone(),
-                        new: new.clone(),
-                    },
-                );
-                return self.audit(tx, by, room, &nb_id, &key, &old, &new, true);
+                let c = RoomChange {
+                    room,
+                    event_id,
+                    by,
+                    neighborhood: nb_id,
+                    key,
+                };
+                return self.reset_in_room(tx, c, old, |n, c| {
+                    n.settings(&c.neighborhood)
+                        .value_of(&c.key)
+                        .unwrap_or_default()
+                });
             }
         };
+        let c = RoomChange {
+            room,
+            event_id,
+            by,
+            neighborhood: nb_id,
+            key,
+        };
+        self.set_in_room(tx, c, old, new, now);
+    }
+
+    /// Sets `c.key` of a neighborhood to `new` (shown as such) from a room: stored in this
+    /// input's commit, applied at once, answered (old → new) and audited. The same value
+    /// again changes nothing.
+    fn set_in_room(
+        &mut self,
+        tx: &mut Tx,
+        c: RoomChange<'_>,
+        old: String,
+        new: String,
+        now: DateTime<Utc>,
+    ) {
         if new == old {
-            return outcome(tx, key, SettingOutcome::Unchanged { value: new });
+            return c.answer(tx, SettingOutcome::Unchanged { value: new });
         }
         let set = RoomSetting {
-            neighborhood: nb_id.clone(),
-            key: key.clone(),
+            neighborhood: c.neighborhood.clone(),
+            key: c.key.clone(),
             value: new.clone(),
-            by: by.to_owned(),
-            room: room.to_string(),
+            by: c.by.to_owned(),
+            room: c.room.to_string(),
             at_ms: now.timestamp_millis(),
         };
         self.overlay.set(set.clone());
         tx.batch.settings_put.push(set);
         self.apply_overlay();
-        outcome(
+        c.answer(
             tx,
-            key.clone(),
             SettingOutcome::Changed {
                 old: old.clone(),
                 new: new.clone(),
             },
         );
-        self.audit(tx, by, room, &nb_id, &key, &old, &new, false);
+        self.audit(tx, c.by, c.room, &c.neighborhood, &c.key, &old, &new, false);
+    }
+
+    /// Takes a room-set value of a neighborhood away: the file's (`file_value` of the
+    /// network after) applies again; answered and audited. Nothing set: nothing changes.
+    fn reset_in_room(
+        &mut self,
+        tx: &mut Tx,
+        c: RoomChange<'_>,
+        old: String,
+        file_value: impl Fn(&Network, &RoomChange<'_>) -> String,
+    ) {
+        if self.overlay.remove(&c.neighborhood, &c.key).is_none() {
+            return c.answer(tx, SettingOutcome::Unchanged { value: old });
+        }
+        tx.batch
+            .settings_delete
+            .push((c.neighborhood.clone(), c.key.clone()));
+        self.apply_overlay();
+        let new = file_value(&self.net, &c);
+        c.answer(
+            tx,
+            SettingOutcome::Reset {
+                old: old.clone(),
+                new: new.clone(),
+            },
+        );
+        self.audit(tx, c.by, c.room, &c.neighborhood, &c.key, &old, &new, true);
     }
 
     /// `!nw relay …` by an admin of `room`: requests, answers and ends relay links, stored
@@ -1532,26 +1597,18 @@ impl<S: Store> Engine<S> {
             }
             AreaCommand::Usage => return outcome(tx, SettingOutcome::AreaUsage),
             AreaCommand::Reset => {
-                if self.overlay.remove(&nb_id, AREA_KEY).is_none() {
-                    return outcome(tx, SettingOutcome::Unchanged { value: old });
-                }
-                tx.batch
-                    .settings_delete
-                    .push((nb_id.clone(), AREA_KEY.to_owned()));
-                self.apply_overlay();
-                let new = self
-                    .net
-                    .neighborhood(&nb_id)
-                    .map(|n| area_text(&n.area))
-                    .unwrap_or_default();
-                outcome(
-                    tx,
-                    SettingOutcome::Reset {
-                        old: old.clone(),
-                        new: new.clone(),
-                    },
-                );
-                return self.audit(tx, by, room, &nb_id, AREA_KEY, &old, &new, true);
+                let c = RoomChange {
+                    room,
+                    event_id,
+                    by,
+                    neighborhood: nb_id,
+                    key: AREA_KEY.to_owned(),
+                };
+                return self.reset_in_room(tx, c, old, |n, c| {
+                    n.neighborhood(&c.neighborhood)
+                        .map(|n| area_text(&n.area))
+                        .unwrap_or_default()
+                });
             }
             AreaCommand::Circle { lat, lon, radius } => format!("{lat},{lon} {radius}"),
         };
@@ -1559,29 +1616,14 @@ impl<S: Store> Engine<S> {
             Ok(a) => a,
             Err(p) => return outcome(tx, SettingOutcome::Bad(p)),
         };
-        let new = area_text(&area);
-        if new == old {
-            return outcome(tx, SettingOutcome::Unchanged { value: new });
-        }
-        let set = RoomSetting {
-            neighborhood: nb_id.clone(),
+        let c = RoomChange {
+            room,
+            event_id,
+            by,
+            neighborhood: nb_id,
             key: AREA_KEY.to_owned(),
-            value: new.clone(),
-            by: by.to_owned(),
-            room: room.to_string(),
-            at_ms: now.timestamp_millis(),
         };
-        self.overlay.set(set.clone());
-        tx.batch.settings_put.push(set);
-        self.apply_overlay();
-        outcome(
-            tx,
-            SettingOutcome::Changed {
-                old: old.clone(),
-                new: new.clone(),
-            },
-        );
-        self.audit(tx, by, room, &nb_id, AREA_KEY, &old, &new, false);
+        self.set_in_room(tx, c, old, area_text(&area), now);
     }
 
     /// `!nw drill` by an admin of `room`: a synthetic report at the middle of the

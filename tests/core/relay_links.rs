@@ -184,19 +184,8 @@ fn a_link_between_far_neighborhoods_carries_alerts_only_once_both_admins_agreed_
 
 #[test]
 fn links_survive_a_restart_and_removed_ones_stay_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("state.sled");
-    let all = std::fs::read_to_string(fixture("relay_links")).unwrap();
-    let lines: Vec<&str> = all.lines().collect();
     // Up to the acceptance, then the rest after reopening the store.
-    let (first, rest) = lines.split_at(6);
-    let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
-    std::fs::write(&one, first.join("\n")).unwrap();
-    std::fs::write(&two, rest.join("\n")).unwrap();
-    let (_, err, code) = replay_cmd(&one, Some(&store));
-    assert_eq!(code, 0, "{err}");
-    let (a, err, code) = replay_cmd(&two, Some(&store));
-    assert_eq!(code, 0, "{err}");
+    let a = crate::replay_fixtures::replay_split("relay_links", 6);
     assert_eq!(
         relays(&of(&a, "$l7")),
         vec![(BY, 0), (CL, 1)],

@@ -40,6 +40,24 @@ pub fn replay_cmd(input: &Path, store: Option<&Path>) -> (Vec<Value>, String, i3
     )
 }
 
+/// Replays fixture `name` into one sled store in two runs, reopening the store after its
+/// first `at` lines (a restart); returns the actions of both runs.
+pub fn replay_split(name: &str, at: usize) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("state.sled");
+    let all = std::fs::read_to_string(fixture(name)).unwrap();
+    let lines: Vec<&str> = all.lines().collect();
+    let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
+    std::fs::write(&one, lines[..at].join("\n")).unwrap();
+    std::fs::write(&two, lines[at..].join("\n")).unwrap();
+    let (mut a, err, code) = replay_cmd(&one, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    let (b, err, code) = replay_cmd(&two, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    a.extend(b);
+    a
+}
+
 fn replay(name: &str) -> Vec<Value> {
     let (actions, stderr, code) = replay_cmd(&fixture(name), None);
     assert_eq!(code, 0, "replay of {name} failed: {stderr}");
@@ -965,19 +983,8 @@ fn a_drill_reaches_every_room_a_real_alert_would_quietly_never_merges_and_clears
 
 #[test]
 fn room_admins_add_and_remove_their_neighborhoods_verifiers_and_it_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("state.sled");
-    let all = std::fs::read_to_string(fixture("verifiers_command")).unwrap();
-    let lines: Vec<&str> = all.lines().collect();
-    let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
-    std::fs::write(&one, lines[..4].join("\n")).unwrap();
-    std::fs::write(&two, lines[4..].join("\n")).unwrap();
-    let (mut a, err, code) = replay_cmd(&one, Some(&store));
-    assert_eq!(code, 0, "{err}");
-    // The store is reopened here: what follows reads the verifiers back from it.
-    let (b, err, code) = replay_cmd(&two, Some(&store));
-    assert_eq!(code, 0, "{err}");
-    a.extend(b);
+    // The store is reopened after line 4 (a restart): later lines read it back.
+    let a = replay_split("verifiers_command", 4);
     let audit: Vec<&str> = a
         .iter()
         .filter(|x| x["room"] == CO && s(&x["body"]).starts_with("👤"))
@@ -1037,19 +1044,8 @@ fn room_admins_add_and_remove_their_neighborhoods_verifiers_and_it_survives_a_re
 
 #[test]
 fn a_room_admin_moves_the_neighborhoods_area_routing_follows_and_reset_restores_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("state.sled");
-    let all = std::fs::read_to_string(fixture("area_command")).unwrap();
-    let lines: Vec<&str> = all.lines().collect();
-    let (one, two) = (dir.path().join("one.jsonl"), dir.path().join("two.jsonl"));
-    std::fs::write(&one, lines[..6].join("\n")).unwrap();
-    std::fs::write(&two, lines[6..].join("\n")).unwrap();
-    let (mut a, err, code) = replay_cmd(&one, Some(&store));
-    assert_eq!(code, 0, "{err}");
-    // Reopened: the room's area is read back from the store.
-    let (b, err, code) = replay_cmd(&two, Some(&store));
-    assert_eq!(code, 0, "{err}");
-    a.extend(b);
+    // The store is reopened after line 6 (a restart): later lines read it back.
+    let a = replay_split("area_command", 6);
     assert!(
         reply_to(&a, "$a1").contains("37.81750,-122.28300 600 (file)"),
         "{}",
