@@ -257,6 +257,10 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
 /// Matrix shell resolves it to a room ID before the engine reads the command (the core
 /// knows rooms by ID).
 pub fn alias_in_relay_request(body: &str) -> Option<&str> {
+    // Every message passes here: most are ruled out without the grammar.
+    if !body.contains('#') || !body.trim_start().starts_with('!') {
+        return None;
+    }
     match parse_room_command(body)? {
         RoomCommand::Relay(RelayCommand::Request(target)) if target.starts_with('#') => {
             let at = body.find(target.as_str())?;

@@ -1392,8 +1392,8 @@ impl<S: Store> Engine<S> {
                 let Some(to) = self.net.neighborhood_of_room(target) else {
                     return reply(tx, LinkOutcome::UnknownRoom(target.to_owned()));
                 };
-                let live: Vec<&Link> = self.overlay.links().collect();
-                if let Err(r) = links::check_request(&live, &here, &to.id) {
+                let all: Vec<&Link> = self.overlay.links().collect();
+                if let Err(r) = links::check_request(&all, &here, &to.id) {
                     return reply(tx, LinkOutcome::Refused(r));
                 }
                 let link = Link {

@@ -58,34 +58,27 @@ pub fn plan_relays<'n, R: AsRef<str>>(
         .collect();
     hoods.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let mut out: Vec<RelayTarget> = Vec::new();
-    for (d, n) in hoods {
-        for room in &n.rooms {
-            // Linear checks: a network has tens of rooms, and this runs on every report.
-            let taken = relayed(room) || out.iter().any(|t| t.room == room);
-            if !taken {
-                out.push(RelayTarget {
-                    room,
-                    neighborhood: &n.id,
-                    distance_m: d,
-                    via_link: None,
-                });
+    // Each room of `n` not alerted yet; linear checks: a network has tens of rooms, and
+    // this runs on every report.
+    let mut add =
+        |n: &'n crate::config::Neighborhood, distance_m: f64, via_link: Option<&'n str>| {
+            for room in &n.rooms {
+                if !(relayed(room) || out.iter().any(|t| t.room == room)) {
+                    out.push(RelayTarget {
+                        room,
+                        neighborhood: &n.id,
+                        distance_m,
+                        via_link,
+                    });
+                }
             }
-        }
+        };
+    for (d, n) in hoods {
+        add(n, d, None);
     }
     for link in crate::links::carrying(net.links(), origin.neighborhood, origin.hops) {
-        let Some(n) = net.neighborhood(link.other_side(origin.neighborhood)) else {
-            continue;
-        };
-        for room in &n.rooms {
-            let taken = relayed(room) || out.iter().any(|t| t.room == room);
-            if !taken {
-                out.push(RelayTarget {
-                    room,
-                    neighborhood: &n.id,
-                    distance_m: n.area.distance_m(at),
-                    via_link: Some(&link.id),
-                });
-            }
+        if let Some(n) = net.neighborhood(link.other_side(origin.neighborhood)) {
+            add(n, n.area.distance_m(at), Some(&link.id));
         }
     }
     out
