@@ -56,4 +56,5 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod routing;
+pub mod stats;
 pub mod store;

@@ -1,8 +1,9 @@
 //! Commands people type, parsed once into plain data: the verifier actions
 //! `!confirm ID`, `!false ID [reason]`, `!clear ID` (Spanish `!confirmar`, `!falso`,
-//! `!despejado`), and the room commands `!nw help | status | incidents | settings |
-//! relay` (Spanish `ayuda`, `estado`, `incidentes`, `ajustes`, `enlace`). Who may run them is decided in
-//! `incident::lifecycle`; what they do, in the engine.
+//! `!despejado`), and the room commands `!nw help | status | incidents | settings | area |
+//! verifiers | places | relay | drill | stats` (Spanish `ayuda`, `estado`, `incidentes`,
+//! `ajustes`, `zona`, `verificadores`, `lugares`, `enlace`, `simulacro`, `estadisticas`).
+//! Who may run them is decided in `incident::lifecycle`; what they do, in the engine.
 //!
 //! Owns: the command grammar. Must not touch: incidents, permissions, wording.
 
@@ -11,6 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use crate::incident::{Action, IncidentId};
+use crate::places::PlaceKind;
 
 /// Longest reason kept for a false alarm (characters); longer ones are cut.
 pub const MAX_REASON_CHARS: usize = 280;
@@ -83,6 +85,12 @@ pub enum RoomCommand {
     /// `!nw area center LAT,LON radius_m N | show | reset` (`zona centro … | ver |
     /// restablecer`), room admins only: the neighborhood's area.
     Area(AreaCommand),
+    /// `!nw places add NAME geo:LAT,LON [KIND] | remove NAME | list` (`lugares agregar |
+    /// quitar | lista`), room admins only: places of the neighborhood added from its rooms.
+    Places(PlacesCommand),
+    /// `!nw stats [HOURS]` (`estadisticas`), room admins only: the neighborhood's numbers
+    /// (the network's, in the coordination room) over the last HOURS (as typed).
+    Stats(Option<String>),
     /// `!nw drill` (`simulacro`), room admins only: a labelled DRILL incident through the
     /// whole chain.
     Drill,
@@ -147,6 +155,45 @@ pub enum VerifiersCommand {
     Usage,
 }
 
+/// `!nw places …`: names as typed (cut to 255 characters).
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlacesCommand {
+    /// Add (or move) a place.
+    Add {
+        /// Its name.
+        name: String,
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lon: f64,
+        /// What it is (a landmark when not said); `Err` with the word when it is none.
+        kind: Result<PlaceKind, String>,
+    },
+    /// Remove a place added from a room.
+    Remove(String),
+    /// The places added from rooms, and how many the network file has.
+    List,
+    /// Something else: show the valid forms.
+    Usage,
+}
+
+static PLACE_ADD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?is)^\s*(.+?)\s+geo:\s*(-?[0-9]+(?:\.[0-9]+)?)\s*,\s*(-?[0-9]+(?:\.[0-9]+)?)(?:[;,]\S*)?(?:\s+(\S+))?\s*$")
+        .expect("static regex")
+});
+
+/// The kind of place a word names, in English or Spanish.
+pub fn place_kind_word(w: &str) -> Option<PlaceKind> {
+    PlaceKind::from_word(w).or(match w.to_lowercase().as_str() {
+        "escuela" | "colegio" => Some(PlaceKind::School),
+        "iglesia" | "templo" => Some(PlaceKind::Church),
+        "clínica" | "clinica" | "clinic" => Some(PlaceKind::Hospital),
+        "refugio" | "albergue" => Some(PlaceKind::Shelter),
+        "lugar" | "punto" => Some(PlaceKind::Landmark),
+        _ => None,
+    })
+}
+
 /// A change of one setting.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SettingChange {
@@ -191,6 +238,35 @@ pub fn parse_room_command(body: &str) -> Option<RoomCommand> {
             }),
         },
         "drill" | "simulacro" => RoomCommand::Drill,
+        "stats" | "estadisticas" | "estadísticas" => {
+            RoomCommand::Stats(c.get(2).map(|h| h.as_str().chars().take(20).collect()))
+        }
+        "places" | "lugares" => {
+            let rest = c.get(3).map_or("", |a| a.as_str());
+            let sub = c.get(2).map(|w| w.as_str().to_lowercase());
+            RoomCommand::Places(match sub.as_deref() {
+                None | Some("list" | "lista") => PlacesCommand::List,
+                Some("add" | "agregar" | "añadir") => match PLACE_ADD.captures(rest) {
+                    Some(a) => match (a[2].parse(), a[3].parse()) {
+                        (Ok(lat), Ok(lon)) => PlacesCommand::Add {
+                            name: a[1].trim().chars().take(255).collect(),
+                            lat,
+                            lon,
+                            kind: a.get(4).map_or(Ok(PlaceKind::Landmark), |k| {
+                                place_kind_word(k.as_str())
+                                    .ok_or_else(|| k.as_str().chars().take(40).collect())
+                            }),
+                        },
+                        _ => PlacesCommand::Usage,
+                    },
+                    None => PlacesCommand::Usage,
+                },
+                Some("remove" | "quitar") if !rest.trim().is_empty() => {
+                    PlacesCommand::Remove(rest.trim().chars().take(255).collect())
+                }
+                _ => PlacesCommand::Usage,
+            })
+        }
         "area" | "zona" => {
             let sub = c.get(2).map(|w| w.as_str().to_lowercase());
             let rest = c.get(3).map_or("", |a| a.as_str());
@@ -425,6 +501,54 @@ mod tests {
         assert_eq!(
             parse_room_command("!nw verifiers remove"),
             Some(RoomCommand::Verifiers(VerifiersCommand::Usage))
+        );
+        assert_eq!(
+            parse_room_command("!nw places add Hoover Elementary geo:37.8105,-122.2790 school"),
+            Some(RoomCommand::Places(PlacesCommand::Add {
+                name: "Hoover Elementary".into(),
+                lat: 37.8105,
+                lon: -122.279,
+                kind: Ok(PlaceKind::School)
+            }))
+        );
+        assert_eq!(
+            parse_room_command("!nw lugares agregar La Placita geo:37.81,-122.27;u=10"),
+            Some(RoomCommand::Places(PlacesCommand::Add {
+                name: "La Placita".into(),
+                lat: 37.81,
+                lon: -122.27,
+                kind: Ok(PlaceKind::Landmark)
+            }))
+        );
+        assert_eq!(
+            parse_room_command("!nw lugares agregar Santa Ana geo:37.81,-122.27 Iglesia"),
+            Some(RoomCommand::Places(PlacesCommand::Add {
+                name: "Santa Ana".into(),
+                lat: 37.81,
+                lon: -122.27,
+                kind: Ok(PlaceKind::Church)
+            }))
+        );
+        assert!(matches!(
+            parse_room_command("!nw places add Corner geo:37.81,-122.27 corner"),
+            Some(RoomCommand::Places(PlacesCommand::Add { kind: Err(w), .. })) if w == "corner"
+        ));
+        assert_eq!(
+            parse_room_command("!nw places add Hoover Elementary"),
+            Some(RoomCommand::Places(PlacesCommand::Usage))
+        );
+        assert_eq!(
+            parse_room_command("!nw places"),
+            Some(RoomCommand::Places(PlacesCommand::List))
+        );
+        assert_eq!(
+            parse_room_command("!nw places remove  La Placita "),
+            Some(RoomCommand::Places(PlacesCommand::Remove("La Placita".into())))
+        );
+        assert_eq!(parse_room_command("!nw stats"), Some(RoomCommand::Stats(None)));
+        assert_eq!(
+            parse_room_command("!nw estadísticas 48"),
+            Some(RoomCommand::Stats(Some("48".into())))
         );
         assert_eq!(parse_room_command("!nwx help"), None);
         assert_eq!(parse_room_command("what does !nw do?"), None);

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::{Network, Tunables};
 use crate::catalog::Catalogs;
 use crate::links::Link;
+use crate::places::{Place, PlaceKind};
 
 /// What kind of value a setting takes, with its range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -294,6 +295,62 @@ pub fn parse_area(value: &str) -> Result<super::Area, Problem> {
     Ok(super::Area::Circle { center, radius_m })
 }
 
+/// The key of a place added from a room (`!nw places add`): `place:` and the name as the
+/// gazetteer matches it (lowercase words); its value is [`place_text`].
+pub const PLACE_KEY: &str = "place:";
+
+/// Longest name of a place added from a room (characters).
+pub const MAX_PLACE_NAME_CHARS: usize = 80;
+
+/// How far outside its neighborhood's area a place added from a room may be (metres):
+/// reports name places near where people live, and a typo in a coordinate shows.
+pub const MAX_PLACE_OUTSIDE_M: f64 = 2000.0;
+
+/// Most places a neighborhood's rooms may add.
+pub const MAX_ROOM_PLACES: usize = 500;
+
+/// The kinds of place a room may add (an intersection needs its two streets: the file's).
+pub const PLACE_KINDS: &[PlaceKind] = &[
+    PlaceKind::Landmark,
+    PlaceKind::School,
+    PlaceKind::Church,
+    PlaceKind::Hospital,
+    PlaceKind::Shelter,
+];
+
+/// The key of a place named `name`, or `None` when the name has no words.
+pub fn place_key(name: &str) -> Option<String> {
+    let k = crate::places::normalize::name_key(name);
+    (!k.is_empty()).then(|| format!("{PLACE_KEY}{}", k.join(" ")))
+}
+
+/// A place as stored and audited: `KIND LAT,LON NAME` (`school 37.82400,-122.27600
+/// Hoover Elementary`).
+pub fn place_text(p: &Place) -> String {
+    format!(
+        "{} {:.5},{:.5} {}",
+        p.kind.word(),
+        p.at.lat,
+        p.at.lon,
+        p.name
+    )
+}
+
+/// A place from [`place_text`]; `None` when the text is not one.
+pub fn parse_place(value: &str) -> Option<Place> {
+    let mut parts = value.splitn(3, ' ');
+    let kind = PlaceKind::from_word(parts.next()?)?;
+    let (lat, lon) = parts.next()?.split_once(',')?;
+    let at = crate::places::LatLon::new(lat.parse().ok()?, lon.parse().ok()?)?;
+    let name = parts.next()?.trim();
+    (!name.is_empty() && PLACE_KINDS.contains(&kind)).then(|| Place {
+        name: name.to_owned(),
+        aliases: Vec::new(),
+        kind,
+        at,
+    })
+}
+
 /// A value set from a room: who set it, where and when (admins act in the open: the
 /// audit line and `!nw settings` name them).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -389,7 +446,18 @@ impl Network {
         net.update_neighborhoods(|ns| {
             for n in ns {
                 n.room_set.clear();
+                let mut places = Vec::new();
                 for s in overlay.iter().filter(|s| s.neighborhood == n.id) {
+                    if s.key.starts_with(PLACE_KEY) {
+                        match parse_place(&s.value) {
+                            Some(p) => {
+                                places.push(p);
+                                n.room_set.push(s.clone());
+                            }
+                            None => tracing::warn!(neighborhood = %n.id, "a place added from a room is not readable; left out"),
+                        }
+                        continue;
+                    }
                     if s.key == AREA_KEY {
                         match parse_area(&s.value) {
                             Ok(a) => {
@@ -422,6 +490,9 @@ impl Network {
                             "a value set from a room is no longer valid ({e}); the network file's applies"
                         ),
                     }
+                }
+                if !places.is_empty() {
+                    n.gazetteer = std::sync::Arc::new(n.gazetteer.with_places(places));
                 }
             }
         });

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use crate::config::{Problem, RoomSetting};
 use crate::incident::{Action, IncidentId};
 use crate::links::{Link, LinkRefusal, LinkState};
+use crate::places::Place;
 use crate::report::ReportError;
+use crate::stats::Summary;
 
 /// How a report changed its incident, for the reporter's acknowledgment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +96,56 @@ pub enum VerifiersOutcome {
     InCoordination,
 }
 
+/// What became of a `!nw places …` command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlacesOutcome {
+    /// Added (or, with `was`, moved or changed from what it was).
+    Added {
+        /// The place now.
+        place: Place,
+        /// What it was, when a room had added it before.
+        was: Option<Place>,
+    },
+    /// Already so: nothing to do.
+    Unchanged(Place),
+    /// Removed.
+    Removed(Place),
+    /// No place of that name was added from a room (as typed); `in_file` when the network
+    /// file has one (only the organizer changes those).
+    NotAdded {
+        /// The name as typed.
+        name: String,
+        /// The network file has a place of that name.
+        in_file: bool,
+    },
+    /// The network file already has a place of that name.
+    InFile(String),
+    /// The name is empty or longer than the limit (as typed, cut).
+    BadName(String),
+    /// A kind a room cannot add (as typed).
+    BadKind(String),
+    /// The coordinates are out of range.
+    BadPoint(Problem),
+    /// The point is this far outside the neighborhood's area (metres).
+    TooFar(f64),
+    /// The neighborhood's rooms have added the most places there may be.
+    TooMany(usize),
+    /// The places added from rooms (each with who added it), and how many places and
+    /// streets the network file gives.
+    List {
+        /// Added from rooms.
+        added: Vec<(Place, RoomSetting)>,
+        /// Places in the network file's gazetteers.
+        in_file: usize,
+        /// Streets in them.
+        streets: usize,
+    },
+    /// The command's valid forms.
+    Usage,
+    /// Asked in the coordination room: places belong to a neighborhood.
+    InCoordination,
+}
+
 /// What became of a `!nw relay …` command.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LinkOutcome {
@@ -137,6 +189,16 @@ pub enum AuditChange {
         user: String,
         /// Added (or removed).
         added: bool,
+    },
+    /// A place added, moved or removed in a neighborhood: as it was and as it is (each
+    /// as [`crate::config::place_text`] gives it).
+    Place {
+        /// The neighborhood's id.
+        neighborhood: Arc<str>,
+        /// Before (none: added).
+        old: Option<String>,
+        /// After (none: removed).
+        new: Option<String>,
     },
     /// A drill started in a neighborhood.
     Drill {
@@ -324,6 +386,37 @@ pub enum Decision {
         /// What happened.
         outcome: VerifiersOutcome,
     },
+    /// `!nw places …` by a room admin: the answer in the room.
+    PlacesReply {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What happened.
+        outcome: PlacesOutcome,
+    },
+    /// `!nw stats [hours]` by a room admin: the numbers of the room's neighborhood (of
+    /// the network, and of each neighborhood, in the coordination room).
+    Stats {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// The window, in hours.
+        hours: u32,
+        /// The numbers: one neighborhood's (its id), or the network's (`None`) first and
+        /// then each neighborhood's.
+        summaries: Vec<(Option<Arc<str>>, Summary)>,
+    },
+    /// `!nw stats WORD` where WORD is not a number of hours from 1 to the most.
+    StatsUsage {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// What was typed.
+        given: String,
+    },
     /// `!nw area [show]` by a room admin: the neighborhood's area and its source.
     AreaShow {
         /// Room of the command.
@@ -447,4 +540,21 @@ pub enum Decision {
         /// Independent reports needed to confirm.
         needed: u32,
     },
+}
+
+impl Decision {
+    /// The room of a refusal (someone asked for what they may not do: a command for room
+    /// admins, a verifier action, a link change only the other side may make), counted in
+    /// the statistics; `None` for any other decision.
+    pub fn refused_in(&self) -> Option<&Arc<str>> {
+        match self {
+            Self::AdminOnly { room, .. } | Self::ActionRefused { room, .. } => Some(room),
+            Self::LinkReply {
+                room,
+                outcome: LinkOutcome::Refused(LinkRefusal::OtherSide { .. } | LinkRefusal::NotASide),
+                ..
+            } => Some(room),
+            _ => None,
+        }
+    }
 }

@@ -12,8 +12,8 @@ use tracing::debug;
 use rustc_hash::FxHashMap;
 
 use super::decision::{
-    AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, SettingOutcome,
-    UpdateKind, VerifiersOutcome,
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, PlacesOutcome,
+    SettingOutcome, UpdateKind, VerifiersOutcome,
 };
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::lifecycle::{self, Action, Role, Transition};
@@ -23,22 +23,25 @@ use super::model::{
 };
 use super::table::Incidents;
 use crate::command::{
-    AreaCommand, RelayCommand, RoomCommand, SettingChange, VerifierCommand, VerifiersCommand,
-    parse_room_command, parse_verifier_command,
+    AreaCommand, PlacesCommand, RelayCommand, RoomCommand, SettingChange, VerifierCommand,
+    VerifiersCommand, parse_room_command, parse_verifier_command,
 };
 use crate::config::{
-    AREA_KEY, Neighborhood, Network, Overlay, RoomSetting, SettingError, Tunables, VERIFIER_ADDED,
-    VERIFIER_KEY, VERIFIER_REMOVED, area_text, is_user_id, kind_of, parse_area,
+    AREA_KEY, MAX_PLACE_NAME_CHARS, MAX_PLACE_OUTSIDE_M, MAX_ROOM_PLACES, Neighborhood, Network,
+    Overlay, PLACE_KEY, PLACE_KINDS, Problem, RoomSetting, SettingError, Tunables,
+    VERIFIER_ADDED, VERIFIER_KEY, VERIFIER_REMOVED, area_text, is_user_id, kind_of, parse_area,
+    parse_place, place_key, place_text,
 };
 use crate::effect::Effect;
 use crate::links::{self, Link, LinkAction, LinkState};
-use crate::places::{LatLon, ResolveMethod, Resolved, parse_geo_uri};
+use crate::places::{LatLon, Place, ResolveMethod, Resolved, parse_geo_uri};
 use crate::render::{Catalogs, render_decisions};
 use crate::report::{
     Details, LocationOutcome, ParseContext, ParsedReport, ReportForm, extract, is_report_command,
     parse_report,
 };
 use crate::routing::{Origin, plan_relays};
+use crate::stats::{self, DEFAULT_STATS_HOURS, Ledger, MAX_STATS_HOURS, Tally};
 use crate::store::{Batch, IncidentWrite, OutboxEntry, SEEN_KEEP_DAYS, Store, StoreError};
 
 /// A location share attaches to the sender's newest unlocated report this recent.
@@ -319,6 +322,11 @@ pub struct Engine<S: Store> {
     recent: FxHashMap<ReporterHash, SmallVec<[i64; 6]>>,
     /// When a rate-limited reporter was last told so (ms).
     limited_told: FxHashMap<ReporterHash, i64>,
+    /// The numbers for `!nw stats`, kept after incidents leave memory.
+    ledger: Ledger,
+    /// What each committed input added to the numbers, for the shell's counters (kept
+    /// only when asked for, see [`Engine::with_tallies`]).
+    tallies: Option<Vec<Tally>>,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -380,6 +388,8 @@ impl<S: Store> Engine<S> {
             false_alarms: Vec::new(),
             recent: FxHashMap::default(),
             limited_told: FxHashMap::default(),
+            ledger: Ledger::default(),
+            tallies: None,
         };
         e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
         e.origin = Arc::from(e.net.origin());
@@ -418,6 +428,7 @@ impl<S: Store> Engine<S> {
                 .or_default()
                 .push(r.received_at.timestamp_millis());
         }
+        self.ledger = Ledger::new(&incidents, snap.refusals);
         self.incidents.reset(incidents);
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;
@@ -438,6 +449,26 @@ impl<S: Store> Engine<S> {
         } else {
             Arc::new(self.file_net.with_overlay(&self.overlay))
         };
+    }
+
+    /// From now on, what each committed input adds to the statistics is kept for
+    /// [`Engine::take_tallies`] (the Matrix shell's Prometheus counters). Off by default.
+    pub fn with_tallies(mut self) -> Self {
+        self.tallies = Some(Vec::new());
+        self
+    }
+
+    /// What the inputs committed since the last call added to the statistics (empty
+    /// unless [`Engine::with_tallies`]).
+    pub fn take_tallies(&mut self) -> Vec<Tally> {
+        self.tallies.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The numbers `!nw stats` shows for a neighborhood (`None`: the network) over the
+    /// last `hours` before `now`.
+    pub fn stats(&self, neighborhood: Option<&str>, hours: u32, now: DateTime<Utc>) -> stats::Summary {
+        self.ledger
+            .summary(neighborhood, hours, now.timestamp_millis())
     }
 
     /// Shares the engine's copies of an incident's origin and neighborhood strings.
@@ -521,13 +552,35 @@ impl<S: Store> Engine<S> {
                 })
                 .collect();
         }
+        // Refusals count in the statistics (stored in the same commit).
+        let mut tallies = Vec::new();
+        for room in tx.decisions.iter().filter_map(Decision::refused_in) {
+            let nb = match self.net.neighborhood_of_room(room) {
+                Some(n) => n.id.as_str(),
+                None if self.coordination_room.as_deref() == Some(&**room) => stats::COORDINATION,
+                None => continue,
+            };
+            let (count, tally) = self.ledger.refused(nb, tx.batch.at_ms);
+            tx.batch.refusals_put.push(count);
+            tallies.push(tally);
+        }
         if tx.batch.is_empty() {
             return Ok(tx.decisions);
         }
+        let deleted = tx.batch.incidents_delete.clone();
         if let Err(e) = self.store.commit(tx.batch) {
             // Roll memory back to what is stored: no half-applied input.
             self.reload()?;
             return Err(e.into());
+        }
+        for (id, _, _) in &tx.touched {
+            tallies.extend(self.ledger.record(*id, self.incidents.get(id)));
+        }
+        for id in deleted {
+            self.ledger.record(id, None);
+        }
+        if let Some(t) = &mut self.tallies {
+            t.extend(tallies);
         }
         Ok(tx.decisions)
     }
@@ -1202,10 +1255,19 @@ impl<S: Store> Engine<S> {
                 self.drill(tx, room, event_id, msg, now);
                 return;
             }
+            RoomCommand::Places(cmd) if lifecycle::is_room_admin(power) => {
+                self.places_command(tx, room, event_id, &msg.sender, cmd, now);
+                return;
+            }
+            RoomCommand::Stats(hours) if lifecycle::is_room_admin(power) => {
+                self.stats_command(room, event_id, hours, now)
+            }
             RoomCommand::Settings { .. }
             | RoomCommand::Relay(_)
             | RoomCommand::Verifiers(_)
             | RoomCommand::Area(_)
+            | RoomCommand::Places(_)
+            | RoomCommand::Stats(_)
             | RoomCommand::Drill => Decision::AdminOnly {
                 room: Arc::clone(room),
                 in_reply_to,
@@ -1561,6 +1623,205 @@ impl<S: Store> Engine<S> {
                 },
             },
         );
+    }
+
+    /// `!nw stats [hours]` by an admin of `room`: its neighborhood's numbers; in the
+    /// coordination room, the network's and each active neighborhood's.
+    fn stats_command(
+        &self,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        hours: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Decision {
+        let hours = match hours {
+            None => DEFAULT_STATS_HOURS,
+            Some(given) => match given
+                .trim_end_matches(['h', 'H'])
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=MAX_STATS_HOURS).contains(h))
+            {
+                Some(h) => h,
+                None => {
+                    return Decision::StatsUsage {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(event_id),
+                        given,
+                    };
+                }
+            },
+        };
+        let summaries = match self.net.neighborhood_of_room(room) {
+            Some(n) => vec![(
+                Some(Arc::from(n.id.as_str())),
+                self.stats(Some(&n.id), hours, now),
+            )],
+            None => std::iter::once((None, self.stats(None, hours, now)))
+                .chain(self.hood_ids.iter().filter_map(|id| {
+                    let s = self.stats(Some(id), hours, now);
+                    (s != stats::Summary::default()).then(|| (Some(Arc::clone(id)), s))
+                }))
+                .collect(),
+        };
+        Decision::Stats {
+            room: Arc::clone(room),
+            in_reply_to: Arc::clone(event_id),
+            hours,
+            summaries,
+        }
+    }
+
+    /// `!nw places …` by an admin of `room`: places of the neighborhood added from its
+    /// rooms (stored and audited like a setting, key `place:NAME`), which reports can name
+    /// from the next one on.
+    fn places_command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        by: &str,
+        cmd: PlacesCommand,
+        now: DateTime<Utc>,
+    ) {
+        let reply = |tx: &mut Tx, outcome: PlacesOutcome| {
+            tx.decisions.push(Decision::PlacesReply {
+                room: Arc::clone(room),
+                in_reply_to: Arc::clone(event_id),
+                outcome,
+            });
+        };
+        let net = Arc::clone(&self.net);
+        let Some(nb) = net.neighborhood_of_room(room) else {
+            return reply(tx, PlacesOutcome::InCoordination);
+        };
+        let file = self.file_net.neighborhood(&nb.id);
+        let in_file = |name: &str| file.is_some_and(|f| f.gazetteer.place_named(name).is_some());
+        let added_here = |key: &str| {
+            nb.set_in_room(key)
+                .and_then(|s| parse_place(&s.value).map(|p| (p, s.clone())))
+        };
+        let coordination = self.coordination_room.clone();
+        let audit = |tx: &mut Tx, old: Option<&Place>, new: Option<&Place>| {
+            if let Some(coordination) = &coordination {
+                tx.decisions.push(Decision::Audit {
+                    room: Arc::clone(coordination),
+                    by: Arc::from(by),
+                    in_room: Arc::clone(room),
+                    change: AuditChange::Place {
+                        neighborhood: Arc::from(nb.id.as_str()),
+                        old: old.map(place_text),
+                        new: new.map(place_text),
+                    },
+                });
+            }
+        };
+        match cmd {
+            PlacesCommand::Usage => reply(tx, PlacesOutcome::Usage),
+            PlacesCommand::List => {
+                let added = nb
+                    .room_set()
+                    .iter()
+                    .filter(|s| s.key.starts_with(PLACE_KEY))
+                    .filter_map(|s| parse_place(&s.value).map(|p| (p, s.clone())))
+                    .collect();
+                let (in_file, streets) = file.map_or((0, 0), |f| {
+                    (f.gazetteer.places().len(), f.gazetteer.streets().len())
+                });
+                reply(
+                    tx,
+                    PlacesOutcome::List {
+                        added,
+                        in_file,
+                        streets,
+                    },
+                );
+            }
+            PlacesCommand::Remove(name) => {
+                let Some((place, _)) = place_key(&name).and_then(|k| added_here(&k)) else {
+                    let in_file = in_file(&name);
+                    return reply(tx, PlacesOutcome::NotAdded { name, in_file });
+                };
+                if let Some(key) = place_key(&place.name) {
+                    self.overlay.remove(&nb.id, &key);
+                    tx.batch.settings_delete.push((nb.id.clone(), key));
+                }
+                self.apply_overlay();
+                reply(tx, PlacesOutcome::Removed(place.clone()));
+                audit(tx, Some(&place), None);
+            }
+            PlacesCommand::Add {
+                name,
+                lat,
+                lon,
+                kind,
+            } => {
+                let name = name.trim().to_owned();
+                let key = match place_key(&name) {
+                    Some(k) if name.chars().count() <= MAX_PLACE_NAME_CHARS => k,
+                    _ => {
+                        let shown = name.chars().take(MAX_PLACE_NAME_CHARS).collect();
+                        return reply(tx, PlacesOutcome::BadName(shown));
+                    }
+                };
+                let kind = match kind {
+                    Ok(k) if PLACE_KINDS.contains(&k) => k,
+                    Ok(k) => return reply(tx, PlacesOutcome::BadKind(k.word().to_owned())),
+                    Err(word) => return reply(tx, PlacesOutcome::BadKind(word)),
+                };
+                let Some(at) = LatLon::new(lat, lon) else {
+                    let got = format!("{lat},{lon}");
+                    return reply(tx, PlacesOutcome::BadPoint(Problem::Center { got }));
+                };
+                let outside = nb.area.distance_m(at);
+                if outside > MAX_PLACE_OUTSIDE_M {
+                    return reply(tx, PlacesOutcome::TooFar(outside));
+                }
+                if in_file(&name) {
+                    return reply(tx, PlacesOutcome::InFile(name));
+                }
+                let was = added_here(&key).map(|(p, _)| p);
+                let count = nb
+                    .room_set()
+                    .iter()
+                    .filter(|s| s.key.starts_with(PLACE_KEY))
+                    .count();
+                if was.is_none() && count >= MAX_ROOM_PLACES {
+                    return reply(tx, PlacesOutcome::TooMany(MAX_ROOM_PLACES));
+                }
+                let place = Place {
+                    name,
+                    aliases: Vec::new(),
+                    kind,
+                    at,
+                };
+                let value = place_text(&place);
+                // What is stored is what is shown: read back from the text.
+                let place = parse_place(&value).unwrap_or(place);
+                if was.as_ref().is_some_and(|w| place_text(w) == value) {
+                    return reply(tx, PlacesOutcome::Unchanged(place));
+                }
+                let set = RoomSetting {
+                    neighborhood: nb.id.clone(),
+                    key,
+                    value,
+                    by: by.to_owned(),
+                    room: room.to_string(),
+                    at_ms: now.timestamp_millis(),
+                };
+                self.overlay.set(set.clone());
+                tx.batch.settings_put.push(set);
+                self.apply_overlay();
+                reply(
+                    tx,
+                    PlacesOutcome::Added {
+                        place: place.clone(),
+                        was: was.clone(),
+                    },
+                );
+                audit(tx, was.as_ref(), Some(&place));
+            }
+        }
     }
 
     /// `!nw area …` by an admin of `room`: the neighborhood's area, set from the room as a

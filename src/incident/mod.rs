@@ -13,8 +13,8 @@ mod model;
 mod table;
 
 pub use decision::{
-    AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, SettingOutcome,
-    UpdateKind, VerifiersOutcome,
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, PlacesOutcome,
+    SettingOutcome, UpdateKind, VerifiersOutcome,
 };
 pub use engine::{
     Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport, Member,

@@ -39,6 +39,32 @@ impl PlaceKind {
         )
     }
 
+    /// The word for the kind in gazetteer files and commands (`school`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::School => "school",
+            Self::Church => "church",
+            Self::Hospital => "hospital",
+            Self::Shelter => "shelter",
+            Self::Landmark => "landmark",
+            Self::Intersection => "intersection",
+        }
+    }
+
+    /// The kind a word names (as [`PlaceKind::word`] gives it, any case).
+    pub fn from_word(w: &str) -> Option<Self> {
+        [
+            Self::School,
+            Self::Church,
+            Self::Hospital,
+            Self::Shelter,
+            Self::Landmark,
+            Self::Intersection,
+        ]
+        .into_iter()
+        .find(|k| k.word().eq_ignore_ascii_case(w))
+    }
+
     /// The catalog key of the kind's name.
     pub fn catalog_key(self) -> &'static str {
         match self {
@@ -103,6 +129,9 @@ type Key = String;
 #[derive(Debug, Default)]
 pub struct Gazetteer {
     places: Vec<Place>,
+    /// The two street names of each place that is an intersection (kept so the
+    /// gazetteer can be rebuilt with more places, see [`Gazetteer::with_places`]).
+    corners: Vec<Option<[String; 2]>>,
     streets: Vec<Street>,
     /// Normalized name or alias → place index.
     names: HashMap<Key, usize>,
@@ -331,6 +360,7 @@ impl GazetteerBuilder {
                 }
             }
             g.places.push(place);
+            g.corners.push(streets);
         }
         // Full street keys win over direction-less variants registered earlier.
         for s in self.streets {
@@ -357,6 +387,27 @@ impl Gazetteer {
         let mut b = GazetteerBuilder::new();
         b.add_geojson(text)?;
         Ok(b.build())
+    }
+
+    /// The same places and streets with `extra` places added (room admins' `!nw places
+    /// add`). A name already in use keeps meaning the place that had it first.
+    pub fn with_places(&self, extra: impl IntoIterator<Item = Place>) -> Gazetteer {
+        let mut b = GazetteerBuilder::new();
+        b.places = self
+            .places
+            .iter()
+            .cloned()
+            .zip(self.corners.iter().cloned())
+            .chain(extra.into_iter().map(|p| (p, None)))
+            .collect();
+        b.streets = self.streets.clone();
+        b.build()
+    }
+
+    /// The place a name or alias means, as people type it.
+    pub fn place_named(&self, name: &str) -> Option<&Place> {
+        let k = name_key(name);
+        self.names.get(&k.join(" ")).map(|&i| &self.places[i])
     }
 
     /// Every named point.

@@ -8,7 +8,9 @@ use crate::incident::{
     AckKind, AckNote, AuditChange, CoordinationKind, Decision, Incident, IncidentId,
     SettingOutcome, Status, UpdateKind,
 };
-use crate::incident::{LinkOutcome, VerifiersOutcome};
+use crate::incident::{LinkOutcome, PlacesOutcome, VerifiersOutcome};
+use crate::places::Place;
+use crate::stats::Summary;
 use crate::links::{Link, LinkRefusal, LinkState};
 use crate::report::ReportError;
 
@@ -54,6 +56,47 @@ fn setting_item(r: &Renderer<'_>, hood: Option<&Neighborhood>, key: &str, value:
 }
 
 /// A neighborhood's name (its id if it is no longer in the network).
+/// A place's arguments: name, kind in words, `LAT,LON`.
+fn place_args(r: &Renderer<'_>, p: &Place) -> Vec<(&'static str, String)> {
+    vec![
+        ("place", p.name.clone()),
+        ("kind", r.plain(p.kind.catalog_key(), &[])),
+        ("at", format!("{:.5},{:.5}", p.at.lat, p.at.lon)),
+    ]
+}
+
+/// A time span as people say it: `45 s`, `12 min`, `2 h 5 min`.
+fn span_words(r: &Renderer<'_>, s: Option<i64>) -> String {
+    match s {
+        None => r.plain("stats.no_time", &[]),
+        Some(s) if s < 60 => r.plain("stats.seconds", &[("n", &s.to_string())]),
+        Some(s) if s < 3600 => r.plain("stats.minutes", &[("n", &(s / 60).to_string())]),
+        Some(s) => r.plain(
+            "stats.hours_minutes",
+            &[("h", &(s / 3600).to_string()), ("m", &(s % 3600 / 60).to_string())],
+        ),
+    }
+}
+
+/// One summary's line of `!nw stats`.
+fn stats_line(r: &Renderer<'_>, who: &str, s: &Summary) -> (&'static str, Vec<(&'static str, String)>) {
+    let n = |x: usize| x.to_string();
+    (
+        "stats.line",
+        vec![
+            ("who", who.to_owned()),
+            ("reports", n(s.reports)),
+            ("incidents", n(s.incidents)),
+            ("confirmed", n(s.confirmed)),
+            ("false_alarms", n(s.false_alarms)),
+            ("median", span_words(r, s.median_s)),
+            ("p90", span_words(r, s.p90_s)),
+            ("rooms", n(s.rooms_alerted)),
+            ("refusals", n(s.refusals)),
+        ],
+    )
+}
+
 fn hood_name<'a>(net: &'a Network, id: &'a str) -> &'a str {
     net.neighborhood(id).map_or(id, |n| n.name.as_str())
 }
@@ -564,6 +607,40 @@ pub fn render_decisions<'i>(
                         ],
                         None,
                     ),
+                    AuditChange::Place {
+                        neighborhood,
+                        old,
+                        new,
+                    } => {
+                        let key = match (old, new) {
+                            (None, _) => "audit.place_added",
+                            (Some(_), Some(_)) => "audit.place_changed",
+                            (Some(_), None) => "audit.place_removed",
+                        };
+                        let shown = |t: &Option<String>| {
+                            let t = t.as_deref().unwrap_or_default();
+                            crate::config::parse_place(t).map_or_else(
+                                || t.to_owned(),
+                                |p| {
+                                    let a = place_args(&r, &p);
+                                    let a: Vec<(&str, &str)> =
+                                        a.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                                    r.plain("places.short", &a)
+                                },
+                            )
+                        };
+                        r.notice(
+                            key,
+                            &[
+                                ("by", by),
+                                ("neighborhood", hood_name(net, neighborhood)),
+                                ("old", &shown(old)),
+                                ("new", &shown(new)),
+                                ("room", in_room),
+                            ],
+                            None,
+                        )
+                    }
                     AuditChange::Drill { neighborhood } => r.notice(
                         "audit.drill",
                         &[
@@ -726,6 +803,144 @@ pub fn render_decisions<'i>(
                     r.notice(
                         "nw.area",
                         &[("neighborhood", &n.name), ("item", &item)],
+                        None,
+                    ),
+                ));
+            }
+            Decision::PlacesReply {
+                room,
+                in_reply_to,
+                outcome,
+            } => {
+                let r = renderer(net, cat, room);
+                let hood = net
+                    .neighborhood_of_room(room)
+                    .map_or("", |n| n.name.as_str())
+                    .to_owned();
+                let with = |key: &'static str, mut args: Vec<(&'static str, String)>| {
+                    args.push(("neighborhood", hood.clone()));
+                    r.notice_parts(&[(key, args)], None)
+                };
+                let message = match outcome {
+                    PlacesOutcome::Added { place, was: None } => {
+                        with("places.added", place_args(&r, place))
+                    }
+                    PlacesOutcome::Added {
+                        place,
+                        was: Some(was),
+                    } => {
+                        let mut a = place_args(&r, place);
+                        a.push(("old_kind", r.plain(was.kind.catalog_key(), &[])));
+                        a.push(("old_at", format!("{:.5},{:.5}", was.at.lat, was.at.lon)));
+                        with("places.moved", a)
+                    }
+                    PlacesOutcome::Unchanged(p) => with("places.unchanged", place_args(&r, p)),
+                    PlacesOutcome::Removed(p) => with("places.removed", place_args(&r, p)),
+                    PlacesOutcome::NotAdded { name, in_file } => with(
+                        if *in_file {
+                            "places.not_added_file"
+                        } else {
+                            "places.not_added"
+                        },
+                        vec![("given", name.clone())],
+                    ),
+                    PlacesOutcome::InFile(name) => {
+                        with("places.in_file", vec![("given", name.clone())])
+                    }
+                    PlacesOutcome::BadName(name) => {
+                        with("places.bad_name", vec![("given", name.clone())])
+                    }
+                    PlacesOutcome::BadKind(word) => {
+                        with("places.bad_kind", vec![("given", word.clone())])
+                    }
+                    PlacesOutcome::BadPoint(p) => {
+                        with("places.bad_point", vec![("problem", problem_words(&r, p))])
+                    }
+                    PlacesOutcome::TooFar(m) => with(
+                        "places.too_far",
+                        vec![("distance", super::distance_words(&r, *m))],
+                    ),
+                    PlacesOutcome::TooMany(n) => {
+                        with("places.too_many", vec![("n", n.to_string())])
+                    }
+                    PlacesOutcome::List {
+                        added,
+                        in_file,
+                        streets,
+                    } => {
+                        let file = r.plain(
+                            "places.file",
+                            &[
+                                ("places", &r.count("count.places", *in_file as u64)),
+                                ("streets", &r.count("count.streets", *streets as u64)),
+                            ],
+                        );
+                        if added.is_empty() {
+                            with("places.list_none", vec![("file", file)])
+                        } else {
+                            let items: Vec<String> = added
+                                .iter()
+                                .map(|(p, set)| {
+                                    let mut a = place_args(&r, p);
+                                    a.push(("by", set.by.clone()));
+                                    a.push((
+                                        "time",
+                                        chrono::DateTime::from_timestamp_millis(set.at_ms)
+                                            .map(|t| r.date_time(t))
+                                            .unwrap_or_default(),
+                                    ));
+                                    let a: Vec<(&str, &str)> =
+                                        a.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                                    r.plain("places.item", &a)
+                                })
+                                .collect();
+                            with(
+                                "places.list",
+                                vec![("list", r.list(&items)), ("file", file)],
+                            )
+                        }
+                    }
+                    PlacesOutcome::Usage => r.notice("places.usage", &[], None),
+                    PlacesOutcome::InCoordination => r.notice("places.coordination", &[], None),
+                };
+                out.push(reply(room, in_reply_to, message));
+            }
+            Decision::Stats {
+                room,
+                in_reply_to,
+                hours,
+                summaries,
+            } => {
+                let r = renderer(net, cat, room);
+                let mut lines = vec![(
+                    "stats.header",
+                    vec![("hours", r.count("count.hours", u64::from(*hours)))],
+                )];
+                for (who, s) in summaries {
+                    let who = match who {
+                        Some(id) => hood_name(net, id).to_owned(),
+                        None => r.plain("stats.network", &[]),
+                    };
+                    lines.push(stats_line(&r, &who, s));
+                }
+                lines.push(("stats.footer", vec![]));
+                out.push(reply(room, in_reply_to, r.notice_lines(&lines)));
+            }
+            Decision::StatsUsage {
+                room,
+                in_reply_to,
+                given,
+            } => {
+                let r = renderer(net, cat, room);
+                out.push(reply(
+                    room,
+                    in_reply_to,
+                    r.notice(
+                        "stats.usage",
+                        &[
+                            ("given", given),
+                            ("max", &crate::stats::MAX_STATS_HOURS.to_string()),
+                        ],
                         None,
                     ),
                 ));

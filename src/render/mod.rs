@@ -89,7 +89,7 @@ pub fn plural_category(lang: &str, n: u64) -> &'static str {
 }
 
 /// Formats a distance the way people say it: `120 m`, `1.4 km`.
-fn distance_words(r: &Renderer<'_>, m: f64) -> String {
+pub(crate) fn distance_words(r: &Renderer<'_>, m: f64) -> String {
     if m < 1000.0 {
         let n = ((m / 10.0).round() * 10.0).max(0.0) as u64;
         r.plain("distance.m", &[("n", &n.to_string())])
@@ -146,6 +146,30 @@ impl<'a> Renderer<'a> {
             html: self.html(key, args),
             mentions_room: false,
             incident,
+        }
+    }
+
+    /// A quiet message of several catalog entries, one line each.
+    pub fn notice_lines(&self, lines: &[(&str, Vec<(&str, String)>)]) -> OutgoingMessage {
+        let join = |html: bool| {
+            lines
+                .iter()
+                .map(|(k, args)| {
+                    let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    if html {
+                        self.html(k, &a)
+                    } else {
+                        self.plain(k, &a)
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        OutgoingMessage {
+            msgtype: MsgType::Notice,
+            body: join(false).join("\n"),
+            html: join(true).join("<br>"),
+            mentions_room: false,
+            incident: None,
         }
     }
 

@@ -14,6 +14,7 @@ use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, gap};
 use crate::config::RoomSetting;
 use crate::incident::{Incident, IncidentId, PendingReport, ReportRecord};
 use crate::links::Link;
+use crate::stats::RefusalCount;
 
 /// State kept in memory only.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +29,7 @@ pub struct MemoryStore {
     events: FxHashMap<String, IncidentId>,
     settings: BTreeMap<(String, String), RoomSetting>,
     links: BTreeMap<String, Link>,
+    refusals: BTreeMap<(String, i64), RefusalCount>,
 }
 
 /// An incident as stored: its fields, and its reports in the runs they were written in,
@@ -122,6 +124,7 @@ impl Store for MemoryStore {
             next_seq: self.next_seq,
             settings: self.settings.values().cloned().collect(),
             links: self.links.values().cloned().collect(),
+            refusals: self.refusals.values().cloned().collect(),
         })
     }
 
@@ -178,6 +181,12 @@ impl Store for MemoryStore {
         for s in batch.settings_put {
             self.settings
                 .insert((s.neighborhood.clone(), s.key.clone()), s);
+        }
+        for k in batch.refusals_delete {
+            self.refusals.remove(&k);
+        }
+        for r in batch.refusals_put {
+            self.refusals.insert((r.neighborhood.clone(), r.hour_ms), r);
         }
         for l in batch.links_put {
             self.links.insert(l.id.clone(), l);

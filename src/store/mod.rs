@@ -1,9 +1,9 @@
 //! Storage: the engine's durable state behind one trait, with an in-memory and a `sled`
 //! implementation that pass the same contract tests.
 //!
-//! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter
-//! the settings changed from rooms and the relay links; every commit is atomic. Must not touch: decisions (the engine makes them),
-//! Matrix.
+//! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter,
+//! the settings changed from rooms, the relay links and the refusal counts; every commit
+//! is atomic. Must not touch: decisions (the engine makes them), Matrix.
 
 mod memory;
 mod sled_store;
@@ -20,6 +20,7 @@ use crate::config::RoomSetting;
 use crate::effect::Effect;
 use crate::incident::{Incident, IncidentId, PendingReport};
 use crate::links::Link;
+use crate::stats::RefusalCount;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub struct Snapshot {
     pub settings: Vec<RoomSetting>,
     /// Relay links, by ID.
     pub links: Vec<Link>,
+    /// Refusals counted per neighborhood and hour (for `!nw stats`).
+    pub refusals: Vec<RefusalCount>,
 }
 
 /// One atomic change: all of it is stored, or none of it.
@@ -82,6 +85,10 @@ pub struct Batch {
     pub settings_delete: Vec<(String, String)>,
     /// Relay links to insert or replace (by ID; they are never deleted).
     pub links_put: Vec<Link>,
+    /// Refusal counts to insert or replace (by neighborhood and hour).
+    pub refusals_put: Vec<RefusalCount>,
+    /// Refusal counts to delete, as (neighborhood, hour): too old for `!nw stats`.
+    pub refusals_delete: Vec<(String, i64)>,
 }
 
 /// An incident to write: all its fields, but only the reports that changed. Reports are
@@ -180,6 +187,8 @@ impl Batch {
             && self.settings_put.is_empty()
             && self.settings_delete.is_empty()
             && self.links_put.is_empty()
+            && self.refusals_put.is_empty()
+            && self.refusals_delete.is_empty()
     }
 }
 

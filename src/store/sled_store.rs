@@ -24,6 +24,12 @@ const EVENT: &str = "event/";
 const SETTING: &str = "setting/";
 /// `link/<id>` → a relay link.
 const LINK: &str = "link/";
+/// `refusal/<neighborhood>/<hour, ms since 1970>` → refusals counted in that hour.
+const REFUSAL: &str = "refusal/";
+
+fn refusal_key(neighborhood: &str, hour_ms: i64) -> Vec<u8> {
+    self::key(REFUSAL, &format!("{neighborhood}/{hour_ms}"))
+}
 
 fn setting_key(neighborhood: &str, key: &str) -> Vec<u8> {
     self::key(SETTING, &format!("{neighborhood}/{key}"))
@@ -201,6 +207,7 @@ impl Store for SledStore {
             next_seq,
             settings: self.scan(SETTING)?,
             links: self.scan(LINK)?,
+            refusals: self.scan(REFUSAL)?,
         })
     }
 
@@ -274,6 +281,12 @@ impl Store for SledStore {
         }
         for l in &batch.links_put {
             b.insert(key(LINK, &l.id), encode(l)?);
+        }
+        for (n, h) in &batch.refusals_delete {
+            b.remove(refusal_key(n, *h));
+        }
+        for r in &batch.refusals_put {
+            b.insert(refusal_key(&r.neighborhood, r.hour_ms), encode(r)?);
         }
         for e in &batch.outbox {
             // generate_id is monotonic across restarts: the queue keeps its order.
