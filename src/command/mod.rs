@@ -543,9 +543,14 @@ mod tests {
         );
         assert_eq!(
             parse_room_command("!nw places remove  La Placita "),
-            Some(RoomCommand::Places(PlacesCommand::Remove("La Placita".into())))
+            Some(RoomCommand::Places(PlacesCommand::Remove(
+                "La Placita".into()
+            )))
         );
-        assert_eq!(parse_room_command("!nw stats"), Some(RoomCommand::Stats(None)));
+        assert_eq!(
+            parse_room_command("!nw stats"),
+            Some(RoomCommand::Stats(None))
+        );
         assert_eq!(
             parse_room_command("!nw estadísticas 48"),
             Some(RoomCommand::Stats(Some("48".into())))

@@ -26,10 +26,9 @@ use crate::catalog::Catalogs;
 use crate::places::{Gazetteer, GazetteerBuilder, GazetteerError, LatLon};
 
 pub use settings::{
-    AREA_KEY, Kind, MAX_PLACE_NAME_CHARS, MAX_PLACE_OUTSIDE_M, MAX_ROOM_PLACES, Overlay,
-    PLACE_KEY, PLACE_KINDS, Problem, RoomSetting, SETTABLE, SettingError, VERIFIER_ADDED,
-    VERIFIER_KEY, VERIFIER_REMOVED, area_text, kind_of, parse_area, parse_place, place_key,
-    place_text,
+    AREA_KEY, Kind, MAX_PLACE_NAME_CHARS, MAX_PLACE_OUTSIDE_M, MAX_ROOM_PLACES, Overlay, PLACE_KEY,
+    PLACE_KINDS, Problem, RoomSetting, SETTABLE, SettingError, VERIFIER_ADDED, VERIFIER_KEY,
+    VERIFIER_REMOVED, area_text, kind_of, parse_area, parse_place, place_key, place_text,
 };
 
 /// Why a network file was refused.

@@ -28,9 +28,9 @@ use crate::command::{
 };
 use crate::config::{
     AREA_KEY, MAX_PLACE_NAME_CHARS, MAX_PLACE_OUTSIDE_M, MAX_ROOM_PLACES, Neighborhood, Network,
-    Overlay, PLACE_KEY, PLACE_KINDS, Problem, RoomSetting, SettingError, Tunables,
-    VERIFIER_ADDED, VERIFIER_KEY, VERIFIER_REMOVED, area_text, is_user_id, kind_of, parse_area,
-    parse_place, place_key, place_text,
+    Overlay, PLACE_KEY, PLACE_KINDS, Problem, RoomSetting, SettingError, Tunables, VERIFIER_ADDED,
+    VERIFIER_KEY, VERIFIER_REMOVED, area_text, is_user_id, kind_of, parse_area, parse_place,
+    place_key, place_text,
 };
 use crate::effect::Effect;
 use crate::links::{self, Link, LinkAction, LinkState};
@@ -461,12 +461,20 @@ impl<S: Store> Engine<S> {
     /// What the inputs committed since the last call added to the statistics (empty
     /// unless [`Engine::with_tallies`]).
     pub fn take_tallies(&mut self) -> Vec<Tally> {
-        self.tallies.as_mut().map(std::mem::take).unwrap_or_default()
+        self.tallies
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// The numbers `!nw stats` shows for a neighborhood (`None`: the network) over the
     /// last `hours` before `now`.
-    pub fn stats(&self, neighborhood: Option<&str>, hours: u32, now: DateTime<Utc>) -> stats::Summary {
+    pub fn stats(
+        &self,
+        neighborhood: Option<&str>,
+        hours: u32,
+        now: DateTime<Utc>,
+    ) -> stats::Summary {
         self.ledger
             .summary(neighborhood, hours, now.timestamp_millis())
     }

@@ -217,12 +217,18 @@ fn merge_spelled_ordinals(toks: Vec<Token>) -> Vec<Token> {
     out
 }
 
+/// An article, left out of place-name keys: "the Hoover Elementary" and "Taquería El
+/// Farolito" typed as "taqueria farolito" mean the same place.
+pub fn is_article(norm: &str) -> bool {
+    matches!(norm, "the" | "el" | "la" | "los" | "las")
+}
+
 /// The normalized words of a name, as used for gazetteer keys.
 pub fn name_key(name: &str) -> Vec<String> {
     tokenize(name)
         .into_iter()
         .map(|t| t.norm)
-        .filter(|w| !matches!(w.as_str(), "the" | "el" | "la" | "los" | "las"))
+        .filter(|w| !is_article(w))
         .collect()
 }
 

@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use super::gazetteer::{Gazetteer, Street};
-use super::normalize::{Token, is_connector, is_street_suffix, name_key, tokenize};
+use super::normalize::{Token, is_article, is_connector, is_street_suffix, name_key, tokenize};
 use super::point::{LatLon, parse_geo_uri};
 
 /// How a location was found.
@@ -198,6 +198,13 @@ impl Gazetteer {
 
     fn resolve_name(&self, toks: &[Token]) -> Option<Resolved> {
         let (names, max) = self.names();
+        // Name keys have no articles; neither may the words read against them.
+        let words: Vec<Token> = toks
+            .iter()
+            .filter(|t| !is_article(&t.norm))
+            .cloned()
+            .collect();
+        let toks = &words[..];
         let mut best: Option<(usize, usize)> = None; // (words, place)
         for i in 0..toks.len() {
             if let Some((len, &idx)) = longest_match(names, toks, i, max)
@@ -344,6 +351,36 @@ mod tests {
         assert_eq!(
             g.resolve("at 37.8232, -122.2785").unwrap().method,
             ResolveMethod::Coordinates
+        );
+    }
+
+    #[test]
+    fn a_place_whose_name_has_an_article_resolves_with_or_without_it() {
+        let g = Gazetteer::from_geojson(
+            r#"{"type":"FeatureCollection","features":[
+              {"type":"Feature","geometry":{"type":"Point","coordinates":[-122.27,37.82]},
+               "properties":{"name":"Taqueria El Farolito","kind":"landmark"}},
+              {"type":"Feature","geometry":{"type":"Point","coordinates":[-122.28,37.83]},
+               "properties":{"name":"The Old Library","kind":"landmark"}}
+            ]}"#,
+        )
+        .unwrap();
+        for (text, place) in [
+            ("2 agents at Taqueria El Farolito", "Taqueria El Farolito"),
+            ("agentes en la taqueria farolito", "Taqueria El Farolito"),
+            ("van outside the old library now", "The Old Library"),
+            ("van outside old library", "The Old Library"),
+        ] {
+            let r = g.resolve(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(
+                (r.method, r.label.as_str()),
+                (ResolveMethod::Place, place),
+                "{text}"
+            );
+        }
+        assert!(
+            g.resolve("el la los las the").is_none(),
+            "articles alone name nothing"
         );
     }
 

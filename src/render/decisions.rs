@@ -9,10 +9,10 @@ use crate::incident::{
     SettingOutcome, Status, UpdateKind,
 };
 use crate::incident::{LinkOutcome, PlacesOutcome, VerifiersOutcome};
-use crate::places::Place;
-use crate::stats::Summary;
 use crate::links::{Link, LinkRefusal, LinkState};
+use crate::places::Place;
 use crate::report::ReportError;
+use crate::stats::Summary;
 
 use super::{Catalogs, MsgType, OutgoingMessage, Renderer};
 use crate::incident::ConfirmedBy;
@@ -73,13 +73,20 @@ fn span_words(r: &Renderer<'_>, s: Option<i64>) -> String {
         Some(s) if s < 3600 => r.plain("stats.minutes", &[("n", &(s / 60).to_string())]),
         Some(s) => r.plain(
             "stats.hours_minutes",
-            &[("h", &(s / 3600).to_string()), ("m", &(s % 3600 / 60).to_string())],
+            &[
+                ("h", &(s / 3600).to_string()),
+                ("m", &(s % 3600 / 60).to_string()),
+            ],
         ),
     }
 }
 
 /// One summary's line of `!nw stats`.
-fn stats_line(r: &Renderer<'_>, who: &str, s: &Summary) -> (&'static str, Vec<(&'static str, String)>) {
+fn stats_line(
+    r: &Renderer<'_>,
+    who: &str,
+    s: &Summary,
+) -> (&'static str, Vec<(&'static str, String)>) {
     let n = |x: usize| x.to_string();
     (
         "stats.line",

@@ -185,14 +185,19 @@ impl Ledger {
             .unwrap_or(u32::MAX),
             incidents: u32::from(old.is_none()),
             confirmed_after_s: match (&old, new.confirmed_after_ms) {
-                (Some(IncidentFacts {
-                    confirmed_after_ms: Some(_),
-                    ..
-                }), _)
+                (
+                    Some(IncidentFacts {
+                        confirmed_after_ms: Some(_),
+                        ..
+                    }),
+                    _,
+                )
                 | (_, None) => Vec::new(),
                 (_, Some(ms)) => vec![ms as f64 / 1000.0],
             },
-            false_alarms: u32::from(new.false_alarm && !old.as_ref().is_some_and(|o| o.false_alarm)),
+            false_alarms: u32::from(
+                new.false_alarm && !old.as_ref().is_some_and(|o| o.false_alarm),
+            ),
             rooms_alerted: new
                 .rooms_alerted
                 .saturating_sub(old.as_ref().map_or(0, |o| o.rooms_alerted)),

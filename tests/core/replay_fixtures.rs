@@ -1084,3 +1084,174 @@ fn a_room_admin_moves_the_neighborhoods_area_routing_follows_and_reset_restores_
     );
     assert!(relayed("$a10").contains(&CL.to_owned()));
 }
+
+#[test]
+fn a_room_admin_adds_a_place_reports_name_it_after_a_restart_and_removing_it_forgets_it() {
+    // The store is reopened after line 6 (the place was just added): later lines read it back.
+    let a = replay_split("places_command", 6);
+    assert!(reply_to(&a, "$p1").contains("the network file gives 20 places and 3 streets"));
+    assert!(reply_to(&a, "$p2").contains("Only room admins"));
+    assert!(
+        a.iter()
+            .all(|x| x["in_reply_to"] != "$p2" || x["room"] == HF),
+        "a refusal is answered in the room only"
+    );
+    assert!(reply_to(&a, "$p3").contains("already has a place “Hoover Elementary”"));
+    assert!(reply_to(&a, "$p4").contains("2968.1 km outside the area of Hoover-Foster"));
+    assert!(reply_to(&a, "$p5").contains("“corner” is not a kind of place a room can add"));
+    assert!(
+        reply_to(&a, "$p6").contains("Taquería El Farolito (landmark, geo:37.82450,-122.27500)")
+    );
+    let audit: Vec<&str> = a
+        .iter()
+        .filter(|x| x["room"] == CO && s(&x["body"]).starts_with("📍"))
+        .map(|x| s(&x["body"]))
+        .collect();
+    assert_eq!(audit.len(), 3, "added, changed, removed: {audit:#?}");
+    assert!(audit[0].contains("@hana:oakland.example added place Taquería El Farolito"));
+    assert!(
+        audit[1].contains("(landmark, geo:37.82450,-122.27500) → TAQUERIA el farolito (shelter")
+    );
+    assert!(audit[2].contains("removed place TAQUERIA el farolito"));
+    // After the restart a report typed without the accent names the added place.
+    let r = reply_to(&a, "$p7");
+    assert!(
+        r.contains("incident") && r.contains("at Taquería El Farolito"),
+        "{r}"
+    );
+    assert!(reply_to(&a, "$p8").contains(
+        "Taquería El Farolito (landmark, geo:37.82450,-122.27500, added by @hana:oakland.example at"
+    ));
+    assert!(
+        reply_to(&a, "$p9").contains("is now a shelter at geo:37.82500,-122.27550 (was a landmark")
+    );
+    assert!(reply_to(&a, "$p10").contains("no longer a place of Hoover-Foster"));
+    // Removed: the same words no longer place a report.
+    assert!(reply_to(&a, "$p11").contains("I couldn't place"));
+    assert!(reply_to(&a, "$p12").contains("one of the network file's places"));
+    assert!(reply_to(&a, "$p13").starts_with("Ninguna sala de Fruitvale agregó lugares"));
+    assert!(reply_to(&a, "$p14").contains("Places belong to a neighborhood"));
+    let html = a
+        .iter()
+        .find(|x| x["in_reply_to"] == "$p15")
+        .and_then(|x| x["html"].as_str())
+        .expect("an html reply");
+    assert!(
+        html.contains("&lt;script&gt;") && !html.contains("<script>"),
+        "{html}"
+    );
+}
+
+/// The numbers of one line of a `!nw stats` reply, by name: "reports 3 · incidents 2 …".
+fn stats_line(reply: &str, who: &str) -> Vec<(String, String)> {
+    let line = reply
+        .lines()
+        .find(|l| l.starts_with(&format!("{who}:")))
+        .unwrap_or_else(|| panic!("no line for {who}: {reply}"));
+    line[who.len() + 1..]
+        .split(" · ")
+        .flat_map(|part| part.split(", "))
+        .map(|part| {
+            let part = part.trim();
+            // The value is the first word after a space that is a number or "none".
+            let at = part
+                .match_indices(' ')
+                .map(|(i, _)| i + 1)
+                .find(|&i| {
+                    part[i..].starts_with(|c: char| c.is_ascii_digit())
+                        || part[i..].starts_with("none")
+                })
+                .unwrap_or_else(|| panic!("no number in {part}"));
+            (part[..at].trim().to_owned(), part[at..].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn stats_count_what_happened_in_the_window_leave_drills_out_and_survive_a_restart() {
+    // The store is reopened after the drill (line 7): the numbers are read back.
+    let a = replay_split("stats_command", 7);
+    let lines: Vec<Value> = std::fs::read_to_string(fixture("stats_command"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // What the fixture holds, counted here from its lines and the bot's other answers.
+    let reports = lines
+        .iter()
+        .filter(|l| l["room"] == HF && s(&l["body"]).starts_with("!r "))
+        .count();
+    let ids = |e: &str| reply_to(&a, e).split("incident ").nth(1).unwrap()[..4].to_owned();
+    let (first, false_alarm) = (ids("$s1"), ids("$s5"));
+    let drill_relays = a
+        .iter()
+        .filter(|x| x["action"] == "relay" && s(&x["body"]).starts_with("🧪"))
+        .count();
+    let rooms_alerted = relayed_rooms(&a).len() - drill_relays;
+    let refusals = ["$s3", "$s4"]
+        .iter()
+        .filter(|e| reply_to(&a, e).starts_with("Only"))
+        .count();
+    let minutes = (lines[1]["ts"].as_i64().unwrap() - lines[0]["ts"].as_i64().unwrap()) / 60_000;
+    assert!(
+        drill_relays > 0 && first != false_alarm,
+        "the fixture has a drill and two incidents"
+    );
+    let want = |reports: usize,
+                incidents: usize,
+                confirmed: usize,
+                fa: usize,
+                median: &str,
+                rooms: usize,
+                refused: usize| {
+        pairs(&[
+            ("reports", &reports.to_string()),
+            ("incidents", &incidents.to_string()),
+            ("confirmed", &confirmed.to_string()),
+            ("false alarms", &fa.to_string()),
+            ("first report to confirmation: median", median),
+            ("90th percentile", median),
+            ("rooms alerted", &rooms.to_string()),
+            ("refusals", &refused.to_string()),
+        ])
+    };
+    let minutes = format!("{minutes} min");
+    // Hidden from a plain member, counted as a refusal.
+    assert!(reply_to(&a, "$s3").contains("Only room admins"));
+    let day = reply_to(&a, "$s8");
+    assert!(day.starts_with("Numbers for the last 24 hours"), "{day}");
+    assert_eq!(
+        stats_line(day, "Hoover-Foster"),
+        want(reports, 2, 1, 1, &minutes, rooms_alerted, refusals),
+        "{day}"
+    );
+    // The coordination room has the whole network and each neighborhood with activity.
+    let network = reply_to(&a, "$s9");
+    assert!(
+        network.starts_with("Numbers for the last 1 hour "),
+        "{network}"
+    );
+    assert_eq!(
+        stats_line(network, "Whole network"),
+        stats_line(day, "Hoover-Foster")
+    );
+    assert!(
+        !network.contains("Clawson:"),
+        "quiet neighborhoods are left out: {network}"
+    );
+    assert!(reply_to(&a, "$s10").contains("The form is !nw stats [HOURS], from 1 to 720"));
+    // Two days later the last 24 hours are empty; the last 72 still hold it all.
+    assert_eq!(
+        stats_line(reply_to(&a, "$s11"), "Hoover-Foster"),
+        want(0, 0, 0, 0, "none yet", 0, 0)
+    );
+    let three_days = reply_to(&a, "$s12");
+    assert!(
+        three_days.starts_with("Numbers for the last 72 hours"),
+        "{three_days}"
+    );
+    assert_eq!(
+        stats_line(three_days, "Hoover-Foster"),
+        stats_line(day, "Hoover-Foster")
+    );
+}

@@ -9,6 +9,7 @@ use neighborwatch::incident::{
 use neighborwatch::links::{Link, LinkState};
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
 use neighborwatch::report::{Details, LocationOutcome, ParsedReport, ReportForm};
+use neighborwatch::stats::RefusalCount;
 use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, Sent, SledStore, Store, StoreError};
 
 use crate::replay_fixtures::{fixture, replay_cmd};
@@ -51,6 +52,21 @@ fn setting(neighborhood: &str, key: &str, value: &str) -> RoomSetting {
         room: "!clawson:eastbay.example".into(),
         at_ms: 1_772_467_500_000,
     }
+}
+
+const HOUR: i64 = 3_600_000;
+
+fn refusals(neighborhood: &str, hour_ms: i64, count: u32) -> RefusalCount {
+    RefusalCount {
+        neighborhood: neighborhood.into(),
+        hour_ms,
+        count,
+    }
+}
+
+fn sorted(mut r: Vec<RefusalCount>) -> Vec<RefusalCount> {
+    r.sort_by(|a, b| (&a.neighborhood, a.hour_ms).cmp(&(&b.neighborhood, b.hour_ms)));
+    r
 }
 
 fn link(id: &str, state: LinkState) -> Link {
@@ -113,6 +129,8 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
             settings_put: vec![setting("clawson", "alert_radius_m", "200")],
             settings_delete: vec![],
             links_put: vec![link("LC9TU", LinkState::Requested)],
+            refusals_put: vec![refusals("clawson", 0, 1), refusals("clawson", HOUR, 2)],
+            refusals_delete: vec![],
         })
         .unwrap();
     assert!(
@@ -134,6 +152,23 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     );
 
     assert_eq!(snap.links, vec![link("LC9TU", LinkState::Requested)]);
+    assert_eq!(
+        sorted(snap.refusals),
+        vec![refusals("clawson", 0, 1), refusals("clawson", HOUR, 2)]
+    );
+
+    // An hour's refusal count written again replaces it; a delete removes only its hour.
+    store
+        .commit(Batch {
+            refusals_put: vec![refusals("clawson", HOUR, 3), refusals("prescott", HOUR, 1)],
+            refusals_delete: vec![("clawson".into(), 0)],
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(
+        sorted(store.load().unwrap().refusals),
+        vec![refusals("clawson", HOUR, 3), refusals("prescott", HOUR, 1)]
+    );
 
     // A link written again replaces its record.
     store
