@@ -2307,6 +2307,18 @@ impl<S: Store> Engine<S> {
                 .retain(|_, v| v.last().is_some_and(|t| now_ms - *t < RATE_WINDOW_MS));
             self.limited_told
                 .retain(|_, t| now_ms - *t < RATE_WINDOW_MS);
+            // Statistics older than `!nw stats` can ask for are forgotten, and their
+            // refusal counts leave the store.
+            let old = self.ledger.forget_old(now_ms);
+            if !old.is_empty() {
+                let forgotten = old.len();
+                self.store.commit(Batch {
+                    at_ms: now_ms,
+                    refusals_delete: old,
+                    ..Batch::default()
+                })?;
+                debug!(forgotten, "old refusal counts forgotten");
+            }
         }
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Vec::new());

@@ -860,3 +860,44 @@ fn a_setting_change_the_store_cannot_commit_is_not_applied_and_can_be_sent_again
     assert_eq!(radius(&engine), 200.0);
     assert_eq!(engine.store().inner.load().unwrap().settings.len(), 1);
 }
+
+#[test]
+fn refusal_counts_older_than_stats_can_show_leave_the_sled_store() {
+    use neighborwatch::incident::{Content, Engine, IncomingMessage, Member};
+    on_sled(|store, reopen| {
+        let key = || ReporterKey::new(b"stats-test-key-0123456789abcdef");
+        let net = std::sync::Arc::clone(&crate::support::NETWORK);
+        let mut e = Engine::open(std::sync::Arc::clone(&net), store, key()).unwrap();
+        let t0 = crate::support::sent_at();
+        let refused = IncomingMessage {
+            event_id: "$stats".into(),
+            room: "!hooverfoster:oakland.example".into(),
+            sender: "@bob:oakland.example".into(),
+            ts: t0,
+            content: Content::Text {
+                body: "!nw stats".into(),
+                notice: false,
+                replaces: None,
+            },
+            member: Member {
+                power: 0,
+                since: None,
+            },
+        };
+        assert!(!e.handle(&refused, t0).unwrap().is_empty(), "answered");
+        let refusals = |e: &Engine<SledStore>, at| e.stats(Some("hoover-foster"), 720, at).refusals;
+        assert_eq!(refusals(&e, t0), 1);
+        assert_eq!(e.store().load().unwrap().refusals.len(), 1);
+        // Still within the 30 days `!nw stats 720` looks back: kept, on disk too.
+        let day = |n| t0 + chrono::Duration::days(n);
+        e.tick(day(20)).unwrap();
+        let mut e = Engine::open(net.clone(), reopen(e.into_store()), key()).unwrap();
+        assert_eq!(refusals(&e, day(20)), 1, "read back after a restart");
+        // Past it: forgotten in memory and gone from the store.
+        e.tick(day(31)).unwrap();
+        assert_eq!(e.store().load().unwrap().refusals, vec![]);
+        let e = Engine::open(net, reopen(e.into_store()), key()).unwrap();
+        assert_eq!(e.store().load().unwrap().refusals, vec![]);
+        assert_eq!(e.stats(Some("hoover-foster"), 720, day(20)).refusals, 0);
+    });
+}
