@@ -318,7 +318,8 @@ pub async fn run(
         store.clone().with_flush_on_commit(false),
         secrets.reporter_key.clone(),
     )?
-    .with_outbox();
+    .with_outbox()
+    .with_tallies();
     let (tx, rx) = mpsc::unbounded_channel::<Received>();
     let outbox_ready = Arc::new(Notify::new());
     let metrics = Arc::new(Metrics::new());
@@ -355,6 +356,7 @@ pub async fn run(
         rx,
         Arc::clone(&outbox_ready),
         Arc::clone(&after_sync),
+        Arc::clone(&metrics),
     );
     // The sender task: drains the outbox, rooms side by side, each with its own backoff.
     let sender = tokio::spawn(send_loop(
@@ -563,6 +565,7 @@ fn spawn_engine(
     mut rx: mpsc::UnboundedReceiver<Received>,
     ready: Arc<Notify>,
     after_sync: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 ) -> (
     tokio::task::JoinHandle<()>,
     tokio::sync::oneshot::Sender<()>,
@@ -609,6 +612,10 @@ fn spawn_engine(
             if let Err(e) = tokio::task::block_in_place(|| store.flush()) {
                 warn!(error = %e, "cannot flush the state store; nothing more is sent until it can");
                 continue;
+            }
+            // The statistics' counters move once what they count is on disk.
+            for t in engine.take_tallies() {
+                metrics.tally(&t);
             }
             // Said once on disk: what the log says was queued survives a crash.
             for n in queued.iter().filter(|n| **n > 0) {

@@ -4,8 +4,12 @@
 //! text exposition, the `/health` verdict, and the optional HTTP listener (`[metrics]
 //! listen` in the network file) that serves both. Metric names follow Prometheus
 //! conventions (`neighborwatch_…_total` counters, histograms in seconds).
-//! Must not touch: decisions, message bodies, user IDs. Labels are room IDs and kinds
-//! of message, never who wrote what.
+//! The statistics of `!nw stats` (reports, incidents, confirmations, false alarms, rooms
+//! alerted, refusals, per neighborhood) are counted here too, from the engine's
+//! [`Tally`]s after each commit: counters since the process started, where `!nw stats`
+//! reads a window of the store.
+//! Must not touch: decisions, message bodies, user IDs. Labels are room IDs, neighborhood
+//! IDs and kinds of message, never who wrote what.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -25,6 +29,8 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
+use crate::stats::Tally;
+
 /// A room, as a label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoomLabel {
@@ -38,6 +44,17 @@ pub struct KindLabel {
     /// `alert`, `update` (edits, thread replies, locations), `reply` or `notice`.
     pub kind: &'static str,
 }
+
+/// A neighborhood (its `id` in the network file; `coordination` for the coordination
+/// room's refusals), as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NeighborhoodLabel {
+    /// The neighborhood's id.
+    pub neighborhood: String,
+}
+
+/// A histogram per neighborhood.
+type PerNeighborhood = Family<NeighborhoodLabel, Histogram, fn() -> Histogram>;
 
 /// How long the bot may go without a completed sync and still count as syncing: the
 /// sync long-polls for 10 s, so three missed polls.
@@ -67,6 +84,20 @@ pub struct Metrics {
     pub events: Counter,
     /// When the last sync completed (seconds since 1970).
     pub last_sync: Gauge<f64, AtomicU64>,
+    /// Reports taken in, per neighborhood (drills never count, here or below).
+    pub reports: Family<NeighborhoodLabel, Counter>,
+    /// Incidents opened, per neighborhood.
+    pub incidents: Family<NeighborhoodLabel, Counter>,
+    /// Incidents confirmed, per neighborhood.
+    pub confirmed: Family<NeighborhoodLabel, Counter>,
+    /// Incidents marked false alarms, per neighborhood.
+    pub false_alarms: Family<NeighborhoodLabel, Counter>,
+    /// Rooms alerted, per neighborhood of the incident.
+    pub rooms_alerted: Family<NeighborhoodLabel, Counter>,
+    /// Commands and verifier actions refused, per neighborhood.
+    pub refusals: Family<NeighborhoodLabel, Counter>,
+    /// Seconds from an incident's first report to its confirmation, per neighborhood.
+    pub confirmation: PerNeighborhood,
     clock: Mutex<Clock>,
 }
 
@@ -75,6 +106,13 @@ struct Clock {
     last_sync: Option<Instant>,
     last_send: Option<Instant>,
     depth: i64,
+}
+
+/// Buckets for first report to confirmation: 5 s to about 2.8 h, doubling.
+fn confirmation_histogram() -> Histogram {
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+        5.0, 2.0, 12,
+    ))
 }
 
 /// Buckets for delays: 5 ms to about 82 s, doubling.
@@ -140,8 +178,44 @@ impl Metrics {
             "When the last sync with the homeserver completed",
             last_sync.clone(),
         );
+        let mut per_neighborhood = |name: &str, help: &str| {
+            let f = Family::<NeighborhoodLabel, Counter>::default();
+            registry.register(name, help, f.clone());
+            f
+        };
+        let reports = per_neighborhood(
+            "reports",
+            "Reports taken in, per neighborhood (drills never count)",
+        );
+        let incidents = per_neighborhood("incidents", "Incidents opened, per neighborhood");
+        let confirmed = per_neighborhood("confirmed", "Incidents confirmed, per neighborhood");
+        let false_alarms = per_neighborhood(
+            "false_alarms",
+            "Incidents marked false alarms, per neighborhood",
+        );
+        let rooms_alerted = per_neighborhood(
+            "rooms_alerted",
+            "Rooms alerted about an incident, per neighborhood of the incident",
+        );
+        let refusals = per_neighborhood(
+            "refusals",
+            "Commands and verifier actions refused, per neighborhood",
+        );
+        let confirmation: PerNeighborhood = Family::new_with_constructor(confirmation_histogram);
+        registry.register(
+            "confirmation_seconds",
+            "From an incident's first report to its confirmation, per neighborhood",
+            confirmation.clone(),
+        );
         Self {
             registry,
+            reports,
+            incidents,
+            confirmed,
+            false_alarms,
+            rooms_alerted,
+            refusals,
+            confirmation,
             alert_delay,
             sync_lag,
             outbox_depth,
@@ -186,6 +260,27 @@ impl Metrics {
             self.outbox_depth
                 .get_or_create(&label)
                 .set(i64::try_from(depth).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Adds what one committed input changed in a neighborhood's numbers.
+    pub fn tally(&self, t: &Tally) {
+        let label = NeighborhoodLabel {
+            neighborhood: t.neighborhood.to_string(),
+        };
+        let add = |f: &Family<NeighborhoodLabel, Counter>, n: u32| {
+            if n > 0 {
+                f.get_or_create(&label).inc_by(u64::from(n));
+            }
+        };
+        add(&self.reports, t.reports);
+        add(&self.incidents, t.incidents);
+        add(&self.false_alarms, t.false_alarms);
+        add(&self.rooms_alerted, t.rooms_alerted);
+        add(&self.refusals, t.refusals);
+        for s in &t.confirmed_after_s {
+            self.confirmed.get_or_create(&label).inc();
+            self.confirmation.get_or_create(&label).observe(*s);
         }
     }
 
@@ -361,6 +456,46 @@ mod tests {
         ] {
             assert!(page.contains(name), "{name} missing from:\n{page}");
         }
+        // The statistics, per neighborhood.
+        let hf = |reports, refusals| Tally {
+            neighborhood: "hoover-foster".into(),
+            reports,
+            refusals,
+            ..Tally::default()
+        };
+        m.tally(&hf(1, 0));
+        m.tally(&Tally {
+            incidents: 1,
+            confirmed_after_s: vec![300.0],
+            rooms_alerted: 2,
+            ..hf(1, 0)
+        });
+        m.tally(&Tally {
+            neighborhood: "coordination".into(),
+            ..hf(0, 1)
+        });
+        let page = m.encode();
+        for name in [
+            "neighborwatch_reports_total{neighborhood=\"hoover-foster\"} 2",
+            "neighborwatch_incidents_total{neighborhood=\"hoover-foster\"} 1",
+            "neighborwatch_confirmed_total{neighborhood=\"hoover-foster\"} 1",
+            "neighborwatch_rooms_alerted_total{neighborhood=\"hoover-foster\"} 2",
+            "neighborwatch_refusals_total{neighborhood=\"coordination\"} 1",
+            "neighborwatch_confirmation_seconds_sum{neighborhood=\"hoover-foster\"} 300.0",
+            "neighborwatch_confirmation_seconds_bucket{le=\"320.0\",neighborhood=\"hoover-foster\"} 1",
+            "neighborwatch_confirmation_seconds_bucket{le=\"160.0\",neighborhood=\"hoover-foster\"} 0",
+        ] {
+            assert!(page.contains(name), "{name} missing from:\n{page}");
+        }
+        // Nothing counted, nothing listed: no false alarm line yet, no refusal here.
+        assert!(
+            !page.contains("neighborwatch_false_alarms_total{"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("neighborwatch_refusals_total{neighborhood=\"hoover-foster\"}"),
+            "{page}"
+        );
         // A room whose queue emptied is no longer listed.
         assert!(!page.contains("!b:hs"), "{page}");
         assert!(page.ends_with("# EOF\n"), "{page}");

@@ -1546,6 +1546,14 @@ fn sample(page: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The sum of a labelled metric's samples over every label set on a metrics page.
+fn total(page: &str, metric: &str) -> f64 {
+    page.lines()
+        .filter_map(|l| l.strip_prefix(metric)?.strip_prefix('{'))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once_and_metrics_show_it()
  {
@@ -1578,6 +1586,12 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
     wait_for_log(&bot, "caught up", 1, 60).await;
     let (status, _) = http_get(port, "/health").await;
     assert_eq!(status, 200, "healthy once syncing");
+    let (_, before) = http_get(port, "/metrics").await;
+    assert_eq!(
+        total(&before, "neighborwatch_reports_total"),
+        0.0,
+        "{before}"
+    );
 
     // Room B's sends hang. Room A's moderator reports two incidents near both rooms (a
     // moderator's report confirms at once): room A gets both alerts while B's first one
@@ -1649,6 +1663,27 @@ async fn a_room_whose_sends_hang_holds_up_no_other_room_and_gets_its_alerts_once
     assert!(
         sample(&page, "neighborwatch_events_received_total").is_some_and(|n| n >= 2.0),
         "{page}"
+    );
+    // The statistics moved: two reports, each its own incident, confirmed at once (a
+    // moderator's), each relayed to A, B and U (near A, and unencrypted: the alert the
+    // bot holds back there still counts as the room alerted, as in `!nw stats`).
+    for (metric, n) in [
+        ("neighborwatch_reports_total", 2.0),
+        ("neighborwatch_incidents_total", 2.0),
+        ("neighborwatch_confirmed_total", 2.0),
+        ("neighborwatch_confirmation_seconds_count", 2.0),
+        ("neighborwatch_rooms_alerted_total", 6.0),
+        ("neighborwatch_false_alarms_total", 0.0),
+    ] {
+        assert_eq!(total(&page, metric), n, "{metric}:\n{page}");
+    }
+    assert!(
+        sample(
+            &page,
+            "neighborwatch_reports_total{neighborhood=\"hoover-foster\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "labelled by neighborhood:\n{page}"
     );
     assert_eq!(http_get(port, "/health").await.0, 200);
     assert_eq!(http_get(port, "/nothing").await.0, 404);
