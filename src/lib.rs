@@ -28,6 +28,8 @@
 //!   accepted links).
 //! - [`render`]: every outgoing message as data, in English or Spanish, from the message
 //!   catalogs in `catalogs/`; the only place user text is escaped for HTML.
+//! - [`stats`]: the numbers of `!nw stats` (a ledger of incidents and refusals) and
+//!   what each commit adds to the Prometheus counters.
 //! - [`effect`]: [`effect::Effect`], the actions the core asks for.
 //! - [`store`]: the [`store::Store`] trait with in-memory and `sled` backends; atomic
 //!   commits.
