@@ -292,6 +292,13 @@ fn check_summary(path: &std::path::Path, file: &Network, overlay: &Overlay) -> S
                     s.value, s.by, s.room
                 );
             }
+            if s.key.starts_with(neighborwatch::config::PLACE_KEY) {
+                let _ = writeln!(
+                    out,
+                    "    * place {} (kind, point, name): added from a room by {} in {}",
+                    s.value, s.by, s.room
+                );
+            }
             if let Some(user) = s.key.strip_prefix(neighborwatch::config::VERIFIER_KEY) {
                 let _ = writeln!(
                     out,

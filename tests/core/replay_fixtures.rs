@@ -720,6 +720,22 @@ fn settings_are_shown_to_room_admins_only_with_their_source() {
     );
 }
 
+/// `neighborwatch check --state`: whether it succeeded, its stdout and stderr.
+fn check_state(state: &Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+        .args(["check", "--config"])
+        .arg(crate::support::example_path())
+        .arg("--state")
+        .arg(state)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The relays of incident actions: the rooms alerted.
 fn relayed_rooms(actions: &[Value]) -> Vec<String> {
     actions
@@ -816,20 +832,7 @@ fn a_room_admins_setting_is_validated_like_the_file_steers_routing_and_survives_
     assert_eq!(relayed_rooms(&a), vec![HF.to_owned()], "{a:#?}");
 
     // `neighborwatch check --state` shows the effective settings, the room-set one marked.
-    let check = |state: &Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-            .args(["check", "--config"])
-            .arg(crate::support::example_path())
-            .arg("--state")
-            .arg(state)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let check = check_state;
     let (ok, out, err) = check(&store);
     assert!(ok, "{err}");
     let clawson: Vec<&str> = out
@@ -1253,5 +1256,32 @@ fn stats_count_what_happened_in_the_window_leave_drills_out_and_survive_a_restar
     assert_eq!(
         stats_line(three_days, "Hoover-Foster"),
         stats_line(day, "Hoover-Foster")
+    );
+}
+
+#[test]
+fn check_with_the_state_lists_the_places_added_from_rooms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, store) = (dir.path().join("in.jsonl"), dir.path().join("state.sled"));
+    let all = std::fs::read_to_string(fixture("places_command")).unwrap();
+    let lines: Vec<&str> = all.lines().take(6).collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let (_, err, code) = replay_cmd(&input, Some(&store));
+    assert_eq!(code, 0, "{err}");
+    let (ok, out, err) = check_state(&store);
+    assert!(ok, "{err}");
+    let (_, before, _) = check_state(&dir.path().join("none.sled"));
+    assert!(before.is_empty(), "no state database there: refused");
+    assert!(
+        out.contains("hoover-foster (Hoover-Foster): 1 room, 21 places"),
+        "{out}"
+    );
+    assert!(
+        out.contains("* place landmark 37.82450,-122.27500 Taquería El Farolito (kind, point, name): added from a room by @hana:oakland.example in !hooverfoster:oakland.example"),
+        "{out}"
+    );
+    assert!(
+        out.contains("clawson (Clawson & McClymonds): 1 room, 20 places"),
+        "{out}"
     );
 }
