@@ -41,6 +41,7 @@
 //! - [`metrics`]: Prometheus metrics and the health check, on an optional HTTP listener.
 //! - [`devnet`]: a local Synapse network for the demo and the end-to-end tests.
 
+#![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
 pub mod catalog;

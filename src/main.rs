@@ -1,5 +1,7 @@
 //! The `neighborwatch` command: the binary's edge, where errors become `anyhow`.
 
+#![forbid(unsafe_code)]
+
 use std::fs::File;
 use std::io::{self, BufReader};
 use std::path::PathBuf;

@@ -2296,7 +2296,9 @@ impl<S: Store> Engine<S> {
             .is_none_or(|t| now - t >= Duration::hours(1))
         {
             let before = now - Duration::days(SEEN_KEEP_DAYS);
-            let n = self.store.forget_seen(before.timestamp_millis())?;
+            let n = self
+                .store
+                .forget_seen(before.timestamp_millis(), now.timestamp_millis())?;
             if n > 0 {
                 debug!(forgotten = n, "old handled event IDs forgotten");
             }

@@ -132,7 +132,7 @@ impl Store for MemoryStore {
         Ok(self.seen.contains(event_id))
     }
 
-    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+    fn forget_seen(&mut self, before_ms: i64, _now_ms: i64) -> Result<usize, StoreError> {
         Ok(self.seen.forget_before(before_ms))
     }
 

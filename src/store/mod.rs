@@ -204,8 +204,9 @@ pub trait Store {
     /// Whether an event was already handled.
     fn is_seen(&self, event_id: &str) -> Result<bool, StoreError>;
     /// Forgets the event IDs handled before `before_ms` (milliseconds since 1970); returns
-    /// how many. IDs stored without a time (by older versions) count as handled now.
-    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError>;
+    /// how many. IDs stored without a time (by older versions) count as handled at
+    /// `now_ms` (the store reads no clock).
+    fn forget_seen(&mut self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError>;
     /// Applies a batch atomically.
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError>;
     /// Outbox entries not yet sent, oldest first.

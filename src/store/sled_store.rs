@@ -215,8 +215,8 @@ impl Store for SledStore {
         Ok(self.tree.contains_key(key(SEEN, event_id))?)
     }
 
-    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError> {
-        let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
+    fn forget_seen(&mut self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError> {
+        let now = now_ms.to_be_bytes();
         let mut b = sled::Batch::default();
         let mut forgotten = 0;
         for entry in self.tree.scan_prefix(SEEN.as_bytes()) {

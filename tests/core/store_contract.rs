@@ -722,11 +722,11 @@ fn seen_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
     let mut store = reopen(store);
     assert!(store.is_seen("$old").unwrap() && store.is_seen("$new").unwrap());
     assert_eq!(
-        store.forget_seen(day).unwrap(),
+        store.forget_seen(day, 10 * day).unwrap(),
         0,
         "nothing is older than day 1"
     );
-    assert_eq!(store.forget_seen(2 * day).unwrap(), 1);
+    assert_eq!(store.forget_seen(2 * day, 10 * day).unwrap(), 1);
     let store = reopen(store);
     assert!(!store.is_seen("$old").unwrap(), "forgotten");
     assert!(store.is_seen("$new").unwrap(), "still remembered");
@@ -740,6 +740,23 @@ fn memory_store_forgets_old_handled_events() {
 #[test]
 fn sled_store_forgets_old_handled_events() {
     on_sled(|store, reopen| seen_contract(store, reopen));
+}
+
+#[test]
+fn an_event_id_stored_without_a_time_counts_as_handled_at_the_time_given() {
+    let day = 86_400_000;
+    on_sled(|mut store, _| {
+        // As older versions stored them: the key, and no time.
+        let engine = store.db().open_tree("engine").unwrap();
+        engine.insert("seen/$legacy", &b""[..]).unwrap();
+        assert!(store.is_seen("$legacy").unwrap());
+        // Stamped with "now" (day 3), not forgotten by a cutoff before it...
+        assert_eq!(store.forget_seen(2 * day, 3 * day).unwrap(), 0);
+        assert!(store.is_seen("$legacy").unwrap());
+        // ...and forgotten once the cutoff passes that day, whatever the machine's clock.
+        assert_eq!(store.forget_seen(3 * day + 1, 4 * day).unwrap(), 1);
+        assert!(!store.is_seen("$legacy").unwrap());
+    });
 }
 
 #[test]
@@ -772,10 +789,27 @@ fn the_engine_remembers_handled_events_for_a_week() {
             .unwrap()
             .is_empty()
     );
+    // A second report, five days later.
+    let later = IncomingMessage {
+        event_id: "$later".into(),
+        ts: t0 + chrono::Duration::days(5),
+        ..m.clone()
+    };
+    assert!(!e.handle(&later, later.ts).unwrap().is_empty());
     e.tick(t0 + chrono::Duration::days(8)).unwrap();
     assert!(
         !e.store().is_seen("$report").unwrap(),
         "forgotten after a week"
+    );
+    assert!(
+        e.store().is_seen("$later").unwrap(),
+        "the one handled three days ago is kept"
+    );
+    assert!(
+        e.handle(&later, t0 + chrono::Duration::days(8))
+            .unwrap()
+            .is_empty(),
+        "and still handled once"
     );
 }
 
@@ -793,8 +827,8 @@ impl Store for FailingStore {
     fn is_seen(&self, event_id: &str) -> Result<bool, StoreError> {
         self.inner.is_seen(event_id)
     }
-    fn forget_seen(&mut self, before_ms: i64) -> Result<usize, StoreError> {
-        self.inner.forget_seen(before_ms)
+    fn forget_seen(&mut self, before_ms: i64, now_ms: i64) -> Result<usize, StoreError> {
+        self.inner.forget_seen(before_ms, now_ms)
     }
     fn commit(&mut self, batch: Batch) -> Result<(), StoreError> {
         if self.failing.get() {
