@@ -2403,15 +2403,16 @@ impl<S: Store> Engine<S> {
             keep
         });
         tx.batch.pending_delete = dropped;
-        // Closed incidents whose text is gone stay in the store only.
+        let decisions = self.commit(tx, now)?;
+        // Closed incidents whose text is gone stay in the store only (those purged by this
+        // very tick too, now that their write is committed: no later timer may be due to
+        // come back for them).
         let closed: Vec<IncidentId> = self
             .incidents
             .values()
             .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
             .map(|i| i.id)
-            .filter(|id| !tx.touched.iter().any(|(t, _, _)| t == id))
             .collect();
-        let decisions = self.commit(tx, now)?;
         for id in closed {
             self.incidents.remove(&id);
         }

@@ -10,4 +10,5 @@ mod relay_links;
 mod replay_fixtures;
 mod store_contract;
 mod support;
+mod timers;
 mod undecryptable;

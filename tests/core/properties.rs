@@ -196,6 +196,20 @@ fn a_drifting_centroid_never_pulls_in_a_report_beyond_twice_the_radius() {
         .map(|(i, x)| report(i, i as u8, 0.0, *x, i as i64))
         .collect();
     run(&mut e, &msgs);
+    // Every report was taken in, and the drift was real: the first two (240 m apart)
+    // merged, so the centroid moved east.
+    assert_eq!(
+        e.incidents().map(|i| i.reports.len()).sum::<usize>(),
+        east.len(),
+        "every report is in an incident"
+    );
+    let of = |event: &str| {
+        e.incidents()
+            .find(|i| i.reports.iter().any(|r| &*r.event_id == event))
+            .map(|i| i.id)
+    };
+    assert_eq!(of("$e0"), of("$e1"), "240 m apart: one incident");
+    assert!(of("$e0").is_some());
     for inc in e.incidents() {
         for a in &inc.reports {
             for b in &inc.reports {
