@@ -935,3 +935,112 @@ fn refusal_counts_older_than_stats_can_show_leave_the_sled_store() {
         assert_eq!(e.stats(Some("hoover-foster"), 720, day(20)).refusals, 0);
     });
 }
+
+/// Everything of the engine a user could notice: incidents, pending reports, the stats.
+fn engine_state<S: Store>(
+    e: &neighborwatch::incident::Engine<S>,
+    now: chrono::DateTime<Utc>,
+) -> (
+    Vec<Incident>,
+    Vec<PendingReport>,
+    neighborwatch::stats::Summary,
+) {
+    let mut incidents: Vec<Incident> = e.incidents().cloned().collect();
+    incidents.sort_by_key(|i| i.id);
+    (incidents, e.pending().to_vec(), e.stats(None, 24, now))
+}
+
+#[test]
+fn a_report_the_store_cannot_commit_leaves_the_engine_as_before_and_can_be_handled_again() {
+    use neighborwatch::incident::{Content, Engine, IncomingMessage};
+    let failing = std::rc::Rc::new(std::cell::Cell::new(false));
+    let store = FailingStore {
+        inner: MemoryStore::new(),
+        failing: std::rc::Rc::clone(&failing),
+    };
+    let key = || ReporterKey::new(b"rollback-test-key-0123456789abcd");
+    let net = std::sync::Arc::clone(&crate::support::NETWORK);
+    let mut engine = Engine::open(std::sync::Arc::clone(&net), store, key()).unwrap();
+    let mut control = Engine::open(net, MemoryStore::new(), key()).unwrap();
+    let t0 = crate::support::sent_at();
+    let msg = |event: &str, sender: &str, body: &str, minute: i64| IncomingMessage {
+        event_id: event.into(),
+        room: "!hooverfoster:oakland.example".into(),
+        sender: sender.into(),
+        ts: t0 + chrono::Duration::minutes(minute),
+        content: Content::Text {
+            body: body.into(),
+            notice: false,
+            replaces: None,
+        },
+        member: Default::default(),
+    };
+    let first = msg(
+        "$1",
+        "@maria:oakland.example",
+        "!r agents at 31st & Market",
+        0,
+    );
+    let unplaced = msg(
+        "$2",
+        "@kim:oakland.example",
+        "!r agents by the blue house",
+        1,
+    );
+    for m in [&first, &unplaced] {
+        engine.handle(m, m.ts).unwrap();
+        control.handle(m, m.ts).unwrap();
+    }
+    let now = t0 + chrono::Duration::minutes(5);
+    let before = engine_state(&engine, now);
+    let stored = engine.store().inner.load().unwrap();
+    // The confirming report, a location for the pending one, and a verifier's action:
+    // each fails to commit and leaves everything as it was.
+    let confirming = msg(
+        "$3",
+        "@dlee:oakland.example",
+        "!r agents at 31st and Market St",
+        5,
+    );
+    let id = before.0[0].id;
+    let clear = msg(
+        "$4",
+        "@ana.verifier:oakland.example",
+        &format!("!clear {id}"),
+        5,
+    );
+    failing.set(true);
+    for m in [&confirming, &clear] {
+        assert!(engine.handle(m, now).is_err(), "the commit failed");
+        assert_eq!(
+            engine_state(&engine, now),
+            before,
+            "nothing changed in memory"
+        );
+        assert_eq!(
+            engine.store().inner.load().unwrap(),
+            stored,
+            "nor in the store"
+        );
+        assert!(
+            !engine.store().is_seen(&m.event_id).unwrap(),
+            "not marked handled"
+        );
+    }
+    assert!(
+        engine.tick(now + chrono::Duration::hours(5)).is_err(),
+        "timers too"
+    );
+    assert_eq!(engine_state(&engine, now), before);
+    // The store works again: the same events give exactly what they give to an engine
+    // that never failed.
+    failing.set(false);
+    for m in [&confirming, &clear] {
+        assert_eq!(
+            engine.handle(m, now).unwrap(),
+            control.handle(m, now).unwrap()
+        );
+    }
+    assert_eq!(engine_state(&engine, now), engine_state(&control, now));
+    assert_eq!(engine_state(&engine, now).2.confirmed, 1);
+}
