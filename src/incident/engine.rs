@@ -2290,6 +2290,22 @@ impl<S: Store> Engine<S> {
 
     /// Like [`Engine::tick`], returning the decisions without wording them.
     pub fn tick_decisions(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
+        let hourly = self
+            .forgot_seen_at
+            .is_none_or(|t| now - t >= Duration::hours(1));
+        let decisions = self.timers(now)?;
+        if hourly {
+            // Hourly, after this tick's purges: what was purged or deleted is made
+            // unrecoverable from the store's files too. The decisions are committed
+            // already; a failure here is retried next hour.
+            if let Err(e) = self.store.shred() {
+                tracing::warn!(error = %e, "cannot shred deleted records; trying again in an hour");
+            }
+        }
+        Ok(decisions)
+    }
+
+    fn timers(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
         // Handled event IDs are remembered for a week, not forever (looked at hourly).
         if self
             .forgot_seen_at

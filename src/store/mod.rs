@@ -3,9 +3,11 @@
 //!
 //! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter,
 //! the settings changed from rooms, the relay links and the refusal counts; every commit
-//! is atomic. Must not touch: decisions (the engine makes them), Matrix.
+//! is atomic; what is deleted is gone from the files too ([`shred`]). Must not touch:
+//! decisions (the engine makes them), Matrix.
 
 mod memory;
+pub mod shred;
 mod sled_store;
 
 pub use memory::MemoryStore;
@@ -39,6 +41,9 @@ pub enum StoreError {
     /// A record could not be encoded.
     #[error("cannot encode record: {0}")]
     Encode(String),
+    /// The sealing keys' file could not be read or written.
+    #[error("sealing keys: {0}")]
+    Keys(String),
 }
 
 /// Everything the engine needs to resume.
@@ -226,6 +231,12 @@ pub trait Store {
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError>;
     /// The incident one of the bot's messages is about.
     fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError>;
+    /// Makes what was deleted or replaced unrecoverable from the files too (the engine
+    /// calls it hourly, after purging report text). Nothing to do for a store that keeps
+    /// no old copies.
+    fn shred(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// The error for a write that would leave a hole in an incident's reports.

@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use super::shred::Sealer;
+
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{Batch, Queued, Sent, Snapshot, Store, StoreError};
@@ -71,6 +73,7 @@ pub struct SledStore {
     tree: sled::Tree,
     db: sled::Db,
     flush_on_commit: bool,
+    sealer: Sealer,
 }
 
 fn key(prefix: &str, id: &str) -> Vec<u8> {
@@ -80,16 +83,18 @@ fn key(prefix: &str, id: &str) -> Vec<u8> {
     k
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Encode(e.to_string()))
-}
-
-fn decode<T: DeserializeOwned>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(k).into_owned(),
-        reason: e.to_string(),
-    })
-}
+/// Records whose values the store encodes (sealed: see [`super::shred`]). The others
+/// (`seen/`, `alert/`, `event/`) hold times and IDs, never what anyone wrote.
+const SEALED_KINDS: &[&[u8]] = &[
+    INCIDENT.as_bytes(),
+    REPORT.as_bytes(),
+    PENDING.as_bytes(),
+    NEXT_SEQ,
+    OUTBOX.as_bytes(),
+    SETTING.as_bytes(),
+    LINK.as_bytes(),
+    REFUSAL.as_bytes(),
+];
 
 impl SledStore {
     /// Opens (or creates) the database at `path`, with a page cache of
@@ -99,16 +104,37 @@ impl SledStore {
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        Self::from_db(db)
+        let sealer = Sealer::open(path)?;
+        Self::from_db(db, sealer)
     }
 
-    /// Uses the `engine` tree of an open database (shared with other parts of the bot).
-    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+    /// Uses the `engine` tree of an open database (shared with other parts of the bot),
+    /// sealing with the keys of `sealer`.
+    pub fn from_db(db: sled::Db, sealer: Sealer) -> Result<Self, StoreError> {
         let tree = db.open_tree("engine")?;
         Ok(Self {
             tree,
             db,
             flush_on_commit: true,
+            sealer,
+        })
+    }
+
+    /// The record keys' sealing (for tests and `check`).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    fn encode<T: Serialize>(&self, v: &T) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(v).map_err(|e| StoreError::Encode(e.to_string()))?;
+        self.sealer.seal(&plain)
+    }
+
+    fn decode<T: DeserializeOwned>(&self, k: &[u8], v: &[u8]) -> Result<T, StoreError> {
+        let plain = self.sealer.open_value(k, v)?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt {
+            key: String::from_utf8_lossy(k).into_owned(),
+            reason: e.to_string(),
         })
     }
 
@@ -162,7 +188,7 @@ impl SledStore {
             .scan_prefix(prefix.as_bytes())
             .map(|r| {
                 let (k, v) = r?;
-                decode(&k, &v)
+                self.decode(&k, &v)
             })
             .collect()
     }
@@ -171,7 +197,7 @@ impl SledStore {
 impl Store for SledStore {
     fn load(&self) -> Result<Snapshot, StoreError> {
         let next_seq = match self.tree.get(NEXT_SEQ)? {
-            Some(v) => decode(NEXT_SEQ, &v)?,
+            Some(v) => self.decode(NEXT_SEQ, &v)?,
             None => 0,
         };
         let mut incidents: Vec<Incident> = self.scan(INCIDENT)?;
@@ -199,7 +225,7 @@ impl Store for SledStore {
             let n = *at
                 .get(&id)
                 .ok_or_else(|| corrupt("report of an unknown incident"))?;
-            incidents[n].reports.push(decode(&k, &v)?);
+            incidents[n].reports.push(self.decode(&k, &v)?);
         }
         Ok(Snapshot {
             incidents,
@@ -255,42 +281,42 @@ impl Store for SledStore {
             // A shrinking write (a withdrawn report) leaves no stale record behind.
             self.remove_reports_from(&mut b, &head.id, w.reports_from + reports.len())?;
             for (n, r) in reports.iter().enumerate() {
-                b.insert(report_key(&head.id, w.reports_from + n)?, encode(r)?);
+                b.insert(report_key(&head.id, w.reports_from + n)?, self.encode(r)?);
             }
             // The incident's own record holds everything but its reports.
-            b.insert(key(INCIDENT, head.id.as_str()), encode(&head)?);
+            b.insert(key(INCIDENT, head.id.as_str()), self.encode(&head)?);
         }
         for id in &batch.incidents_delete {
             self.remove_reports_from(&mut b, id, 0)?;
             b.remove(key(INCIDENT, id.as_str()));
         }
         for p in &batch.pending_put {
-            b.insert(key(PENDING, &p.event_id), encode(p)?);
+            b.insert(key(PENDING, &p.event_id), self.encode(p)?);
         }
         for id in &batch.pending_delete {
             b.remove(key(PENDING, id));
         }
         if let Some(n) = batch.next_seq {
-            b.insert(NEXT_SEQ, encode(&n)?);
+            b.insert(NEXT_SEQ, self.encode(&n)?);
         }
         for (n, k) in &batch.settings_delete {
             b.remove(setting_key(n, k));
         }
         for s in &batch.settings_put {
-            b.insert(setting_key(&s.neighborhood, &s.key), encode(s)?);
+            b.insert(setting_key(&s.neighborhood, &s.key), self.encode(s)?);
         }
         for l in &batch.links_put {
-            b.insert(key(LINK, &l.id), encode(l)?);
+            b.insert(key(LINK, &l.id), self.encode(l)?);
         }
         for (n, h) in &batch.refusals_delete {
             b.remove(refusal_key(n, *h));
         }
         for r in &batch.refusals_put {
-            b.insert(refusal_key(&r.neighborhood, r.hour_ms), encode(r)?);
+            b.insert(refusal_key(&r.neighborhood, r.hour_ms), self.encode(r)?);
         }
         for e in &batch.outbox {
             // generate_id is monotonic across restarts: the queue keeps its order.
-            b.insert(outbox_key(self.db.generate_id()?), encode(e)?);
+            b.insert(outbox_key(self.db.generate_id()?), self.encode(e)?);
         }
         self.tree.apply_batch(b)?;
         if self.flush_on_commit {
@@ -323,7 +349,7 @@ impl Store for SledStore {
                         })?;
                 Ok(Queued {
                     seq: u64::from_be_bytes(seq_bytes),
-                    entry: decode(&k, &v)?,
+                    entry: self.decode(&k, &v)?,
                 })
             })
             .collect()
@@ -346,6 +372,39 @@ impl Store for SledStore {
         let mut b = sled::Batch::default();
         self.put_sent(&mut b, &s);
         self.tree.apply_batch(b)?;
+        Ok(())
+    }
+
+    /// A new epoch key; every live sealed record (and any stored in the clear by an older
+    /// version) is sealed again under it, then the old keys are dropped from the key file.
+    /// Each record is swapped only if unchanged since it was read, so a record another
+    /// handle removed meanwhile (an outbox entry just sent) is never brought back.
+    fn shred(&mut self) -> Result<(), StoreError> {
+        let current = self.sealer.begin_epoch()?;
+        let mut resealed = 0usize;
+        for entry in self.tree.iter() {
+            let (k, v) = entry?;
+            let stale = match Sealer::epoch_of(&v) {
+                Some(e) => e != current,
+                None => SEALED_KINDS.iter().any(|p| k.starts_with(p)),
+            };
+            if !stale {
+                continue;
+            }
+            let plain = self.sealer.open_value(&k, &v)?;
+            let new = self.sealer.seal(&plain)?;
+            // Lost to a concurrent change: that change wrote under the new key already.
+            if self.tree.compare_and_swap(&k, Some(&v), Some(new))?.is_ok() {
+                resealed += 1;
+            }
+        }
+        self.tree.flush()?;
+        self.sealer.retire()?;
+        tracing::debug!(
+            resealed,
+            epoch = current,
+            "store records sealed under a new key"
+        );
         Ok(())
     }
 

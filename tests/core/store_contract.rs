@@ -1044,3 +1044,169 @@ fn a_report_the_store_cannot_commit_leaves_the_engine_as_before_and_can_be_handl
     assert_eq!(engine_state(&engine, now), engine_state(&control, now));
     assert_eq!(engine_state(&engine, now).2.confirmed, 1);
 }
+
+/// Every file of the database directory, read whole.
+fn files_of(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in walk(dir) {
+        all.extend(std::fs::read(entry).unwrap());
+    }
+    all
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn purged_and_redacted_report_text_cannot_be_read_back_from_the_files_after_a_restart_too() {
+    use neighborwatch::incident::{Content, Engine, IncomingMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.sled");
+    let key = || ReporterKey::new(b"retention-test-key-0123456789abc");
+    let net = std::sync::Arc::clone(&crate::support::NETWORK);
+    let open = || {
+        // sled lets go of its lock a moment after the last handle is dropped.
+        for _ in 0..100 {
+            match SledStore::open(&path) {
+                Ok(s) => return Engine::open(net.clone(), s, key()).unwrap(),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        panic!("the store stayed locked")
+    };
+    let t0 = crate::support::sent_at();
+    let msg = |event: &str, sender: &str, content: Content, minute: i64| IncomingMessage {
+        event_id: event.into(),
+        room: "!hooverfoster:oakland.example".into(),
+        sender: sender.into(),
+        ts: t0 + chrono::Duration::minutes(minute),
+        content,
+        member: Default::default(),
+    };
+    let text = |body: &str| Content::Text {
+        body: body.into(),
+        notice: false,
+        replaces: None,
+    };
+    const KEPT: &str = "zebra-purple-7781";
+    const REDACTED: &str = "okapi-green-4410";
+    let mut e = open();
+    for m in [
+        msg(
+            "$1",
+            "@maria:oakland.example",
+            text(&format!("!r agents at 31st & Market {KEPT}")),
+            0,
+        ),
+        msg(
+            "$2",
+            "@dlee:oakland.example",
+            text(&format!("!r agents at 31st and Market St {REDACTED}")),
+            2,
+        ),
+    ] {
+        e.handle(&m, m.ts).unwrap();
+    }
+    // The raw records as they are now: what someone reading the files later could find.
+    let raw = |e: &Engine<SledStore>| -> Vec<(Vec<u8>, Vec<u8>)> {
+        let tree = e.store().db().open_tree("engine").unwrap();
+        tree.scan_prefix(b"report/")
+            .map(|r| r.unwrap())
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
+    };
+    let opens_to = |e: &Engine<SledStore>, records: &[(Vec<u8>, Vec<u8>)], needle: &str| {
+        records.iter().any(|(k, v)| {
+            e.store()
+                .sealer()
+                .open_value(k, v)
+                .is_ok_and(|p| p.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        })
+    };
+    let before = raw(&e);
+    assert!(
+        opens_to(&e, &before, KEPT) && opens_to(&e, &before, REDACTED),
+        "readable now"
+    );
+    let on_disk = |needle: &str| {
+        let all = files_of(&path);
+        all.windows(needle.len()).any(|w| w == needle.as_bytes())
+    };
+    assert!(!on_disk(KEPT), "never in the clear in the files");
+
+    // The second neighbor redacts their report: its text goes at once; the old copy
+    // stops opening at the next hourly pass.
+    let redaction = msg(
+        "$3",
+        "@dlee:oakland.example",
+        Content::Redaction {
+            redacts: "$2".into(),
+        },
+        3,
+    );
+    e.handle(&redaction, redaction.ts).unwrap();
+    e.tick(t0 + chrono::Duration::minutes(3)).unwrap();
+    assert!(
+        !opens_to(&e, &before, REDACTED),
+        "the redacted text no longer opens"
+    );
+    let now = raw(&e);
+    assert!(
+        opens_to(&e, &now, KEPT),
+        "the other report's text is still kept"
+    );
+    assert!(!opens_to(&e, &now, REDACTED));
+    drop(e);
+
+    // After a restart, past retention_hours (24): the kept text is purged, and no copy of
+    // any report from before opens, with the keys of a fresh start either.
+    let mut e = open();
+    let purged_at = t0 + chrono::Duration::hours(25);
+    e.tick(purged_at).unwrap();
+    assert!(
+        !opens_to(&e, &before, KEPT),
+        "the purged text no longer opens"
+    );
+    let after = raw(&e);
+    assert!(!opens_to(&e, &after, KEPT) && !opens_to(&e, &after, REDACTED));
+    drop(e);
+    let e = open();
+    assert!(!opens_to(&e, &before, KEPT) && !opens_to(&e, &before, REDACTED));
+    assert!(!on_disk(KEPT) && !on_disk(REDACTED));
+    // The aggregates stay: the incident, its report, its confirmation count.
+    let stored = e.store().load().unwrap();
+    let inc = stored.incidents.first().expect("the incident is kept");
+    assert!(inc.reports.iter().all(|r| r.text.is_none()));
+    assert!(!inc.reports.is_empty());
+    assert_eq!(
+        e.stats(Some("hoover-foster"), 48, purged_at).reports,
+        inc.reports.len()
+    );
+}
+
+#[test]
+fn records_an_older_version_stored_in_the_clear_still_load_and_get_sealed() {
+    on_sled(|mut store, reopen| {
+        let s = setting("clawson", "alert_radius_m", "200");
+        let tree = store.db().open_tree("engine").unwrap();
+        let k = b"setting/clawson/alert_radius_m";
+        tree.insert(k, serde_json::to_vec(&s).unwrap()).unwrap();
+        assert_eq!(store.load().unwrap().settings, vec![s.clone()]);
+        store.shred().unwrap();
+        let raw = tree.get(k).unwrap().unwrap();
+        assert!(!raw.windows(7).any(|w| w == b"clawson"), "sealed now");
+        drop(tree);
+        let store = reopen(store);
+        assert_eq!(store.load().unwrap().settings, vec![s]);
+    });
+}
