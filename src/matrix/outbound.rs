@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use matrix_sdk::{
     Client, RoomState,
-    ruma::{OwnedRoomId, OwnedTransactionId, TransactionId},
+    ruma::{OwnedRoomId, OwnedTransactionId},
 };
 use tokio::sync::Notify;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -30,6 +30,7 @@ use crate::config::Network;
 use crate::effect::Effect;
 use crate::incident::IncidentId;
 use crate::metrics::Metrics;
+use crate::render::{Catalogs, Undelivered, undelivered_notice};
 use crate::store::{Queued, Sent, SledStore, Store};
 
 /// What became of one outbox entry.
@@ -59,17 +60,39 @@ fn refused_for_good(e: &matrix_sdk::Error) -> bool {
 
 /// Posts a notice to the network's coordination room, if it has one (best effort: the
 /// reason is also logged).
-async fn tell_coordination(client: &Client, net: &Network, body: String) {
-    let Some(c) = net
-        .coordination_room
-        .as_deref()
-        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
+/// Tells the coordination room that the alert of outbox entry `txn_id` did not reach
+/// `room`, in the network's language. The transaction ID is derived from the entry's, so
+/// a retry after a crash is the same message, not a second one.
+async fn tell_undelivered(
+    client: &Client,
+    net: &Network,
+    txn_id: &str,
+    effect: &Effect,
+    why: Undelivered<'_>,
+) {
+    let Some(coord) = net.coordination_room.as_deref() else {
+        return;
+    };
+    let Some(c) = <OwnedRoomId>::try_from(coord)
+        .ok()
         .and_then(|c| client.get_room(&c))
     else {
         return;
     };
-    let content = serde_json::json!({"msgtype": "m.notice", "body": body, "m.mentions": {}});
-    let txn = TransactionId::new();
+    let incident = match effect {
+        Effect::Relay { message, .. } => message.incident.as_ref().map(|t| t.id.to_string()),
+        _ => None,
+    }
+    .unwrap_or_default();
+    let message = undelivered_notice(net, Catalogs::builtin(), &incident, effect.room(), why);
+    let notice = Effect::Notice {
+        room: coord.to_owned(),
+        message,
+    };
+    let Ok(content) = message_content(&notice, None) else {
+        return;
+    };
+    let txn: OwnedTransactionId = format!("{txn_id}-undelivered").into();
     if let Err(e) = c
         .send_raw(ROOM_MESSAGE, content)
         .with_transaction_id(&txn)
@@ -107,10 +130,7 @@ async fn send_one(
         if !encrypted {
             warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
             if matches!(effect, Effect::Relay { .. }) {
-                let body = format!(
-                    "Refused to post an alert into {room_id}: the room is not end-to-end encrypted. Turn on encryption there, or set allow_unencrypted in the network file."
-                );
-                tell_coordination(client, net, body).await;
+                tell_undelivered(client, net, txn_id, effect, Undelivered::Unencrypted).await;
             }
             store.outbox_sent(seq, None)?;
             return Ok(SendOutcome::Dropped);
@@ -151,15 +171,16 @@ async fn send_one(
             // Drop it, so the room's later messages are not held up behind it, and say
             // so where people can fix it.
             warn!(room = %room_id, error = %e, "the server refused a message for good; dropped");
-            if let Effect::Relay { message, .. } = effect {
-                let incident = message
-                    .incident
-                    .as_ref()
-                    .map_or_else(String::new, |t| format!(" for incident {}", t.id));
-                let body = format!(
-                    "Could not post the alert{incident} into {room_id}: the server refused it ({e}). Check that the bot may post there (power levels), then ask a neighbor there to repeat the report if it still matters."
-                );
-                tell_coordination(client, net, body).await;
+            if matches!(effect, Effect::Relay { .. }) {
+                let reason = e.to_string();
+                tell_undelivered(
+                    client,
+                    net,
+                    txn_id,
+                    effect,
+                    Undelivered::Refused { reason: &reason },
+                )
+                .await;
             }
             store.outbox_sent(seq, None)?;
             Ok(SendOutcome::Dropped)

@@ -14,7 +14,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 pub use crate::catalog::{Catalogs, fill};
-pub use decisions::render_decisions;
+pub use decisions::{Undelivered, render_decisions, undelivered_notice};
 
 use crate::config::Neighborhood;
 use crate::incident::{ConfirmedBy, Incident, IncidentTag, Status};

@@ -291,3 +291,43 @@ fn a_value_typed_in_a_room_meets_the_network_files_rules_and_words() {
         }
     }
 }
+
+#[test]
+fn the_shells_notices_of_an_undelivered_alert_come_from_the_catalogs_escaped() {
+    use neighborwatch::render::{Catalogs, Undelivered, undelivered_notice};
+    let net = crate::support::NETWORK.clone();
+    let cat = Catalogs::builtin();
+    let refused = undelivered_notice(
+        &net,
+        cat,
+        "C9TU",
+        "!b:hs2",
+        Undelivered::Refused {
+            reason: "M_FORBIDDEN <script>",
+        },
+    );
+    assert!(
+        refused
+            .body
+            .starts_with("Could not post the alert for incident C9TU into !b:hs2")
+            && refused.body.contains("M_FORBIDDEN <script>"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.html.contains("&lt;script&gt;") && !refused.html.contains("<script>"));
+    let unencrypted = undelivered_notice(&net, cat, "C9TU", "!u:hs1", Undelivered::Unencrypted);
+    assert!(unencrypted.body.contains("!u:hs1 is not") || unencrypted.body.contains("into !u:hs1"));
+    // Every language has both, in its own words.
+    for key in ["coord.unencrypted_room", "coord.refused_room"] {
+        for lang in cat.languages() {
+            let t = cat
+                .get(lang, key)
+                .unwrap_or_else(|| panic!("{lang} lacks {key}"));
+            assert!(t.contains("{room}"), "{lang} {key}");
+        }
+    }
+    assert_ne!(
+        cat.get("es", "coord.refused_room"),
+        cat.get("en", "coord.refused_room")
+    );
+}
