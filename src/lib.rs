@@ -39,7 +39,8 @@
 //!
 //! - [`matrix`]: session, invites, events in, outbox sender out (`matrix-sdk`).
 //! - [`metrics`]: Prometheus metrics and the health check, on an optional HTTP listener.
-//! - [`devnet`]: a local Synapse network for the demo and the end-to-end tests.
+//! - `devnet` (cargo feature `devnet`, off in the product build): a local Synapse
+//!   network for the demo and the end-to-end tests.
 
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
@@ -47,6 +48,7 @@
 pub mod catalog;
 pub mod command;
 pub mod config;
+#[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod effect;
 pub mod incident;

@@ -215,14 +215,21 @@ fn run() -> Result<ExitCode> {
             rt.block_on(neighborwatch::matrix::run(net, secrets, shutdown_signal()))?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "devnet")]
         Command::Demo => {
             let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(neighborwatch::devnet::demo::run(&repo, shutdown_signal()))?;
+            rt.block_on(neighborwatch::devnet::demo::run(&repo, shutdown_signal()))
+                .context("the local demo network failed")?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(not(feature = "devnet"))]
+        Command::Demo => bail!(
+            "this build carries only the product, not the local demo network; run the demo \
+             from a checkout with scripts/demo (cargo run --features devnet -- demo)"
+        ),
         Command::Check { config, state } => {
             let file = Network::load(&config)?;
             let overlay = match &state {

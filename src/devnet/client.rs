@@ -26,8 +26,21 @@ use serde_json::Value;
 
 use super::synapse::{DevnetError, Synapse};
 
-/// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds.
-pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+/// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds; panics
+/// (a failed test) on time out. See [`try_wait_for`] for an error instead.
+pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    try_wait_for(what, secs, f)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Polls `f` every 100 ms until it returns `Some`; an error naming `what` after `secs`
+/// seconds.
+pub async fn try_wait_for<T, F, Fut>(what: &str, secs: u64, mut f: F) -> Result<T, DevnetError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -35,9 +48,13 @@ where
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         if let Some(v) = f().await {
-            return v;
+            return Ok(v);
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() >= deadline {
+            return Err(DevnetError(format!(
+                "timed out after {secs} s waiting for {what}"
+            )));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -138,23 +155,48 @@ impl Neighbor {
         })
     }
 
-    /// Creates a room (encrypted or not), inviting `invite`.
+    /// Creates a room (encrypted or not), inviting `invite`; panics on failure (tests).
     pub async fn create_room(&self, invite: &[&str], encrypted: bool) -> OwnedRoomId {
+        self.try_create_room(invite, encrypted)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Creates a room (encrypted or not), inviting `invite`.
+    pub async fn try_create_room(
+        &self,
+        invite: &[&str],
+        encrypted: bool,
+    ) -> Result<OwnedRoomId, DevnetError> {
         let mut req = CreateRoomRequest::new();
         req.invite = invite
             .iter()
-            .map(|u| OwnedUserId::try_from(*u).unwrap())
-            .collect();
-        let room = self.client.create_room(req).await.unwrap();
+            .map(|u| {
+                OwnedUserId::try_from(*u).map_err(|e| DevnetError(format!("user ID {u}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let room = self.client.create_room(req).await.map_err(|e| {
+            DevnetError(format!(
+                "{} could not create a room on the homeserver: {e}",
+                self.user
+            ))
+        })?;
         if encrypted {
-            room.enable_encryption().await.unwrap();
+            room.enable_encryption().await.map_err(|e| {
+                DevnetError(format!("could not turn on encryption in a new room: {e}"))
+            })?;
         }
-        room.room_id().to_owned()
+        Ok(room.room_id().to_owned())
     }
 
     /// The room, once this client has synced it.
     pub async fn room(&self, id: &OwnedRoomId) -> Room {
-        wait_for("the room to sync", 30, || async {
+        self.try_room(id).await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The room, once this client has synced it (an error after 30 s).
+    pub async fn try_room(&self, id: &OwnedRoomId) -> Result<Room, DevnetError> {
+        try_wait_for(&format!("room {id} to sync"), 30, || async {
             self.client.get_room(id)
         })
         .await
@@ -163,29 +205,57 @@ impl Neighbor {
     /// Sends a text message once every member in `members` is seen as joined (a sender
     /// only shares room keys with members its client knows about).
     pub async fn say(&self, room: &OwnedRoomId, members: &[&str], body: &str) -> OwnedEventId {
-        self.ready_for(room, members).await;
-        self.send_now(room, body).await
+        self.try_say(room, members, body)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Neighbor::say`], with an error instead of a panic.
+    pub async fn try_say(
+        &self,
+        room: &OwnedRoomId,
+        members: &[&str],
+        body: &str,
+    ) -> Result<OwnedEventId, DevnetError> {
+        self.try_ready_for(room, members).await?;
+        let r = self.try_room(room).await?;
+        Ok(r.send(RoomMessageEventContent::text_plain(body))
+            .await
+            .map_err(|e| DevnetError(format!("{} could not send into {room}: {e}", self.user)))?
+            .response
+            .event_id)
     }
 
     /// Waits until every member in `members` is seen as joined in `room` and this
     /// client knows a device of each of them (a room key is only shared with devices the
     /// sender knows at the time it sends), without sending anything.
     pub async fn ready_for(&self, room: &OwnedRoomId, members: &[&str]) {
-        let r = self.room(room).await;
-        wait_for("members to join", 60, || async {
+        self.try_ready_for(room, members)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Neighbor::ready_for`], with an error instead of a panic.
+    pub async fn try_ready_for(
+        &self,
+        room: &OwnedRoomId,
+        members: &[&str],
+    ) -> Result<(), DevnetError> {
+        let r = self.try_room(room).await?;
+        try_wait_for("members to join", 60, || async {
             let joined = r.members(RoomMemberships::JOIN).await.ok()?;
             members
                 .iter()
                 .all(|m| joined.iter().any(|j| j.user_id().as_str() == *m))
                 .then_some(())
         })
-        .await;
+        .await?;
         let enc = self.client.encryption();
         for m in members {
             let Ok(uid) = OwnedUserId::try_from(*m) else {
                 continue;
             };
-            wait_for("the members' devices to be known", 60, || async {
+            try_wait_for("the members' devices to be known", 60, || async {
                 if enc
                     .get_user_devices(&uid)
                     .await
@@ -201,8 +271,9 @@ impl Neighbor {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 None
             })
-            .await;
+            .await?;
         }
+        Ok(())
     }
 
     /// Sends a text message at once, without waiting for members (for measurements,

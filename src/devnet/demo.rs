@@ -9,7 +9,7 @@ use std::time::Duration;
 use matrix_sdk::RoomMemberships;
 use matrix_sdk::ruma::OwnedRoomId;
 
-use super::client::{Neighbor, wait_for};
+use super::client::{Neighbor, try_wait_for};
 use super::synapse::{DevnetError, Synapse};
 use crate::config::Network;
 use crate::matrix::Secrets;
@@ -121,13 +121,13 @@ pub async fn run(
     let mut names: BTreeMap<OwnedRoomId, String> = BTreeMap::new();
     for n in template.neighborhoods() {
         for r in &n.rooms {
-            let id = organizer.create_room(&invite, true).await;
+            let id = organizer.try_create_room(&invite, true).await?;
             names.insert(id.clone(), n.name.clone());
             rooms.insert(r.to_string(), id);
         }
     }
     if let Some(c) = &template.coordination_room {
-        let id = organizer.create_room(&[&bot], true).await;
+        let id = organizer.try_create_room(&[&bot], true).await?;
         names.insert(id.clone(), "Coordination".into());
         rooms.insert(c.clone(), id);
     }
@@ -149,12 +149,12 @@ pub async fn run(
         .await
     });
     for id in rooms.values() {
-        let room = organizer.room(id).await;
-        wait_for("the bot to join", 120, || async {
+        let room = organizer.try_room(id).await?;
+        try_wait_for("the bot to join the rooms", 120, || async {
             let m = room.members(RoomMemberships::JOIN).await.ok()?;
             m.iter().any(|x| x.user_id().as_str() == bot).then_some(())
         })
-        .await;
+        .await?;
     }
 
     println!("▶ playing the example scenario through real encrypted clients …\n");
@@ -173,7 +173,7 @@ pub async fn run(
             "  {who:>6} in {:<28} {body}",
             names.get(room).map_or("", String::as_str)
         );
-        n.say(room, &[&bot], body).await;
+        n.try_say(room, &[&bot], body).await?;
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     tokio::time::sleep(Duration::from_secs(4)).await;
