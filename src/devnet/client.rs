@@ -1,5 +1,8 @@
 //! A neighbor for demos and tests: a real `matrix-sdk` client that logs in, joins rooms
 //! it is invited to, and records every decrypted message it receives.
+//!
+//! The `try_` methods return [`DevnetError`]s that say what failed; the demo uses only
+//! those. The others panic with that message: in a test a panic is the failure report.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -116,7 +119,9 @@ impl Neighbor {
                 async move {
                     if let Ok(v) = serde_json::from_str::<Value>(raw.0.get()) {
                         let at = Instant::now();
-                        rec.lock().unwrap().push((room.room_id().to_owned(), v, at));
+                        rec.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push((room.room_id().to_owned(), v, at));
                     }
                 }
             },
@@ -375,7 +380,7 @@ impl Neighbor {
     pub fn from(&self, room: &OwnedRoomId, sender: &str) -> Vec<Value> {
         self.received
             .lock()
-            .unwrap()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .filter(|(r, v, _)| r == room && v["sender"] == sender)
             .map(|(_, v, _)| v.clone())
@@ -386,7 +391,7 @@ impl Neighbor {
     pub fn arrived(&self, room: &OwnedRoomId, f: impl Fn(&Value) -> bool) -> Option<Instant> {
         self.received
             .lock()
-            .unwrap()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .find(|(r, v, _)| r == room && f(v))
             .map(|(_, _, at)| *at)
