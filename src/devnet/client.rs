@@ -223,12 +223,7 @@ impl Neighbor {
         body: &str,
     ) -> Result<OwnedEventId, DevnetError> {
         self.try_ready_for(room, members).await?;
-        let r = self.try_room(room).await?;
-        Ok(r.send(RoomMessageEventContent::text_plain(body))
-            .await
-            .map_err(|e| DevnetError(format!("{} could not send into {room}: {e}", self.user)))?
-            .response
-            .event_id)
+        self.try_send_now(room, body).await
     }
 
     /// Waits until every member in `members` is seen as joined in `room` and this
@@ -284,12 +279,23 @@ impl Neighbor {
     /// Sends a text message at once, without waiting for members (for measurements,
     /// once [`Neighbor::say`] has been used in the room).
     pub async fn send_now(&self, room: &OwnedRoomId, body: &str) -> OwnedEventId {
-        let r = self.room(room).await;
-        r.send(RoomMessageEventContent::text_plain(body))
+        self.try_send_now(room, body)
             .await
-            .unwrap()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Neighbor::send_now`], with an error instead of a panic.
+    pub async fn try_send_now(
+        &self,
+        room: &OwnedRoomId,
+        body: &str,
+    ) -> Result<OwnedEventId, DevnetError> {
+        let r = self.try_room(room).await?;
+        Ok(r.send(RoomMessageEventContent::text_plain(body))
+            .await
+            .map_err(|e| DevnetError(format!("{} could not send into {room}: {e}", self.user)))?
             .response
-            .event_id
+            .event_id)
     }
 
     /// Edits (`m.replace`) one of this neighbor's messages.

@@ -2293,7 +2293,7 @@ impl<S: Store> Engine<S> {
         let hourly = self
             .forgot_seen_at
             .is_none_or(|t| now - t >= Duration::hours(1));
-        let decisions = self.timers(now)?;
+        let decisions = self.timers(now, hourly)?;
         if hourly {
             // Hourly, after this tick's purges: what was purged or deleted is made
             // unrecoverable from the store's files too. The decisions are committed
@@ -2305,12 +2305,11 @@ impl<S: Store> Engine<S> {
         Ok(decisions)
     }
 
-    fn timers(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
-        // Handled event IDs are remembered for a week, not forever (looked at hourly).
-        if self
-            .forgot_seen_at
-            .is_none_or(|t| now - t >= Duration::hours(1))
-        {
+    /// Expiry, retention, stale pending reports; with `hourly`, also the hourly
+    /// bookkeeping (old event IDs, rate limits, old statistics).
+    fn timers(&mut self, now: DateTime<Utc>, hourly: bool) -> Result<Vec<Decision>, EngineError> {
+        // Handled event IDs are remembered for a week, not forever.
+        if hourly {
             let before = now - Duration::days(SEEN_KEEP_DAYS);
             let n = self
                 .store
