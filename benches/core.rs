@@ -17,10 +17,10 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use neighborwatch::config::Network;
-use neighborwatch::incident::{
-    Engine, IncidentIndex, LinearIndex, LocatedReport, ReporterKey, SpatialIndex,
-};
+use neighborwatch::incident::{Engine, IncidentIndex, LinearIndex, LocatedReport, SpatialIndex};
+use neighborwatch::model::ReporterKey;
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
+use neighborwatch::render::Catalogs;
 use neighborwatch::report::{Details, ParseContext, ReportForm, parse_report};
 use neighborwatch::store::MemoryStore;
 
@@ -131,6 +131,7 @@ fn seeded_store(net: &Arc<Network>) -> MemoryStore {
         Arc::clone(net),
         MemoryStore::new(),
         ReporterKey::new(b"seed"),
+        Catalogs::builtin(),
     )
     .expect("engine");
     for i in 0..GRID * GRID {
@@ -175,9 +176,14 @@ fn ingest(c: &mut Criterion) {
                 while done < iters {
                     let chunk = (iters - done).min(5_000);
                     let key = ReporterKey::new(b"bench-key-0123456789");
-                    let mut e =
-                        Engine::open_with(Arc::clone(&net), store.clone(), key, index.rebuilt([]))
-                            .expect("engine");
+                    let mut e = Engine::open_with(
+                        Arc::clone(&net),
+                        store.clone(),
+                        key,
+                        index.rebuilt([]),
+                        Catalogs::builtin(),
+                    )
+                    .expect("engine");
                     let reports: Vec<_> = (0..chunk)
                         .map(|k| located(1_000_000 + done + k, pts.next(), 1))
                         .collect();
@@ -203,6 +209,7 @@ fn render(c: &mut Criterion) {
         Arc::clone(&net),
         store,
         ReporterKey::new(b"bench-key-0123456789"),
+        Catalogs::builtin(),
     )
     .expect("engine");
     let mut pts = Points(0x1234_5678_9ABC_DEF1);

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::incident::{IncidentId, IncidentTag};
-use crate::render::OutgoingMessage;
+use crate::model::{IncidentId, IncidentTag};
 
 /// One action of the bot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -89,4 +88,39 @@ impl Effect {
             | Self::ThreadReply { message, .. } => message.incident.as_ref().map(|t| &t.id),
         }
     }
+}
+
+/// `m.text` notifies; `m.notice` is quiet (Matrix's default push rules).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MsgType {
+    /// Notifies members.
+    #[serde(rename = "m.text")]
+    Text,
+    /// Quiet.
+    #[serde(rename = "m.notice")]
+    Notice,
+}
+
+/// A message ready to send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutgoingMessage {
+    /// `m.text` or `m.notice`.
+    pub msgtype: MsgType,
+    /// Plain-text body.
+    pub body: String,
+    /// HTML body (`org.matrix.custom.html`), user text escaped.
+    pub html: String,
+    /// Whether to mention the whole room (`m.mentions.room`).
+    pub mentions_room: bool,
+    /// The incident it is about.
+    pub incident: Option<IncidentTag>,
+}
+
+/// The `m.location` that follows an alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocationContent {
+    /// `geo:` URI with uncertainty.
+    pub geo_uri: String,
+    /// Description (plain text).
+    pub description: String,
 }

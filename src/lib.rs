@@ -45,9 +45,11 @@
 #![forbid(unsafe_code)]
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod catalog;
 pub mod command;
 pub mod config;
+pub mod decision;
 #[cfg(feature = "devnet")]
 pub mod devnet;
 pub mod effect;
@@ -56,6 +58,7 @@ pub mod links;
 pub mod logging;
 pub mod matrix;
 pub mod metrics;
+pub mod model;
 pub mod places;
 pub mod render;
 pub mod replay;

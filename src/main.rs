@@ -8,10 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::render::Catalogs;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use neighborwatch::config::{Network, Overlay};
-use neighborwatch::incident::{Engine, ReporterKey};
+use neighborwatch::incident::Engine;
+use neighborwatch::model::ReporterKey;
 use neighborwatch::replay;
 use neighborwatch::store::{MemoryStore, SledStore, Store};
 
@@ -129,7 +131,8 @@ fn replay_with<S: Store>(
     key: ReporterKey,
     input: &PathBuf,
 ) -> Result<replay::Summary> {
-    let mut engine = Engine::open(net, store, key).context("cannot load the replay state")?;
+    let mut engine = Engine::open(net, store, key, Catalogs::builtin())
+        .context("cannot load the replay state")?;
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
     let summary = if input.as_os_str() == "-" {

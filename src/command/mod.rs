@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::incident::{Action, IncidentId};
+use crate::model::{Action, IncidentId};
 use crate::places::PlaceKind;
 
 /// Longest reason kept for a false alarm (characters); longer ones are cut.

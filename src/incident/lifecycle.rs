@@ -6,7 +6,7 @@
 //! user's power level in the room, the verifier lists) and the status table. Must not
 //! touch: incidents' other fields, storage, wording.
 
-use super::model::Status;
+use crate::model::{Action, Status};
 
 /// Power level from which a room member is a moderator (PRODUCT.md §1).
 pub const MODERATOR_POWER: i64 = 50;
@@ -54,41 +54,6 @@ pub fn role<'a>(
         Role::Verifier
     } else {
         Role::Neighbor
-    }
-}
-
-/// A verifier action (`!confirm`, `!false`, `!clear`, or the reactions ✅ ❌ 🟢).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// It is real.
-    Confirm,
-    /// It is not real.
-    FalseAlarm,
-    /// It is over.
-    Clear,
-}
-
-impl Action {
-    /// The action of a reaction key, if it is one (variation selectors ignored).
-    pub fn of_reaction(key: &str) -> Option<Self> {
-        match key.trim_end_matches('\u{fe0f}') {
-            "✅" | "✔" | "☑" => Some(Self::Confirm),
-            "❌" | "✖" | "❎" => Some(Self::FalseAlarm),
-            "🟢" => Some(Self::Clear),
-            _ => None,
-        }
-    }
-
-    /// Every action, for tables and tests.
-    pub const ALL: [Action; 3] = [Self::Confirm, Self::FalseAlarm, Self::Clear];
-
-    /// The catalog key of the action's name.
-    pub fn catalog_key(self) -> &'static str {
-        match self {
-            Self::Confirm => "action.confirm",
-            Self::FalseAlarm => "action.false_alarm",
-            Self::Clear => "action.clear",
-        }
     }
 }
 

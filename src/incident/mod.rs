@@ -5,24 +5,14 @@
 //! spatial index and reporter hashing. Must not touch: clocks (time is an argument),
 //! Matrix, files; storage only through the [`Store`](crate::store::Store) trait.
 
-mod decision;
 mod engine;
 pub mod index;
 pub mod lifecycle;
-mod model;
 mod table;
 
-pub use decision::{
-    AckKind, AckNote, AuditChange, CoordinationKind, Decision, LinkOutcome, PlacesOutcome,
-    SettingOutcome, UpdateKind, VerifiersOutcome,
-};
 pub use engine::{
     Content, Engine, EngineError, IncomingMessage, LOCATION_ATTACH_MIN, LocatedReport, Member,
     Standing,
 };
 pub use index::{IncidentIndex, LinearIndex, SpatialIndex};
-pub use lifecycle::{Action, Role, Transition};
-pub use model::{
-    ConfirmedBy, Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord,
-    ReporterHash, ReporterKey, Status,
-};
+pub use lifecycle::{Role, Transition};

@@ -15,7 +15,7 @@ use rustc_hash::FxHashMap;
 use slab::Slab;
 
 use super::index::SpatialIndex;
-use super::model::{Incident, IncidentId};
+use crate::model::{Incident, IncidentId};
 use crate::places::{LatLon, LocalMetric};
 
 /// What matching a report reads of a candidate before anything else.
@@ -245,7 +245,7 @@ impl Drop for IncidentMut<'_> {
 mod tests {
     use super::*;
     use crate::incident::index::IncidentIndex;
-    use crate::incident::model::Status;
+    use crate::model::Status;
     use chrono::{DateTime, Utc};
     use std::sync::Arc;
 

@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::effect::Effect;
-use crate::render::OutgoingMessage;
+use crate::effect::OutgoingMessage;
 
 /// The event type of every message the bot sends.
 pub const ROOM_MESSAGE: &str = "m.room.message";
@@ -131,8 +131,8 @@ pub fn is_alert(effect: &Effect) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{IncidentId, IncidentTag, Status};
-    use crate::render::MsgType;
+    use crate::effect::MsgType;
+    use crate::model::{IncidentId, IncidentTag, Status};
 
     fn msg(mentions: bool) -> OutgoingMessage {
         OutgoingMessage {

@@ -39,8 +39,10 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::Network;
-use crate::incident::{Engine, ReporterKey};
+use crate::incident::Engine;
 use crate::metrics::Metrics;
+use crate::model::ReporterKey;
+use crate::render::Catalogs;
 use crate::store::SledStore;
 use inbound::{Inbound, Received, read_back_rooms};
 use outbound::send_loop;
@@ -317,6 +319,7 @@ pub async fn run(
         Arc::clone(&net),
         store.clone().with_flush_on_commit(false),
         secrets.reporter_key.clone(),
+        Catalogs::builtin(),
     )?
     .with_outbox()
     .with_tallies();

@@ -28,8 +28,8 @@ use super::ShellError;
 use super::content::{ROOM_MESSAGE, is_alert, message_content};
 use crate::config::Network;
 use crate::effect::Effect;
-use crate::incident::IncidentId;
 use crate::metrics::Metrics;
+use crate::model::IncidentId;
 use crate::render::{Catalogs, Undelivered, undelivered_notice};
 use crate::store::{Queued, Sent, SledStore, Store};
 
@@ -621,8 +621,8 @@ fn publish_depths(metrics: &Metrics, queue: &BTreeMap<u64, Queued>, room: Option
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{IncidentTag, Status};
-    use crate::render::{MsgType, OutgoingMessage};
+    use crate::effect::{MsgType, OutgoingMessage};
+    use crate::model::{IncidentTag, Status};
     use crate::store::OutboxEntry;
 
     fn msg(incident: Option<u64>) -> OutgoingMessage {

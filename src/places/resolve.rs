@@ -54,6 +54,11 @@ static BLOCK: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// How uncertain a point given as coordinates is when it does not say (`;u=` absent).
+pub const DEFAULT_UNCERTAINTY_M: f64 = 25.0;
+/// A shared location is named after the gazetteer's nearest place this close.
+const SHARED_LABEL_WITHIN_M: f64 = 150.0;
+
 fn coordinate_label(p: LatLon) -> String {
     format!("{:.5}, {:.5}", p.lat, p.lon)
 }
@@ -147,6 +152,21 @@ fn interpolate(s: &Street, number: u32) -> Option<LatLon> {
 }
 
 impl Gazetteer {
+    /// A point shared as a location (`m.location`): named after the nearest place within
+    /// 150 m, or by its coordinates.
+    pub fn resolve_shared(&self, at: LatLon, uncertainty_m: Option<f64>) -> Resolved {
+        let label = self
+            .nearest_place(at)
+            .filter(|(_, d)| *d <= SHARED_LABEL_WITHIN_M)
+            .map_or_else(|| coordinate_label(at), |(p, _)| p.name.clone());
+        Resolved {
+            at,
+            label,
+            method: ResolveMethod::GeoUri,
+            uncertainty_m: uncertainty_m.unwrap_or(DEFAULT_UNCERTAINTY_M),
+        }
+    }
+
     /// Finds the location in `text`, trying each form in the order of PRODUCT.md §2.
     /// `text` should have times already blanked out so `8:05` is never read as a street.
     pub fn resolve(&self, text: &str) -> Option<Resolved> {
@@ -157,7 +177,7 @@ impl Gazetteer {
                 at,
                 label: coordinate_label(at),
                 method: ResolveMethod::GeoUri,
-                uncertainty_m: u.unwrap_or(25.0),
+                uncertainty_m: u.unwrap_or(DEFAULT_UNCERTAINTY_M),
             });
         }
         if let Some(c) = COORDS.captures(text) {
@@ -168,7 +188,7 @@ impl Gazetteer {
                     at,
                     label: coordinate_label(at),
                     method: ResolveMethod::Coordinates,
-                    uncertainty_m: 25.0,
+                    uncertainty_m: DEFAULT_UNCERTAINTY_M,
                 });
             }
         }

@@ -3,19 +3,19 @@
 
 use crate::config::Network;
 use crate::config::{Neighborhood, Problem};
-use crate::effect::Effect;
-use crate::incident::{
-    AckKind, AckNote, AuditChange, CoordinationKind, Decision, Incident, IncidentId,
-    SettingOutcome, Status, UpdateKind,
+use crate::decision::{
+    AckKind, AckNote, AuditChange, CoordinationKind, Decision, SettingOutcome, UpdateKind,
 };
-use crate::incident::{LinkOutcome, PlacesOutcome, VerifiersOutcome};
+use crate::decision::{LinkOutcome, PlacesOutcome, VerifiersOutcome};
+use crate::effect::Effect;
 use crate::links::{Link, LinkRefusal, LinkState};
+use crate::model::{Incident, IncidentId, Status};
 use crate::places::Place;
 use crate::report::ReportError;
 use crate::stats::Summary;
 
 use super::{Catalogs, MsgType, OutgoingMessage, Renderer};
-use crate::incident::ConfirmedBy;
+use crate::model::ConfirmedBy;
 
 fn renderer<'a>(net: &'a Network, cat: &'a Catalogs, room: &str) -> Renderer<'a> {
     match net.neighborhood_of_room(room) {

@@ -16,44 +16,20 @@ use serde::{Deserialize, Serialize};
 pub use crate::catalog::{Catalogs, fill};
 pub use decisions::{Undelivered, render_decisions, undelivered_notice};
 
+impl crate::decision::Render for Catalogs {
+    fn render<'i>(
+        &self,
+        net: &crate::config::Network,
+        incident: &dyn Fn(&crate::model::IncidentId) -> Option<&'i crate::model::Incident>,
+        decisions: &[crate::decision::Decision],
+    ) -> Vec<crate::effect::Effect> {
+        render_decisions(net, self, incident, decisions)
+    }
+}
+
 use crate::config::Neighborhood;
-use crate::incident::{ConfirmedBy, Incident, IncidentTag, Status};
+use crate::model::{ConfirmedBy, Incident, IncidentTag, Status};
 use crate::places::Gazetteer;
-
-/// `m.text` notifies; `m.notice` is quiet (Matrix's default push rules).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MsgType {
-    /// Notifies members.
-    #[serde(rename = "m.text")]
-    Text,
-    /// Quiet.
-    #[serde(rename = "m.notice")]
-    Notice,
-}
-
-/// A message ready to send.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OutgoingMessage {
-    /// `m.text` or `m.notice`.
-    pub msgtype: MsgType,
-    /// Plain-text body.
-    pub body: String,
-    /// HTML body (`org.matrix.custom.html`), user text escaped.
-    pub html: String,
-    /// Whether to mention the whole room (`m.mentions.room`).
-    pub mentions_room: bool,
-    /// The incident it is about.
-    pub incident: Option<IncidentTag>,
-}
-
-/// The `m.location` that follows an alert.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LocationContent {
-    /// `geo:` URI with uncertainty.
-    pub geo_uri: String,
-    /// Description (plain text).
-    pub description: String,
-}
 
 /// Renders in one language and time zone.
 #[derive(Clone, Copy, Debug)]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::incident::{Incident, IncidentId, Status};
+use crate::model::{Incident, IncidentId, Status};
 
 /// The window `!nw stats` uses when none is given, in hours.
 pub const DEFAULT_STATS_HOURS: u32 = 24;

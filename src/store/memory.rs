@@ -12,8 +12,8 @@ use smallvec::SmallVec;
 
 use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, gap};
 use crate::config::RoomSetting;
-use crate::incident::{Incident, IncidentId, PendingReport, ReportRecord};
 use crate::links::Link;
+use crate::model::{Incident, IncidentId, PendingReport, ReportRecord};
 use crate::stats::RefusalCount;
 
 /// State kept in memory only.

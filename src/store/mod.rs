@@ -20,8 +20,8 @@ use smallvec::SmallVec;
 
 use crate::config::RoomSetting;
 use crate::effect::Effect;
-use crate::incident::{Incident, IncidentId, PendingReport};
 use crate::links::Link;
+use crate::model::{Incident, IncidentId, PendingReport};
 use crate::stats::RefusalCount;
 
 /// A storage failure.

@@ -10,7 +10,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::{Batch, Queued, Sent, Snapshot, Store, StoreError};
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::incident::{Incident, IncidentId};
+use crate::model::{Incident, IncidentId};
 
 const SEEN: &str = "seen/";
 const INCIDENT: &str = "incident/";

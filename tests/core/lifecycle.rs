@@ -6,10 +6,10 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use neighborwatch::effect::Effect;
-use neighborwatch::incident::{
-    Content, Engine, IncidentId, IncomingMessage, Member, ReporterKey, Status,
-};
-use neighborwatch::render::MsgType;
+use neighborwatch::effect::MsgType;
+use neighborwatch::incident::{Content, Engine, IncomingMessage, Member};
+use neighborwatch::model::{IncidentId, ReporterKey, Status};
+use neighborwatch::render::Catalogs;
 use neighborwatch::store::{MemoryStore, SledStore, Store};
 use proptest::prelude::*;
 
@@ -29,6 +29,7 @@ fn engine() -> Engine<MemoryStore> {
         NETWORK.clone(),
         MemoryStore::new(),
         ReporterKey::new(b"lifecycle-test-key-0123456789"),
+        Catalogs::builtin(),
     )
     .unwrap()
 }
@@ -144,7 +145,7 @@ fn incident_in(case: &Case, status: Status) -> (Engine<MemoryStore>, IncidentId)
     let id = first
         .iter()
         .find_map(|d| match d {
-            neighborwatch::incident::Decision::Ack { incident, .. } => Some(*incident),
+            neighborwatch::decision::Decision::Ack { incident, .. } => Some(*incident),
             _ => None,
         })
         .expect("an acknowledgment");
@@ -458,7 +459,7 @@ fn a_verifiers_own_report_confirms_at_once_and_says_so() {
     assert_eq!(inc.status, Status::Confirmed);
     assert_eq!(
         inc.confirmed_by,
-        Some(neighborwatch::incident::ConfirmedBy::Verifier)
+        Some(neighborwatch::model::ConfirmedBy::Verifier)
     );
     assert_eq!(
         inc.confirmed_at,
@@ -697,7 +698,13 @@ fn a_withdrawn_report_leaves_its_incident_and_its_text_is_purged_from_sled() {
     let path = dir.path().join("state.sled");
     let key = || ReporterKey::new(b"lifecycle-test-key-0123456789");
     let t = sent_at();
-    let mut e = Engine::open(NETWORK.clone(), SledStore::open(&path).unwrap(), key()).unwrap();
+    let mut e = Engine::open(
+        NETWORK.clone(),
+        SledStore::open(&path).unwrap(),
+        key(),
+        Catalogs::builtin(),
+    )
+    .unwrap();
     e.handle(
         &text(
             "$a",
@@ -795,6 +802,7 @@ fn fresh_accounts_and_floods_do_not_confirm_but_a_verifier_still_can() {
         net,
         MemoryStore::new(),
         ReporterKey::new(b"k-0123456789abcdef"),
+        Catalogs::builtin(),
     )
     .unwrap();
     let t = sent_at();

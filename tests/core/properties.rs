@@ -6,8 +6,10 @@ use std::sync::Arc;
 use chrono::Duration;
 use neighborwatch::config::Network;
 use neighborwatch::effect::Effect;
-use neighborwatch::incident::{Content, Engine, IncomingMessage, ReporterKey, Status};
+use neighborwatch::incident::{Content, Engine, IncomingMessage};
+use neighborwatch::model::{ReporterKey, Status};
 use neighborwatch::places::LatLon;
+use neighborwatch::render::Catalogs;
 use neighborwatch::report::{ParseContext, parse_report};
 use neighborwatch::store::{MemoryStore, Store};
 use proptest::prelude::*;
@@ -38,6 +40,7 @@ fn engine(net: Arc<Network>) -> Engine<MemoryStore> {
         net,
         MemoryStore::new(),
         ReporterKey::new(b"property-test-key-0123456789"),
+        Catalogs::builtin(),
     )
     .unwrap()
 }
@@ -136,7 +139,7 @@ proptest! {
     #[test]
     fn the_spatial_index_decides_exactly_like_a_linear_scan(msgs in reports(40)) {
         let mut fast = engine(open_network(2));
-        let mut naive = Engine::open_naive(open_network(2), MemoryStore::new(), ReporterKey::new(b"property-test-key-0123456789")).unwrap();
+        let mut naive = Engine::open_naive(open_network(2), MemoryStore::new(), ReporterKey::new(b"property-test-key-0123456789"), Catalogs::builtin()).unwrap();
         prop_assert_eq!(run(&mut fast, &msgs), run(&mut naive, &msgs));
     }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use neighborwatch::effect::Effect;
-use neighborwatch::incident::{Content, Engine, IncidentId, IncomingMessage, Member, ReporterKey};
+use neighborwatch::incident::{Content, Engine, IncomingMessage, Member};
+use neighborwatch::model::{IncidentId, ReporterKey};
+use neighborwatch::render::Catalogs;
 use neighborwatch::routing::{Origin, plan_relays};
 use neighborwatch::store::MemoryStore;
 use proptest::prelude::*;
@@ -273,7 +275,7 @@ proptest! {
     #[test]
     fn no_relay_crosses_a_link_both_sides_did_not_accept(ops in prop::collection::vec(op(), 1..40)) {
         let net = Arc::clone(&NETWORK);
-        let mut e = Engine::open(Arc::clone(&net), MemoryStore::new(), ReporterKey::new(b"links-property-key-0123")).unwrap();
+        let mut e = Engine::open(Arc::clone(&net), MemoryStore::new(), ReporterKey::new(b"links-property-key-0123"), Catalogs::builtin()).unwrap();
         let mut consent = Consent::default();
         let mut ids: Vec<String> = Vec::new();
         let hood_of = |room: &str| HOODS.iter().position(|(_, r, _)| *r == room);

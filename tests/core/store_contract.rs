@@ -3,11 +3,12 @@
 
 use chrono::{TimeZone, Utc};
 use neighborwatch::config::RoomSetting;
-use neighborwatch::incident::{
+use neighborwatch::links::{Link, LinkState};
+use neighborwatch::model::{
     Incident, IncidentId, PendingReport, ReportRecord, ReporterKey, Status,
 };
-use neighborwatch::links::{Link, LinkState};
 use neighborwatch::places::{LatLon, ResolveMethod, Resolved};
+use neighborwatch::render::Catalogs;
 use neighborwatch::report::{Details, LocationOutcome, ParsedReport, ReportForm};
 use neighborwatch::stats::RefusalCount;
 use neighborwatch::store::{Batch, IncidentWrite, MemoryStore, Sent, SledStore, Store, StoreError};
@@ -650,9 +651,14 @@ fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
         .collect();
     let key = || ReporterKey::new(b"outbox-test-key-0123456789");
     let net = crate::support::NETWORK.clone();
-    let mut e = Engine::open(net.clone(), SledStore::open(&path).unwrap(), key())
-        .unwrap()
-        .with_outbox();
+    let mut e = Engine::open(
+        net.clone(),
+        SledStore::open(&path).unwrap(),
+        key(),
+        Catalogs::builtin(),
+    )
+    .unwrap()
+    .with_outbox();
     let mut returned = Vec::new();
     for m in &msgs {
         returned.extend(e.handle(m, m.ts).unwrap());
@@ -676,15 +682,20 @@ fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
     assert_eq!(txns.len(), queued.len(), "transaction IDs are unique");
     drop(e);
     // After a restart the same events change nothing and queue nothing more.
-    let mut e = Engine::open(net.clone(), SledStore::open(&path).unwrap(), key())
-        .unwrap()
-        .with_outbox();
+    let mut e = Engine::open(
+        net.clone(),
+        SledStore::open(&path).unwrap(),
+        key(),
+        Catalogs::builtin(),
+    )
+    .unwrap()
+    .with_outbox();
     for m in &msgs {
         assert!(e.handle(m, m.ts).unwrap().is_empty());
     }
     assert_eq!(e.store().outbox().unwrap().len(), queued.len());
     // The same input on a fresh store derives the same transaction IDs.
-    let mut fresh = Engine::open(net, MemoryStore::new(), key())
+    let mut fresh = Engine::open(net, MemoryStore::new(), key(), Catalogs::builtin())
         .unwrap()
         .with_outbox();
     for m in &msgs {
@@ -761,11 +772,13 @@ fn an_event_id_stored_without_a_time_counts_as_handled_at_the_time_given() {
 
 #[test]
 fn the_engine_remembers_handled_events_for_a_week() {
-    use neighborwatch::incident::{Content, Engine, IncomingMessage, ReporterKey};
+    use neighborwatch::incident::{Content, Engine, IncomingMessage};
+    use neighborwatch::model::ReporterKey;
     let mut e = Engine::open(
         crate::support::NETWORK.clone(),
         MemoryStore::new(),
         ReporterKey::new(b"seen-test-key-0123456789abcdef"),
+        Catalogs::builtin(),
     )
     .unwrap();
     let t0 = crate::support::sent_at();
@@ -862,7 +875,7 @@ fn a_setting_change_the_store_cannot_commit_is_not_applied_and_can_be_sent_again
         failing: std::rc::Rc::clone(&failing),
     };
     let net = std::sync::Arc::clone(&crate::support::NETWORK);
-    let mut engine = Engine::open(net, store, ReporterKey::new(b"k")).unwrap();
+    let mut engine = Engine::open(net, store, ReporterKey::new(b"k"), Catalogs::builtin()).unwrap();
     let msg = IncomingMessage {
         event_id: "$set".into(),
         room: "!clawson:eastbay.example".into(),
@@ -901,7 +914,13 @@ fn refusal_counts_older_than_stats_can_show_leave_the_sled_store() {
     on_sled(|store, reopen| {
         let key = || ReporterKey::new(b"stats-test-key-0123456789abcdef");
         let net = std::sync::Arc::clone(&crate::support::NETWORK);
-        let mut e = Engine::open(std::sync::Arc::clone(&net), store, key()).unwrap();
+        let mut e = Engine::open(
+            std::sync::Arc::clone(&net),
+            store,
+            key(),
+            Catalogs::builtin(),
+        )
+        .unwrap();
         let t0 = crate::support::sent_at();
         let refused = IncomingMessage {
             event_id: "$stats".into(),
@@ -925,12 +944,18 @@ fn refusal_counts_older_than_stats_can_show_leave_the_sled_store() {
         // Still within the 30 days `!nw stats 720` looks back: kept, on disk too.
         let day = |n| t0 + chrono::Duration::days(n);
         e.tick(day(20)).unwrap();
-        let mut e = Engine::open(net.clone(), reopen(e.into_store()), key()).unwrap();
+        let mut e = Engine::open(
+            net.clone(),
+            reopen(e.into_store()),
+            key(),
+            Catalogs::builtin(),
+        )
+        .unwrap();
         assert_eq!(refusals(&e, day(20)), 1, "read back after a restart");
         // Past it: forgotten in memory and gone from the store.
         e.tick(day(31)).unwrap();
         assert_eq!(e.store().load().unwrap().refusals, vec![]);
-        let e = Engine::open(net, reopen(e.into_store()), key()).unwrap();
+        let e = Engine::open(net, reopen(e.into_store()), key(), Catalogs::builtin()).unwrap();
         assert_eq!(e.store().load().unwrap().refusals, vec![]);
         assert_eq!(e.stats(Some("hoover-foster"), 720, day(20)).refusals, 0);
     });
@@ -960,8 +985,14 @@ fn a_report_the_store_cannot_commit_leaves_the_engine_as_before_and_can_be_handl
     };
     let key = || ReporterKey::new(b"rollback-test-key-0123456789abcd");
     let net = std::sync::Arc::clone(&crate::support::NETWORK);
-    let mut engine = Engine::open(std::sync::Arc::clone(&net), store, key()).unwrap();
-    let mut control = Engine::open(net, MemoryStore::new(), key()).unwrap();
+    let mut engine = Engine::open(
+        std::sync::Arc::clone(&net),
+        store,
+        key(),
+        Catalogs::builtin(),
+    )
+    .unwrap();
+    let mut control = Engine::open(net, MemoryStore::new(), key(), Catalogs::builtin()).unwrap();
     let t0 = crate::support::sent_at();
     let msg = |event: &str, sender: &str, body: &str, minute: i64| IncomingMessage {
         event_id: event.into(),
@@ -1078,7 +1109,7 @@ fn purged_and_redacted_report_text_cannot_be_read_back_from_the_files_after_a_re
         // sled lets go of its lock a moment after the last handle is dropped.
         for _ in 0..100 {
             match SledStore::open(&path) {
-                Ok(s) => return Engine::open(net.clone(), s, key()).unwrap(),
+                Ok(s) => return Engine::open(net.clone(), s, key(), Catalogs::builtin()).unwrap(),
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
             }
         }

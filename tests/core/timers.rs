@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 use neighborwatch::effect::Effect;
-use neighborwatch::incident::{Content, Engine, IncomingMessage, ReporterKey, Status};
+use neighborwatch::incident::{Content, Engine, IncomingMessage};
+use neighborwatch::model::{ReporterKey, Status};
+use neighborwatch::render::Catalogs;
 use neighborwatch::store::{MemoryStore, Store};
 
 use crate::support::{NETWORK, sent_at};
@@ -18,6 +20,7 @@ fn engine() -> Engine<MemoryStore> {
         NETWORK.clone(),
         MemoryStore::new(),
         ReporterKey::new(b"timers-test-key-0123456789abcdef"),
+        Catalogs::builtin(),
     )
     .unwrap()
 }

@@ -2,7 +2,9 @@
 //! language, to send it again; the message itself is still handled if its keys arrive.
 
 use neighborwatch::effect::Effect;
-use neighborwatch::incident::{Content, Engine, IncomingMessage, ReporterKey};
+use neighborwatch::incident::{Content, Engine, IncomingMessage};
+use neighborwatch::model::ReporterKey;
+use neighborwatch::render::Catalogs;
 use neighborwatch::store::MemoryStore;
 
 use crate::support::{NETWORK, sent_at};
@@ -12,6 +14,7 @@ fn engine() -> Engine<MemoryStore> {
         NETWORK.clone(),
         MemoryStore::new(),
         ReporterKey::new(b"undecryptable-test-key-0123456789"),
+        Catalogs::builtin(),
     )
     .unwrap()
 }

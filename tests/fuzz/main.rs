@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use neighborwatch::config::Network;
-use neighborwatch::incident::{Engine, ReporterKey};
+use neighborwatch::incident::Engine;
+use neighborwatch::model::ReporterKey;
+use neighborwatch::render::Catalogs;
 use neighborwatch::report::{ParseContext, parse_report};
 use neighborwatch::store::MemoryStore;
 use proptest::prelude::*;
@@ -387,6 +389,7 @@ fn replay_input_lines() {
                 Arc::clone(&NETWORK),
                 MemoryStore::new(),
                 ReporterKey::new(b"fuzz-reporter-key-0123456789abcd"),
+                Catalogs::builtin(),
             )
             .expect("opens");
             let input = lines.join("\n");

@@ -1430,7 +1430,7 @@ async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() 
             .find(|x| x.id.as_str() == i)
             .map(|x| (x.status, x.reports.len()))
     };
-    use neighborwatch::incident::Status;
+    use neighborwatch::model::Status;
     assert_eq!(status(&id), Some((Status::FalseAlarm, 2)));
     assert_eq!(status(&id2), Some((Status::Resolved, 1)));
     assert!(

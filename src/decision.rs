@@ -1,11 +1,16 @@
-//! Decisions: what the engine decided, before any wording. `render` turns each into
-//! messages in the receiving room's language; the engine never formats text.
+//! Decisions: what the engine decided, before any wording, and the [`Render`] contract
+//! that words them. The engine is handed a renderer (the bot's is `render`'s
+//! [`Catalogs`](crate::render::Catalogs)) and calls it once per committed input; it never
+//! formats text itself.
+//!
+//! Owns: the decision vocabulary. Must not touch: wording, the engine's state, storage.
 
 use std::sync::Arc;
 
-use crate::config::{Problem, RoomSetting};
-use crate::incident::{Action, IncidentId};
+use crate::config::{Network, Problem, RoomSetting};
+use crate::effect::Effect;
 use crate::links::{Link, LinkRefusal, LinkState};
+use crate::model::{Action, Incident, IncidentId};
 use crate::places::Place;
 use crate::report::ReportError;
 use crate::stats::Summary;
@@ -557,4 +562,16 @@ impl Decision {
             _ => None,
         }
     }
+}
+
+/// Words decisions as messages, in each receiving room's language, reading each
+/// incident's state after the input through `incident`.
+pub trait Render: Send + Sync {
+    /// The effects of `decisions`, in order.
+    fn render<'i>(
+        &self,
+        net: &Network,
+        incident: &dyn Fn(&IncidentId) -> Option<&'i Incident>,
+        decisions: &[Decision],
+    ) -> Vec<Effect>;
 }

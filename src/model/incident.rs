@@ -294,6 +294,23 @@ pub struct IncidentTag {
 }
 
 impl Incident {
+    /// The one status transition: the new status with the times and attribution it
+    /// implies (confirmed: by whom, since when, open again; false alarm or all clear:
+    /// closed now). The caller counts the version.
+    pub fn set_status(&mut self, status: Status, now: DateTime<Utc>, by: Option<ConfirmedBy>) {
+        self.status = status;
+        self.updated_at = now;
+        match status {
+            Status::Confirmed => {
+                self.confirmed_by = by.or(self.confirmed_by);
+                self.confirmed_at.get_or_insert(now);
+                self.closed_at = None;
+            }
+            Status::FalseAlarm | Status::Resolved => self.closed_at = Some(now),
+            Status::Unverified | Status::Expired => {}
+        }
+    }
+
     /// The tag carried by messages about this incident.
     pub fn tag(&self) -> IncidentTag {
         IncidentTag {

@@ -1,0 +1,229 @@
+//! Verifier actions (`!confirm`, `!false`, `!clear` and their reactions) and
+//! retractions (a deleted report leaves its incident).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use tracing::debug;
+
+use super::alerts::{Told, announce_status, near_of, update_alerts};
+use super::reports::FalseAlarmMark;
+use super::{Engine, IncomingMessage, Tx};
+use crate::command::VerifierCommand;
+use crate::decision::{CoordinationKind, Decision, UpdateKind};
+use crate::incident::lifecycle::{self, Role, Transition};
+use crate::model::{Action, ConfirmedBy, Incident, IncidentId, Status};
+use crate::store::Store;
+
+impl<S: Store> Engine<S> {
+    /// The role of `msg`'s sender for `inc`: a verifier of its neighborhood or of any
+    /// neighborhood whose room received its alert, or a moderator of the room they act
+    /// in.
+    fn role_for(&self, inc: &Incident, msg: &IncomingMessage) -> Role {
+        let net = &self.net;
+        let lists = std::iter::once(net.settings(&inc.neighborhood).verifiers.as_slice()).chain(
+            inc.relayed_to
+                .iter()
+                .filter_map(|r| net.neighborhood_of_room(r))
+                .map(|n| n.settings.verifiers.as_slice()),
+        );
+        lifecycle::role(&msg.sender, msg.member.power, lists)
+    }
+
+    /// The open incidents of `room` (of the whole network, in the coordination room).
+    pub(super) fn open_in(&self, room: &str) -> Vec<&Incident> {
+        let everywhere = self.coordination_room.as_deref() == Some(room);
+        self.incidents
+            .values()
+            .filter(|i| i.status.is_open() && (everywhere || i.lives_in(room)))
+            .collect()
+    }
+
+    pub(super) fn command(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        event_id: &Arc<str>,
+        msg: &IncomingMessage,
+        cmd: VerifierCommand,
+        now: DateTime<Utc>,
+    ) {
+        let everywhere = self.coordination_room.as_deref() == Some(&**room);
+        let here = |i: &Incident| everywhere || i.lives_in(room);
+        let found = cmd
+            .id
+            .filter(|id| self.incidents.get(id).is_some_and(&here));
+        if let Some(id) = found {
+            let reason = cmd.reason.map(Arc::from);
+            self.act(tx, room, Some(event_id), msg, id, cmd.action, reason, now);
+            return;
+        }
+        let mut open: Vec<(IncidentId, Arc<str>)> = self
+            .open_in(room)
+            .into_iter()
+            .map(|i| (i.id, Arc::clone(&i.label)))
+            .collect();
+        open.sort_by_key(|(id, _)| *id);
+        open.truncate(10);
+        tx.decisions.push(Decision::UnknownIncident {
+            room: Arc::clone(room),
+            in_reply_to: Arc::clone(event_id),
+            given: cmd.id_text,
+            open,
+        });
+    }
+
+    /// A verifier action on incident `id`, by command (`command` is its event, for the
+    /// reply) or by reaction (no reply: reactions are not conversation).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn act(
+        &mut self,
+        tx: &mut Tx,
+        room: &Arc<str>,
+        command: Option<&Arc<str>>,
+        msg: &IncomingMessage,
+        id: IncidentId,
+        action: Action,
+        reason: Option<Arc<str>>,
+        now: DateTime<Utc>,
+    ) {
+        let (Some(key), Some(inc)) = (self.incidents.key_of(&id), self.incidents.get(&id)) else {
+            return;
+        };
+        let role = self.role_for(inc, msg);
+        match lifecycle::transition(inc.status, action, role) {
+            Transition::Refused => {
+                debug!(?action, "action refused: not a verifier or moderator");
+                if let Some(c) = command {
+                    tx.decisions.push(Decision::ActionRefused {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(c),
+                        action,
+                    });
+                }
+            }
+            Transition::Unchanged => {
+                if let Some(c) = command {
+                    tx.decisions.push(Decision::ActionUnchanged {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(c),
+                        incident: id,
+                    });
+                }
+            }
+            Transition::To(status) => {
+                let rooms = self.apply_status(tx, key, status, reason, now);
+                if let Some(c) = command {
+                    tx.decisions.push(Decision::ActionDone {
+                        room: Arc::clone(room),
+                        in_reply_to: Arc::clone(c),
+                        incident: id,
+                        rooms,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies a verifier's status change to the incident in slot `key` and announces it
+    /// (alerts edited with a thread reply, a newly confirmed incident relayed, the
+    /// coordination room told). Returns the rooms alerted.
+    fn apply_status(
+        &mut self,
+        tx: &mut Tx,
+        key: usize,
+        status: Status,
+        reason: Option<Arc<str>>,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let net = Arc::clone(&self.net);
+        let Some(mut inc) = self.incidents.at_mut(key) else {
+            return 0;
+        };
+        let id = inc.id;
+        tx.touch(id, key, inc.reports.len());
+        let old = inc.status;
+        inc.version += 1;
+        inc.set_status(status, now, Some(ConfirmedBy::Verifier));
+        let s = net.settings(&inc.neighborhood);
+        let told = Told {
+            coordination: self.coordination_room.as_ref(),
+            kind: CoordinationKind::Status {
+                reason: reason.clone(),
+            },
+            needed: s.confirmations,
+        };
+        let update = UpdateKind::Status { reason };
+        announce_status(&mut inc, &update, told, Some(&net), &mut tx.decisions);
+        let rooms = inc.relayed_to.len();
+        let mark = FalseAlarmMark {
+            id,
+            at: inc.location,
+            last_seen: inc.last_seen,
+            marked_at: now,
+        };
+        let due = inc.last_seen + Duration::hours(i64::from(s.expiry_hours));
+        drop(inc);
+        if status == Status::FalseAlarm {
+            self.false_alarms.push(mark);
+        } else if old == Status::FalseAlarm {
+            self.false_alarms.retain(|m| m.id != id);
+        }
+        if status.is_open() {
+            self.note_due(due);
+        }
+        rooms
+    }
+
+    /// A deleted message: if it was a report, it leaves its incident and its text is
+    /// purged now. An unconfirmed incident left without reports is closed quietly (it is
+    /// deleted); a confirmed one keeps its status (a verifier decides) and its alerts are
+    /// updated.
+    pub(super) fn retract(&mut self, tx: &mut Tx, redacts: &str, now: DateTime<Utc>) {
+        if let Some(i) = self.pending.iter().position(|p| &*p.event_id == redacts) {
+            let p = self.pending.remove(i);
+            tx.batch.pending_delete.push(p.event_id);
+            return;
+        }
+        let found = self.incidents.ids().find_map(|(id, key)| {
+            let inc = self.incidents.in_slot(key)?;
+            let n = inc.reports.iter().position(|r| &*r.event_id == redacts)?;
+            Some((id, key, n))
+        });
+        let Some((id, key, n)) = found else {
+            return;
+        };
+        let net = Arc::clone(&self.net);
+        let Some(mut inc) = self.incidents.at_mut(key) else {
+            return;
+        };
+        inc.reports.remove(n);
+        if inc.reports.is_empty() && inc.status == Status::Unverified {
+            drop(inc);
+            self.incidents.remove(&id);
+            tx.batch.incidents_delete.push(id);
+            debug!("an unconfirmed incident lost its only report; closed");
+            return;
+        }
+        inc.recount();
+        if let Some(nb) = net.neighborhood(&inc.neighborhood) {
+            inc.near = near_of(nb, inc.location);
+        }
+        inc.version += 1;
+        inc.updated_at = now;
+        tx.touch(id, key, n);
+        if inc.status == Status::Confirmed {
+            update_alerts(&inc, &UpdateKind::Retracted, &mut tx.decisions);
+        }
+        if inc.status.is_open()
+            && let Some(coord) = &self.coordination_room
+        {
+            tx.decisions.push(Decision::Coordination {
+                room: Arc::clone(coord),
+                incident: id,
+                kind: CoordinationKind::Retracted,
+                needed: net.settings(&inc.neighborhood).confirmations,
+            });
+        }
+    }
+}
