@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::render::Catalogs;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use neighborwatch::config::{Network, Overlay};
 use neighborwatch::incident::Engine;
 use neighborwatch::model::ReporterKey;
+use neighborwatch::render::Catalogs;
 use neighborwatch::replay;
 use neighborwatch::store::{MemoryStore, SledStore, Store};
 

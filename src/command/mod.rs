@@ -371,7 +371,7 @@ mod tests {
     }
 
     #[test]
-    fn room_commands_in_both_languages_and_what_is_not_one() {
+    fn room_commands_in_both_languages() {
         assert_eq!(parse_room_command("!nw"), Some(RoomCommand::Help));
         assert_eq!(parse_room_command("  !NW Ayuda"), Some(RoomCommand::Help));
         assert_eq!(parse_room_command("!nw status"), Some(RoomCommand::Status));
@@ -440,6 +440,10 @@ mod tests {
             parse_room_command("!NW Enlace Aceptar lc9tu"),
             Some(RoomCommand::Relay(RelayCommand::Accept("lc9tu".into())))
         );
+    }
+
+    #[test]
+    fn admin_commands_in_both_languages_and_what_is_not_one() {
         assert_eq!(
             parse_room_command("!nw relay"),
             Some(RoomCommand::Relay(RelayCommand::List))

@@ -14,7 +14,8 @@ use crate::places::Place;
 use crate::report::ReportError;
 use crate::stats::Summary;
 
-use super::{Catalogs, MsgType, OutgoingMessage, Renderer};
+use super::{Catalogs, Renderer};
+use crate::effect::{MsgType, OutgoingMessage};
 use crate::model::ConfirmedBy;
 
 fn renderer<'a>(net: &'a Network, cat: &'a Catalogs, room: &str) -> Renderer<'a> {

@@ -11,7 +11,6 @@ mod decisions;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
 pub use crate::catalog::{Catalogs, fill};
 pub use decisions::{Undelivered, render_decisions, undelivered_notice};
@@ -28,6 +27,7 @@ impl crate::decision::Render for Catalogs {
 }
 
 use crate::config::Neighborhood;
+use crate::effect::{LocationContent, MsgType, OutgoingMessage};
 use crate::model::{ConfirmedBy, Incident, IncidentTag, Status};
 use crate::places::Gazetteer;
 

@@ -30,8 +30,9 @@ pub struct InputLine {
     pub geo: Option<String>,
     /// Event ID; derived from the line's content when absent.
     pub event_id: Option<String>,
-    /// Event replied to (informational).
-    pub reply_to: Option<String>,
+    /// Event replied to: accepted, so exported conversations replay, and ignored.
+    #[serde(default, rename = "reply_to")]
+    _reply_to: Option<serde::de::IgnoredAny>,
     /// This line edits (`m.replace`) that event.
     pub replaces: Option<String>,
     /// `m.text` (default) or `m.notice`.

@@ -17,10 +17,6 @@ use crate::places::LatLon;
 pub struct RelayTarget<'a> {
     /// The room.
     pub room: &'a Arc<str>,
-    /// Its neighborhood's id.
-    pub neighborhood: &'a str,
-    /// Distance from the incident to the neighborhood's area, in metres.
-    pub distance_m: f64,
     /// The relay link it is alerted over, when it is out of range.
     pub via_link: Option<&'a str>,
 }
@@ -60,25 +56,19 @@ pub fn plan_relays<'n, R: AsRef<str>>(
     let mut out: Vec<RelayTarget> = Vec::new();
     // Each room of `n` not alerted yet; linear checks: a network has tens of rooms, and
     // this runs on every report.
-    let mut add =
-        |n: &'n crate::config::Neighborhood, distance_m: f64, via_link: Option<&'n str>| {
-            for room in &n.rooms {
-                if !(relayed(room) || out.iter().any(|t| t.room == room)) {
-                    out.push(RelayTarget {
-                        room,
-                        neighborhood: &n.id,
-                        distance_m,
-                        via_link,
-                    });
-                }
+    let mut add = |n: &'n crate::config::Neighborhood, via_link: Option<&'n str>| {
+        for room in &n.rooms {
+            if !(relayed(room) || out.iter().any(|t| t.room == room)) {
+                out.push(RelayTarget { room, via_link });
             }
-        };
-    for (d, n) in hoods {
-        add(n, d, None);
+        }
+    };
+    for (_, n) in hoods {
+        add(n, None);
     }
     for link in crate::links::carrying(net.links(), origin.neighborhood, origin.hops) {
         if let Some(n) = net.neighborhood(link.other_side(origin.neighborhood)) {
-            add(n, n.area.distance_m(at), Some(&link.id));
+            add(n, Some(&link.id));
         }
     }
     out

@@ -27,9 +27,9 @@ use crate::stats::RefusalCount;
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed.
+    /// The database failed (the backend's own words; the trait names no backend's types).
     #[error("database error: {0}")]
-    Db(#[from] sled::Error),
+    Db(String),
     /// A stored record could not be read back.
     #[error("corrupt record `{key}`: {reason}")]
     Corrupt {

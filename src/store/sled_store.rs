@@ -12,6 +12,12 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::{Incident, IncidentId};
 
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
 const SEEN: &str = "seen/";
 const INCIDENT: &str = "incident/";
 /// One record per report: `report/<incident>/<index, u32 big-endian>`.

@@ -25,13 +25,7 @@ const HOOD_VERIFIER: &str = "@ana.verifier:oakland.example";
 const NET_VERIFIER: &str = "@lupe.verifier:oakland.example";
 
 fn engine() -> Engine<MemoryStore> {
-    Engine::open(
-        NETWORK.clone(),
-        MemoryStore::new(),
-        ReporterKey::new(b"lifecycle-test-key-0123456789"),
-        Catalogs::builtin(),
-    )
-    .unwrap()
+    crate::support::engine(b"lifecycle-test-key-0123456789")
 }
 
 fn text(

@@ -866,16 +866,35 @@ impl Store for FailingStore {
     }
 }
 
+/// An engine over the example network whose store fails while the returned switch is
+/// on (it starts `failing`).
+fn failing_engine(
+    failing: bool,
+    key: &[u8],
+) -> (
+    neighborwatch::incident::Engine<FailingStore>,
+    std::rc::Rc<std::cell::Cell<bool>>,
+) {
+    let switch = std::rc::Rc::new(std::cell::Cell::new(failing));
+    let store = FailingStore {
+        inner: MemoryStore::new(),
+        failing: std::rc::Rc::clone(&switch),
+    };
+    let net = std::sync::Arc::clone(&crate::support::NETWORK);
+    let engine = neighborwatch::incident::Engine::open(
+        net,
+        store,
+        ReporterKey::new(key),
+        Catalogs::builtin(),
+    )
+    .unwrap();
+    (engine, switch)
+}
+
 #[test]
 fn a_setting_change_the_store_cannot_commit_is_not_applied_and_can_be_sent_again() {
     use neighborwatch::incident::{Content, Engine, IncomingMessage, Member};
-    let failing = std::rc::Rc::new(std::cell::Cell::new(true));
-    let store = FailingStore {
-        inner: MemoryStore::new(),
-        failing: std::rc::Rc::clone(&failing),
-    };
-    let net = std::sync::Arc::clone(&crate::support::NETWORK);
-    let mut engine = Engine::open(net, store, ReporterKey::new(b"k"), Catalogs::builtin()).unwrap();
+    let (mut engine, failing) = failing_engine(true, b"k");
     let msg = IncomingMessage {
         event_id: "$set".into(),
         room: "!clawson:eastbay.example".into(),
@@ -977,22 +996,10 @@ fn engine_state<S: Store>(
 
 #[test]
 fn a_report_the_store_cannot_commit_leaves_the_engine_as_before_and_can_be_handled_again() {
-    use neighborwatch::incident::{Content, Engine, IncomingMessage};
-    let failing = std::rc::Rc::new(std::cell::Cell::new(false));
-    let store = FailingStore {
-        inner: MemoryStore::new(),
-        failing: std::rc::Rc::clone(&failing),
-    };
-    let key = || ReporterKey::new(b"rollback-test-key-0123456789abcd");
-    let net = std::sync::Arc::clone(&crate::support::NETWORK);
-    let mut engine = Engine::open(
-        std::sync::Arc::clone(&net),
-        store,
-        key(),
-        Catalogs::builtin(),
-    )
-    .unwrap();
-    let mut control = Engine::open(net, MemoryStore::new(), key(), Catalogs::builtin()).unwrap();
+    use neighborwatch::incident::{Content, IncomingMessage};
+    const KEY: &[u8] = b"rollback-test-key-0123456789abcd";
+    let (mut engine, failing) = failing_engine(false, KEY);
+    let mut control = crate::support::engine(KEY);
     let t0 = crate::support::sent_at();
     let msg = |event: &str, sender: &str, body: &str, minute: i64| IncomingMessage {
         event_id: event.into(),

@@ -5,6 +5,10 @@ use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, TimeZone, Utc};
 use neighborwatch::config::Network;
+use neighborwatch::incident::Engine;
+use neighborwatch::model::ReporterKey;
+use neighborwatch::render::Catalogs;
+use neighborwatch::store::MemoryStore;
 
 pub fn example_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/example.toml")
@@ -17,4 +21,15 @@ pub static NETWORK: LazyLock<Arc<Network>> = LazyLock::new(|| {
 /// 2026-03-02 08:06 in Oakland (16:06 UTC, PST).
 pub fn sent_at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 16, 6, 0).unwrap()
+}
+
+/// An engine over the example network and a memory store, hashing reporters with `key`.
+pub fn engine(key: &[u8]) -> Engine<MemoryStore> {
+    Engine::open(
+        NETWORK.clone(),
+        MemoryStore::new(),
+        ReporterKey::new(key),
+        Catalogs::builtin(),
+    )
+    .expect("a memory store opens")
 }

@@ -5,24 +5,17 @@
 use chrono::{DateTime, Duration, Utc};
 use neighborwatch::effect::Effect;
 use neighborwatch::incident::{Content, Engine, IncomingMessage};
-use neighborwatch::model::{ReporterKey, Status};
-use neighborwatch::render::Catalogs;
+use neighborwatch::model::Status;
 use neighborwatch::store::{MemoryStore, Store};
 
-use crate::support::{NETWORK, sent_at};
+use crate::support::sent_at;
 
 const HOOVER: &str = "!hooverfoster:oakland.example";
 const CLAWSON: &str = "!clawson:eastbay.example";
 const COORD: &str = "!coordination:oakland.example";
 
 fn engine() -> Engine<MemoryStore> {
-    Engine::open(
-        NETWORK.clone(),
-        MemoryStore::new(),
-        ReporterKey::new(b"timers-test-key-0123456789abcdef"),
-        Catalogs::builtin(),
-    )
-    .unwrap()
+    crate::support::engine(b"timers-test-key-0123456789abcdef")
 }
 
 fn report(event: &str, sender: &str, body: &str, at: DateTime<Utc>) -> IncomingMessage {

@@ -3,20 +3,12 @@
 
 use neighborwatch::effect::Effect;
 use neighborwatch::incident::{Content, Engine, IncomingMessage};
-use neighborwatch::model::ReporterKey;
-use neighborwatch::render::Catalogs;
 use neighborwatch::store::MemoryStore;
 
-use crate::support::{NETWORK, sent_at};
+use crate::support::sent_at;
 
 fn engine() -> Engine<MemoryStore> {
-    Engine::open(
-        NETWORK.clone(),
-        MemoryStore::new(),
-        ReporterKey::new(b"undecryptable-test-key-0123456789"),
-        Catalogs::builtin(),
-    )
-    .unwrap()
+    crate::support::engine(b"undecryptable-test-key-0123456789")
 }
 
 fn undecryptable(room: &str, event: &str) -> IncomingMessage {
