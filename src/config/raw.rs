@@ -1,5 +1,5 @@
 //! The network file as written: serde structs that mirror the TOML, with spans so that
-//! validation errors can name the line. Nothing here is trusted; see `validate`.
+//! validation errors can name the line. Nothing here is trusted; see `load`.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -60,66 +60,82 @@ pub struct RawMetrics {
     pub listen: Spanned<String>,
 }
 
-/// The tunables, as found in `[defaults]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTunables {
-    pub dedupe_radius_m: Option<Spanned<Num>>,
-    pub dedupe_window_min: Option<Spanned<Num>>,
-    pub confirmations: Option<Spanned<Num>>,
-    pub alert_radius_m: Option<Spanned<Num>>,
-    pub sensitive_radius_m: Option<Spanned<Num>>,
-    pub expiry_hours: Option<Spanned<Num>>,
-    pub retention_hours: Option<Spanned<Num>>,
-    pub language: Option<Spanned<String>>,
-    pub timezone: Option<Spanned<String>>,
-    pub min_member_hours: Option<Spanned<Num>>,
-    pub max_reports_per_10min: Option<Spanned<Num>>,
-    pub verifiers: Option<Vec<Spanned<String>>>,
-}
+/// Declares the tables that take the tunables: `[defaults]` and every `[[neighborhood]]`.
+/// The tunables' fields are listed once, in `tunables { .. }`, and written into both
+/// structs; [`RawNeighborhood::tunables`] copies them out.
+///
+/// They are not `#[serde(flatten)]`ed into the neighborhood: serde does not support
+/// `flatten` with `deny_unknown_fields` (denied on the outer struct, an unknown key is
+/// reported at the table's header instead of its own line; on the flattened one, it is
+/// not reported at all), and a `toml::Spanned` in a flattened struct does not deserialize
+/// ("expected a spanned value").
+macro_rules! tunable_tables {
+    (
+        $(#[$defaults_meta:meta])*
+        pub struct $defaults:ident;
 
-/// One `[[neighborhood]]`. The tunables are repeated here because serde cannot combine
-/// `flatten` with `deny_unknown_fields`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNeighborhood {
-    pub id: Spanned<String>,
-    pub name: Spanned<String>,
-    pub rooms: Spanned<Vec<Spanned<String>>>,
-    pub area: Spanned<RawArea>,
-    #[serde(default)]
-    pub gazetteer: Vec<Spanned<String>>,
-    pub dedupe_radius_m: Option<Spanned<Num>>,
-    pub dedupe_window_min: Option<Spanned<Num>>,
-    pub confirmations: Option<Spanned<Num>>,
-    pub alert_radius_m: Option<Spanned<Num>>,
-    pub sensitive_radius_m: Option<Spanned<Num>>,
-    pub expiry_hours: Option<Spanned<Num>>,
-    pub retention_hours: Option<Spanned<Num>>,
-    pub language: Option<Spanned<String>>,
-    pub timezone: Option<Spanned<String>>,
-    pub min_member_hours: Option<Spanned<Num>>,
-    pub max_reports_per_10min: Option<Spanned<Num>>,
-    pub verifiers: Option<Vec<Spanned<String>>>,
-}
-
-impl RawNeighborhood {
-    /// The per-neighborhood overrides, as a `RawTunables`.
-    pub fn tunables(&self) -> RawTunables {
-        RawTunables {
-            dedupe_radius_m: self.dedupe_radius_m.clone(),
-            dedupe_window_min: self.dedupe_window_min.clone(),
-            confirmations: self.confirmations.clone(),
-            alert_radius_m: self.alert_radius_m.clone(),
-            sensitive_radius_m: self.sensitive_radius_m.clone(),
-            expiry_hours: self.expiry_hours.clone(),
-            retention_hours: self.retention_hours.clone(),
-            language: self.language.clone(),
-            timezone: self.timezone.clone(),
-            min_member_hours: self.min_member_hours.clone(),
-            max_reports_per_10min: self.max_reports_per_10min.clone(),
-            verifiers: self.verifiers.clone(),
+        $(#[$hood_meta:meta])*
+        pub struct $hood:ident {
+            $($(#[$own_meta:meta])* pub $own:ident: $own_ty:ty,)*
         }
+
+        tunables {
+            $($field:ident: $ty:ty,)*
+        }
+    ) => {
+        $(#[$defaults_meta])*
+        pub struct $defaults {
+            $(pub $field: $ty,)*
+        }
+
+        $(#[$hood_meta])*
+        pub struct $hood {
+            $($(#[$own_meta])* pub $own: $own_ty,)*
+            $(pub $field: $ty,)*
+        }
+
+        impl $hood {
+            /// The per-neighborhood overrides, as a `RawTunables`.
+            pub fn tunables(&self) -> $defaults {
+                $defaults {
+                    $($field: self.$field.clone(),)*
+                }
+            }
+        }
+    };
+}
+
+tunable_tables! {
+    /// The tunables, as found in `[defaults]`.
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawTunables;
+
+    /// One `[[neighborhood]]`: its own keys, then the tunables it may override.
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawNeighborhood {
+        pub id: Spanned<String>,
+        pub name: Spanned<String>,
+        pub rooms: Spanned<Vec<Spanned<String>>>,
+        pub area: Spanned<RawArea>,
+        #[serde(default)]
+        pub gazetteer: Vec<Spanned<String>>,
+    }
+
+    tunables {
+        dedupe_radius_m: Option<Spanned<Num>>,
+        dedupe_window_min: Option<Spanned<Num>>,
+        confirmations: Option<Spanned<Num>>,
+        alert_radius_m: Option<Spanned<Num>>,
+        sensitive_radius_m: Option<Spanned<Num>>,
+        expiry_hours: Option<Spanned<Num>>,
+        retention_hours: Option<Spanned<Num>>,
+        language: Option<Spanned<String>>,
+        timezone: Option<Spanned<String>>,
+        min_member_hours: Option<Spanned<Num>>,
+        max_reports_per_10min: Option<Spanned<Num>>,
+        verifiers: Option<Vec<Spanned<String>>>,
     }
 }
 
