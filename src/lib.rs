@@ -54,6 +54,7 @@ pub mod decision;
 pub mod devnet;
 pub mod effect;
 pub mod incident;
+pub mod lifecycle;
 pub mod links;
 pub mod logging;
 pub mod matrix;

@@ -109,7 +109,7 @@ pub fn needs_admin(cmd: &RoomCommand) -> bool {
 /// Runs a `!nw` command typed in `cx.room`: refused once, here, for anyone below a room
 /// admin when the command needs one; otherwise the command's own file decides.
 pub fn run(cx: &AdminCx<'_>, cmd: RoomCommand) -> Outcome {
-    if needs_admin(&cmd) && !crate::incident::lifecycle::is_room_admin(cx.power) {
+    if needs_admin(&cmd) && !crate::lifecycle::is_room_admin(cx.power) {
         return Outcome::say(Decision::AdminOnly {
             room: Arc::clone(cx.room),
             in_reply_to: Arc::clone(cx.event_id),

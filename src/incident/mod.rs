@@ -7,7 +7,6 @@
 
 mod engine;
 pub mod index;
-pub mod lifecycle;
 mod table;
 
 pub use engine::{
@@ -15,4 +14,3 @@ pub use engine::{
     Standing,
 };
 pub use index::{IncidentIndex, LinearIndex, SpatialIndex};
-pub use lifecycle::{Role, Transition};

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::config::{Neighborhood, Tunables};
 use crate::decision::{AckKind, AckNote, CoordinationKind, Decision, UpdateKind};
-use crate::incident::lifecycle;
+use crate::lifecycle;
 use crate::model::{
     ConfirmedBy, Incident, IncidentId, PendingReport, ReportRecord, ReporterHash, Status,
 };

@@ -11,7 +11,7 @@ use super::reports::FalseAlarmMark;
 use super::{Engine, IncomingMessage, Tx};
 use crate::command::VerifierCommand;
 use crate::decision::{CoordinationKind, Decision, UpdateKind};
-use crate::incident::lifecycle::{self, Role, Transition};
+use crate::lifecycle::{self, Role, Transition};
 use crate::model::{Action, ConfirmedBy, Incident, IncidentId, Status};
 use crate::store::Store;
 
