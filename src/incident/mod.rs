@@ -1,9 +1,11 @@
 //! Incidents: merging reports by place and time, counting distinct reporters,
 //! confirmation, expiry and retention (PRODUCT.md §3).
 //!
-//! Owns: the [`Engine`] state machine, incident data, the in-memory incident table, the
-//! spatial index and reporter hashing. Must not touch: clocks (time is an argument),
-//! Matrix, files; storage only through the [`Store`](crate::store::Store) trait.
+//! Owns: the [`Engine`] state machine (`engine/`), the in-memory incident table and the
+//! spatial index. Must not touch: clocks (time is an argument), Matrix, files, wording
+//! (a [`Render`](crate::decision::Render) is handed in); storage only through the
+//! [`Store`](crate::store::Store) trait. The vocabulary it works on is [`crate::model`];
+//! `!nw` commands are decided by [`crate::admin`].
 
 mod engine;
 pub mod index;
