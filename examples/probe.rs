@@ -1,7 +1,10 @@
 //! Profiling aid: the benchmark's ingest workload as a plain program (for callgrind/perf).
 //! `CHUNKS=N` sets the number of 5,000-report chunks; `ALLOCS=1` also counts allocations.
 use chrono::{TimeZone, Utc};
-use neighborwatch::{config::Network, incident::*, places::*, report::*, store::MemoryStore};
+use neighborwatch::render::Catalogs;
+use neighborwatch::{
+    config::Network, incident::*, model::ReporterKey, places::*, report::*, store::MemoryStore,
+};
 use std::{path::Path, sync::Arc};
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -24,7 +27,13 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 fn main() {
     let toml = "[[neighborhood]]\nid = \"metro\"\nname = \"Metro\"\nrooms = [\"!metro:bench\"]\narea = { center = [37.80, -122.27], radius_m = 30000 }\n";
     let net = Arc::new(Network::parse(toml, Path::new("b.toml")).unwrap());
-    let mut e = Engine::open(net, MemoryStore::new(), ReporterKey::new(b"seed")).unwrap();
+    let mut e = Engine::open(
+        net,
+        MemoryStore::new(),
+        ReporterKey::new(b"seed"),
+        Catalogs::builtin(),
+    )
+    .unwrap();
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap();
     let key = ReporterKey::new(b"k");
     let mk = |i: u64, at: LatLon| LocatedReport {
@@ -62,7 +71,13 @@ fn main() {
         .unwrap_or(30u64)
     {
         let net = Arc::new(Network::parse(toml, Path::new("b.toml")).unwrap());
-        let mut e = Engine::open(net, store.clone(), ReporterKey::new(b"k2")).unwrap();
+        let mut e = Engine::open(
+            net,
+            store.clone(),
+            ReporterKey::new(b"k2"),
+            Catalogs::builtin(),
+        )
+        .unwrap();
         let reports: Vec<_> = (0..5_000u64)
             .map(|i| {
                 let mut f = || {

@@ -229,3 +229,37 @@ fn a_closed_incident_leaves_memory_once_its_text_is_purged_and_the_store_keeps_i
     let new = e.incidents().next().expect("a new incident");
     assert_ne!(new.id, id);
 }
+
+/// An incident that expires in the same tick that purges its text leaves memory at once;
+/// its expiry must still be worded, in every room and in coordination (the bot's outbox
+/// and `replay` word the same decisions, before the incident leaves). Replay used to
+/// word a tick after that and lost these edits.
+#[test]
+fn an_incident_that_expires_as_its_text_is_purged_still_edits_every_alert() {
+    let mut e = engine();
+    let t0 = sent_at();
+    confirmed(&mut e, t0);
+    // Past both the 4-hour expiry and the 24-hour retention: one tick does both.
+    let fx = e.tick(t0 + Duration::hours(25)).unwrap();
+    let s = shapes(&fx);
+    for room in [HOOVER, CLAWSON] {
+        assert!(
+            s.iter()
+                .any(|(k, r, b)| *k == "edit" && r == room && b.contains("EXPIRED")),
+            "the alert in {room} is edited: {s:?}"
+        );
+        assert!(
+            s.iter().any(|(k, r, _)| *k == "thread" && r == room),
+            "one thread reply in {room}: {s:?}"
+        );
+    }
+    assert!(
+        s.iter().any(|(k, r, _)| *k == "notice" && r == COORD),
+        "coordination is told: {s:?}"
+    );
+    assert_eq!(e.open_count(), 0);
+    assert!(
+        e.incidents().next().is_none(),
+        "the closed incident with no text left memory"
+    );
+}
