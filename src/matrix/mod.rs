@@ -278,7 +278,10 @@ impl Stage {
             }
         };
         if tokio::time::timeout_at(deadline, all).await.is_err() {
-            warn!(stage = name, "not done in time; cut off");
+            warn!(
+                stage = name,
+                "not done in time; cut off (what it left undone is done at the next start)"
+            );
             self.tasks.shutdown().await;
         }
     }
