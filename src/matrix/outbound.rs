@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures_util::FutureExt;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use matrix_sdk::{
@@ -24,8 +25,9 @@ use matrix_sdk::{
 use tokio::sync::Notify;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::ShellError;
 use super::content::{ROOM_MESSAGE, is_alert, message_content};
+pub use super::schedule::{schedule, updates_at};
+use super::{ShellError, Stop, stopped};
 use crate::config::Network;
 use crate::effect::Effect;
 use crate::metrics::Metrics;
@@ -58,11 +60,10 @@ fn refused_for_good(e: &matrix_sdk::Error) -> bool {
         .is_some_and(|api| api.status_code.is_client_error() && api.status_code.as_u16() != 429)
 }
 
-/// Posts a notice to the network's coordination room, if it has one (best effort: the
-/// reason is also logged).
-/// Tells the coordination room that the alert of outbox entry `txn_id` did not reach
-/// `room`, in the network's language. The transaction ID is derived from the entry's, so
-/// a retry after a crash is the same message, not a second one.
+/// Tells the network's coordination room, if it has one, that the alert of outbox entry
+/// `txn_id` did not reach its room, in the network's language (best effort: the reason
+/// is also logged). The transaction ID is derived from the entry's, so a retry after a
+/// crash is the same message, not a second one.
 async fn tell_undelivered(
     client: &Client,
     net: &Network,
@@ -102,6 +103,8 @@ async fn tell_undelivered(
     }
 }
 
+/// Sends outbox entry `seq` once, and records in the store what became of it (an entry
+/// sent, or dropped for good, leaves the outbox).
 async fn send_one(
     client: &Client,
     net: &Network,
@@ -204,29 +207,6 @@ const PER_ROOM: usize = 4;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// How long everything but alerts waits after the last alert in flight was accepted.
-const SETTLE: Duration = Duration::from_millis(150);
-/// The longest everything but alerts waits for alerts in flight.
-const HOLD_MAX: Duration = Duration::from_secs(2);
-
-/// When messages other than new alerts (locations, edits, acknowledgments, notices) may
-/// be sent, or `None` for now: alerts go first at the homeserver too.
-///
-/// A homeserver persists new messages, federates them and answers syncs on the same
-/// cores: a location sent while an alert is still being delivered delays that alert by
-/// a whole send. So while alerts are being sent, and for [`SETTLE`] after the last one
-/// was accepted, the rest waits; never longer than [`HOLD_MAX`] after the oldest alert
-/// in flight started, so that a room whose sends hang holds nothing else up for long.
-pub fn updates_at(
-    oldest_alert_in_flight: Option<Instant>,
-    last_alert_done: Option<Instant>,
-) -> Option<Instant> {
-    match oldest_alert_in_flight {
-        Some(t) => Some(t + HOLD_MAX),
-        None => last_alert_done.map(|t| t + SETTLE),
-    }
-}
-
 /// The kind of message, for metrics.
 fn kind(effect: &Effect) -> &'static str {
     match effect {
@@ -235,68 +215,6 @@ fn kind(effect: &Effect) -> &'static str {
         Effect::Reply { .. } => "reply",
         Effect::Notice { .. } => "notice",
     }
-}
-
-/// One room's turn in [`schedule`]: the room, its entries in flight, and those that
-/// may go now (seq, is an alert).
-type RoomTurn<'a> = (&'a str, usize, Vec<(u64, bool)>);
-
-/// The scheduler, pure: which queued entries may be sent now, best first.
-///
-/// Rooms do not wait for each other: each sends up to `room_limit(room)` entries at once
-/// (0 while it waits out a backoff). Within a room, messages about the same incident go
-/// in queue order (an edit, a location or a thread reply needs its alert first, and
-/// edits must land in order); messages about different incidents, or about none, do not
-/// wait for each other, and alerts go before the rest (they are what people wait for).
-/// Across rooms, alerts come first. `queue` is in queue order; `busy` holds the entries
-/// being sent now.
-pub fn schedule<'a>(
-    queue: impl IntoIterator<Item = &'a Queued>,
-    busy: &HashSet<u64>,
-    room_limit: impl Fn(&str) -> usize,
-) -> Vec<u64> {
-    // Chains already holding an earlier entry: (room, incident).
-    let mut held: HashSet<(&str, &str)> = HashSet::new();
-    // Per room, in order of first appearance: entries in flight, and those that may go
-    // now (seq, is an alert).
-    let mut rooms: Vec<RoomTurn> = Vec::new();
-    let mut at: HashMap<&str, usize> = HashMap::new();
-    for q in queue {
-        let effect = &q.entry.effect;
-        let room = effect.room();
-        let i = *at.entry(room).or_insert_with(|| {
-            rooms.push((room, 0, Vec::new()));
-            rooms.len() - 1
-        });
-        let chain_free = effect
-            .incident()
-            .is_none_or(|id| held.insert((room, id.as_str())));
-        if busy.contains(&q.seq) {
-            rooms[i].1 += 1;
-        } else if chain_free {
-            rooms[i]
-                .2
-                .push((q.seq, matches!(effect, Effect::Relay { .. })));
-        }
-    }
-    let (mut alerts, mut rest) = (Vec::new(), Vec::new());
-    for (room, in_flight, ready) in rooms {
-        let free = room_limit(room).saturating_sub(in_flight);
-        let picked = ready
-            .iter()
-            .filter(|r| r.1)
-            .chain(ready.iter().filter(|r| !r.1))
-            .take(free);
-        for (seq, alert) in picked {
-            if *alert {
-                alerts.push(*seq)
-            } else {
-                rest.push(*seq)
-            }
-        }
-    }
-    alerts.extend(rest);
-    alerts
 }
 
 /// A room that failed: when it may be tried again, and the wait after the next failure.
@@ -312,6 +230,7 @@ struct Relaying {
     since_ms: i64,
 }
 
+/// A send that ended: which entry, in which room, and what became of it.
 struct Done {
     seq: u64,
     room: String,
@@ -328,6 +247,13 @@ struct Done {
 /// sent again with the same transaction ID, and the homeserver answers with the event it
 /// already has. Nothing is sent twice, and nothing queued is lost (entries are queued by
 /// the engine's flushed commits).
+///
+/// At the stop (given once the engine has finished, with the time by which to be done),
+/// what is new in the outbox is read at once, without waiting for a sync, and everything
+/// queued is sent; the sends in flight finish. A room backing off past that time is left
+/// for the next start. The task returns once nothing is in flight and nothing more can
+/// go in time.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_loop(
     client: Client,
     net: Arc<Network>,
@@ -336,186 +262,308 @@ pub(crate) async fn send_loop(
     metrics: Arc<Metrics>,
     mut synced: watch::Receiver<u64>,
     needs_sync: Arc<AtomicU64>,
+    mut stop: Stop,
 ) {
     if std::env::var(FAULT_ENV).is_ok_and(|f| f == "hold-outbox") {
         warn!("fault injection: the outbox is held; nothing will be sent");
-        std::future::pending::<()>().await;
+        stopped(&mut stop).await;
+        return;
     }
-    let store = store.with_flush_on_commit(false);
-    let permits = Arc::new(Semaphore::new(MAX_AT_ONCE));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-    let mut queue: BTreeMap<u64, Queued> = BTreeMap::new();
-    let mut busy: HashSet<u64> = HashSet::new();
-    let mut rooms: HashMap<String, Backoff> = HashMap::new();
-    // Rooms sending one message at a time after a send raced a key rotation.
-    let mut solo: HashSet<String> = HashSet::new();
-    let mut relaying: HashMap<IncidentId, Relaying> = HashMap::new();
-    // Alerts being sent, and when each started; when the last alert was accepted.
-    let mut alerts_out: HashMap<u64, Instant> = HashMap::new();
-    let mut last_alert_done: Option<Instant> = None;
-    // Read the whole outbox (at start, and when idle); in between, only what is new.
-    let (mut full, mut fresh) = (true, false);
-    // The newest entry read so far.
-    let mut last_seq: Option<u64> = None;
-    // Entries announced by the engine and not read yet: read once .0 syncs have
-    // completed (the one that brought their cause), or at .1. At start, the outbox
-    // waits for the first sync, which brings the device lists up to date.
-    let mut gate: Option<(u64, Instant)> = Some((1, Instant::now() + FIRST_SYNC_WAIT));
+    let mut s = Sender::new(client, net, store, metrics);
     loop {
-        if let Some((needed, until)) = gate
-            && (*synced.borrow() >= needed || Instant::now() >= until)
+        // Entries announced by the engine are read once the sync that brought their
+        // cause has completed, or the wait is up, or no sync will come any more.
+        if let Some((needed, until)) = s.gate
+            && (*synced.borrow() >= needed
+                || Instant::now() >= until
+                || synced.has_changed().is_err())
         {
-            gate = None;
-            fresh = true;
+            s.gate = None;
+            s.fresh = true;
         }
-        if fresh {
-            let after = if full { None } else { last_seq };
-            match store.outbox_after(after) {
-                Ok(q) => {
-                    if full {
-                        queue.clear();
-                    }
-                    last_seq = q.last().map(|q| q.seq).or(after);
-                    queue.extend(q.into_iter().map(|q| (q.seq, q)));
-                    publish_depths(&metrics, &queue, None);
-                }
-                Err(e) => {
-                    warn!(error = %e, "cannot read the outbox");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            }
-            (full, fresh) = (false, false);
+        if s.fresh && !s.read_outbox() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
         }
         let now = Instant::now();
-        let hold =
-            updates_at(alerts_out.values().min().copied(), last_alert_done).filter(|t| *t > now);
-        let mut go = schedule(queue.values(), &busy, |room| {
-            if rooms.get(room).is_some_and(|b| b.until > now) {
+        let (go, hold) = s.pick(now);
+        let retry_at = s.rooms.values().map(|b| b.until).filter(|u| *u > now).min();
+        if s.done_stopping(&go, hold, retry_at) {
+            debug!(left = s.queue.len(), "sender stopped");
+            return;
+        }
+        for seq in go {
+            s.start(seq, now);
+        }
+        tokio::select! {
+            Some(first) = s.sends.join_next() => {
+                let mut next = Some(first);
+                while let Some(joined) = next.take().or_else(|| s.sends.try_join_next()) {
+                    // A send's task never panics (the send itself is caught), and is
+                    // cancelled only with this one.
+                    if let Ok(done) = joined {
+                        s.finish(done);
+                    }
+                }
+            }
+            _ = ready.notified(), if s.deadline.is_none() => {
+                // New entries wait for the sync in progress (see [`SYNC_WAIT`]); what is
+                // already queued keeps going.
+                let needed = needs_sync.load(Ordering::SeqCst);
+                s.gate = Some((
+                    s.gate.map_or(needed, |g| g.0.max(needed)),
+                    s.gate.map_or(Instant::now() + SYNC_WAIT, |g| g.1),
+                ));
+            }
+            at = stopped(&mut stop), if s.deadline.is_none() => s.stop_by(at),
+            _ = synced.changed(), if s.gate.is_some() => {}
+            _ = tokio::time::sleep_until(hold.unwrap_or(now)), if hold.is_some() => {}
+            _ = tokio::time::sleep_until(s.gate.map_or(now, |g| g.1)), if s.gate.is_some() => {}
+            _ = tokio::time::sleep_until(retry_at.unwrap_or(now + Duration::from_secs(5))) => {
+                if retry_at.is_none() && s.busy.is_empty() {
+                    (s.full, s.fresh) = (true, true);
+                }
+            }
+        }
+    }
+}
+
+/// The sender task's state.
+struct Sender {
+    client: Client,
+    net: Arc<Network>,
+    store: SledStore,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    /// The sends in flight, each in its own task.
+    sends: JoinSet<Done>,
+    /// The outbox as last read, by sequence number.
+    queue: BTreeMap<u64, Queued>,
+    /// Entries being sent.
+    busy: HashSet<u64>,
+    /// Rooms whose last send failed.
+    rooms: HashMap<String, Backoff>,
+    /// Rooms sending one message at a time after a send raced a key rotation.
+    solo: HashSet<String>,
+    relaying: HashMap<IncidentId, Relaying>,
+    /// Alerts being sent, and when each started.
+    alerts_out: HashMap<u64, Instant>,
+    /// When the last alert was accepted.
+    last_alert_done: Option<Instant>,
+    /// Read the whole outbox (at start, and when idle); in between, only what is new.
+    full: bool,
+    /// Read the outbox before picking.
+    fresh: bool,
+    /// The newest entry read so far.
+    last_seq: Option<u64>,
+    /// Entries announced by the engine and not read yet: read once .0 syncs have
+    /// completed (the one that brought their cause), or at .1. At start, the outbox
+    /// waits for the first sync, which brings the device lists up to date.
+    gate: Option<(u64, Instant)>,
+    /// Stopping: the time by which to be done.
+    deadline: Option<Instant>,
+}
+
+impl Sender {
+    fn new(client: Client, net: Arc<Network>, store: SledStore, metrics: Arc<Metrics>) -> Self {
+        Self {
+            client,
+            net,
+            store: store.with_flush_on_commit(false),
+            metrics,
+            permits: Arc::new(Semaphore::new(MAX_AT_ONCE)),
+            sends: JoinSet::new(),
+            queue: BTreeMap::new(),
+            busy: HashSet::new(),
+            rooms: HashMap::new(),
+            solo: HashSet::new(),
+            relaying: HashMap::new(),
+            alerts_out: HashMap::new(),
+            last_alert_done: None,
+            full: true,
+            fresh: false,
+            last_seq: None,
+            gate: Some((1, Instant::now() + FIRST_SYNC_WAIT)),
+            deadline: None,
+        }
+    }
+
+    /// Reads the outbox into the queue: all of it when `full`, otherwise what is newer
+    /// than the last entry read. False when it cannot be read.
+    fn read_outbox(&mut self) -> bool {
+        let after = if self.full { None } else { self.last_seq };
+        match self.store.outbox_after(after) {
+            Ok(q) => {
+                if self.full {
+                    self.queue.clear();
+                }
+                self.last_seq = q.last().map(|q| q.seq).or(after);
+                self.queue.extend(q.into_iter().map(|q| (q.seq, q)));
+                publish_depths(&self.metrics, &self.queue, None);
+                (self.full, self.fresh) = (false, false);
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read the outbox");
+                false
+            }
+        }
+    }
+
+    /// What may be sent now, best first, and until when everything but new alerts
+    /// waits (see [`updates_at`]).
+    fn pick(&self, now: Instant) -> (Vec<u64>, Option<Instant>) {
+        let hold = updates_at(
+            self.alerts_out.values().min().copied(),
+            self.last_alert_done,
+        )
+        .filter(|t| *t > now);
+        let mut go = schedule(self.queue.values(), &self.busy, |room| {
+            if self.rooms.get(room).is_some_and(|b| b.until > now) {
                 0
-            } else if solo.contains(room) {
+            } else if self.solo.contains(room) {
                 1
             } else {
                 PER_ROOM
             }
         });
         if hold.is_some() {
-            go.retain(|seq| queue.get(seq).is_some_and(|q| new_alert(&q.entry.effect)));
-        }
-        for seq in go {
-            let Some(q) = queue.get(&seq).cloned() else {
-                continue;
-            };
-            busy.insert(seq);
-            if new_alert(&q.entry.effect) {
-                alerts_out.insert(seq, now);
-            }
-            let alone = solo.contains(q.entry.effect.room());
-            let (client, net, mut store) = (client.clone(), Arc::clone(&net), store.clone());
-            let (permits, done) = (Arc::clone(&permits), done_tx.clone());
-            tokio::spawn(async move {
-                let room = q.entry.effect.room().to_owned();
-                let span = info_span!("send", room = %room, seq = q.seq);
-                let outcome = std::panic::AssertUnwindSafe(async {
-                    let _permit = permits.acquire_owned().await;
-                    send_one(
-                        &client,
-                        &net,
-                        &mut store,
-                        q.seq,
-                        &q.entry.txn_id,
-                        &q.entry.effect,
-                    )
-                    .await
-                })
-                .catch_unwind()
-                .instrument(span)
-                .await
-                // A send that panics (inside the SDK) is tried again; it never leaves
-                // its entry stuck.
-                .unwrap_or(Ok(SendOutcome::Raced));
-                let _ = done.send(Done {
-                    seq: q.seq,
-                    room,
-                    alone,
-                    outcome,
-                });
+            go.retain(|seq| {
+                self.queue
+                    .get(seq)
+                    .is_some_and(|q| new_alert(&q.entry.effect))
             });
         }
-        let retry_at = rooms.values().map(|b| b.until).filter(|u| *u > now).min();
-        tokio::select! {
-            Some(d) = done_rx.recv() => {
-                let mut d = Some(d);
-                while let Some(done) = d.take().or_else(|| done_rx.try_recv().ok()) {
-                    busy.remove(&done.seq);
-                    if alerts_out.remove(&done.seq).is_some() && alerts_out.is_empty() {
-                        last_alert_done = Some(Instant::now());
-                    }
-                    let entry = match &done.outcome {
-                        Ok(SendOutcome::Sent | SendOutcome::Dropped) => queue.remove(&done.seq),
-                        _ => None,
-                    };
-                    match done.outcome {
-                        Ok(SendOutcome::Sent) => {
-                            rooms.remove(&done.room);
-                            solo.remove(&done.room);
-                            if let Some(q) = &entry {
-                                sent(&metrics, &mut relaying, &queue, q);
-                            }
-                        }
-                        Ok(SendOutcome::Dropped) => {
-                            metrics.send_refused.inc();
-                            if let Some(id) = entry.as_ref().and_then(|q| q.entry.effect.incident()) {
-                                settle(&mut relaying, &queue, id);
-                            }
-                        }
-                        Ok(SendOutcome::Raced) => {
-                            // One key rotation can make several sends in flight panic
-                            // together: only a send that panicked while its room was
-                            // already sending alone is not the race.
-                            solo.insert(done.room.clone());
-                            if done.alone {
-                                warn!(room = %done.room, "a send panicked; the room's messages are retried with backoff");
-                                failed(&mut rooms, &metrics, done.room.clone());
-                            } else {
-                                debug!(room = %done.room, "a send raced a room-key rotation; retried");
-                                metrics.send_retries.inc();
-                            }
-                        }
-                        Ok(SendOutcome::Later(why)) => {
-                            if rooms.contains_key(&done.room) {
-                                debug!(room = %done.room, reason = %why, "will retry");
-                            } else {
-                                warn!(room = %done.room, reason = %why, "a send failed; the room's messages are retried with backoff");
-                            }
-                            failed(&mut rooms, &metrics, done.room.clone());
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "outbox bookkeeping failed; will retry");
-                            failed(&mut rooms, &metrics, done.room.clone());
-                        }
-                    }
-                    publish_depths(&metrics, &queue, Some(&done.room));
+        (go, hold)
+    }
+
+    /// Starts sending entry `seq`.
+    fn start(&mut self, seq: u64, now: Instant) {
+        let Some(q) = self.queue.get(&seq).cloned() else {
+            return;
+        };
+        self.busy.insert(seq);
+        if new_alert(&q.entry.effect) {
+            self.alerts_out.insert(seq, now);
+        }
+        let alone = self.solo.contains(q.entry.effect.room());
+        self.sends.spawn(send_task(
+            self.client.clone(),
+            Arc::clone(&self.net),
+            self.store.clone(),
+            Arc::clone(&self.permits),
+            q,
+            alone,
+        ));
+    }
+
+    /// Bookkeeping for a send that ended: an entry sent or dropped leaves the queue; a
+    /// room that must try again backs off.
+    fn finish(&mut self, done: Done) {
+        self.busy.remove(&done.seq);
+        if self.alerts_out.remove(&done.seq).is_some() && self.alerts_out.is_empty() {
+            self.last_alert_done = Some(Instant::now());
+        }
+        let entry = match &done.outcome {
+            Ok(SendOutcome::Sent | SendOutcome::Dropped) => self.queue.remove(&done.seq),
+            _ => None,
+        };
+        match done.outcome {
+            Ok(SendOutcome::Sent) => {
+                self.rooms.remove(&done.room);
+                self.solo.remove(&done.room);
+                if let Some(q) = &entry {
+                    sent(&self.metrics, &mut self.relaying, &self.queue, q);
                 }
             }
-            _ = ready.notified() => {
-                // New entries wait for the sync in progress (see [`SYNC_WAIT`]); what is
-                // already queued keeps going.
-                let needed = needs_sync.load(Ordering::SeqCst);
-                gate = Some((
-                    gate.map_or(needed, |g| g.0.max(needed)),
-                    gate.map_or(Instant::now() + SYNC_WAIT, |g| g.1),
-                ));
-            }
-            _ = synced.changed(), if gate.is_some() => {}
-            _ = tokio::time::sleep_until(hold.unwrap_or(now)), if hold.is_some() => {}
-            _ = tokio::time::sleep_until(gate.map_or(now, |g| g.1)), if gate.is_some() => {}
-            _ = tokio::time::sleep_until(retry_at.unwrap_or(now + Duration::from_secs(5))) => {
-                if retry_at.is_none() && busy.is_empty() {
-                    (full, fresh) = (true, true);
+            Ok(SendOutcome::Dropped) => {
+                self.metrics.send_refused.inc();
+                if let Some(id) = entry.as_ref().and_then(|q| q.entry.effect.incident()) {
+                    settle(&mut self.relaying, &self.queue, id);
                 }
+            }
+            Ok(SendOutcome::Raced) => {
+                // One key rotation can make several sends in flight panic together: only
+                // a send that panicked while its room was already sending alone is not
+                // the race.
+                self.solo.insert(done.room.clone());
+                if done.alone {
+                    warn!(room = %done.room, "a send panicked; the room's messages are retried with backoff");
+                    failed(&mut self.rooms, &self.metrics, done.room.clone());
+                } else {
+                    debug!(room = %done.room, "a send raced a room-key rotation; retried");
+                    self.metrics.send_retries.inc();
+                }
+            }
+            Ok(SendOutcome::Later(why)) => {
+                if self.rooms.contains_key(&done.room) {
+                    debug!(room = %done.room, reason = %why, "will retry");
+                } else {
+                    warn!(room = %done.room, reason = %why, "a send failed; the room's messages are retried with backoff");
+                }
+                failed(&mut self.rooms, &self.metrics, done.room.clone());
+            }
+            Err(e) => {
+                warn!(error = %e, "outbox bookkeeping failed; will retry");
+                failed(&mut self.rooms, &self.metrics, done.room.clone());
             }
         }
+        publish_depths(&self.metrics, &self.queue, Some(&done.room));
+    }
+
+    /// The stop, to be done by `deadline`: the engine has finished, so what it queued
+    /// last is read at once, without waiting for a sync.
+    fn stop_by(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+        self.gate = None;
+        self.fresh = true;
+    }
+
+    /// Stopping, and done: nothing in flight, and nothing queued that can go before the
+    /// deadline (not now, not once alerts are out, not after a room's backoff).
+    fn done_stopping(&self, go: &[u64], hold: Option<Instant>, retry_at: Option<Instant>) -> bool {
+        let Some(deadline) = self.deadline else {
+            return false;
+        };
+        self.busy.is_empty()
+            && (self.queue.is_empty()
+                || (go.is_empty() && hold.is_none() && retry_at.is_none_or(|t| t >= deadline)))
+    }
+}
+
+/// One send, in its own task: waits for a permit, sends, and says what became of it. A
+/// send that panics (inside the SDK) is tried again; it never leaves its entry stuck.
+async fn send_task(
+    client: Client,
+    net: Arc<Network>,
+    mut store: SledStore,
+    permits: Arc<Semaphore>,
+    q: Queued,
+    alone: bool,
+) -> Done {
+    let room = q.entry.effect.room().to_owned();
+    let span = info_span!("send", room = %room, seq = q.seq);
+    let outcome = std::panic::AssertUnwindSafe(async {
+        let _permit = permits.acquire_owned().await;
+        send_one(
+            &client,
+            &net,
+            &mut store,
+            q.seq,
+            &q.entry.txn_id,
+            &q.entry.effect,
+        )
+        .await
+    })
+    .catch_unwind()
+    .instrument(span)
+    .await
+    .unwrap_or(Ok(SendOutcome::Raced));
+    Done {
+        seq: q.seq,
+        room,
+        alone,
+        outcome,
     }
 }
 
@@ -616,168 +664,4 @@ fn publish_depths(metrics: &Metrics, queue: &BTreeMap<u64, Queued>, room: Option
         }
     }
     metrics.outbox_total(queue.len());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::effect::{MsgType, OutgoingMessage};
-    use crate::model::{IncidentTag, Status};
-    use crate::store::OutboxEntry;
-
-    fn msg(incident: Option<u64>) -> OutgoingMessage {
-        OutgoingMessage {
-            msgtype: MsgType::Text,
-            body: "b".into(),
-            html: "b".into(),
-            mentions_room: false,
-            incident: incident.map(|n| IncidentTag {
-                id: IncidentId::from_seq(n),
-                status: Status::Confirmed,
-                version: 1,
-                origin: Arc::from("o"),
-                hops: 0,
-            }),
-        }
-    }
-
-    fn q(seq: u64, effect: Effect) -> Queued {
-        Queued {
-            seq,
-            entry: OutboxEntry {
-                txn_id: format!("t{seq}"),
-                at_ms: 0,
-                effect,
-            },
-        }
-    }
-
-    fn relay(seq: u64, room: &str, incident: u64) -> Queued {
-        q(
-            seq,
-            Effect::Relay {
-                room: room.into(),
-                message: msg(Some(incident)),
-            },
-        )
-    }
-
-    fn edit(seq: u64, room: &str, incident: u64) -> Queued {
-        q(
-            seq,
-            Effect::Edit {
-                room: room.into(),
-                message: msg(Some(incident)),
-            },
-        )
-    }
-
-    fn ack(seq: u64, room: &str, incident: Option<u64>) -> Queued {
-        q(
-            seq,
-            Effect::Reply {
-                room: room.into(),
-                in_reply_to: format!("$r{seq}"),
-                message: msg(incident),
-            },
-        )
-    }
-
-    #[test]
-    fn alerts_go_first_and_an_update_waits_for_its_alert_in_that_room() {
-        let queue = [
-            ack(1, "!a", Some(7)),
-            relay(2, "!a", 7),
-            edit(3, "!a", 7),
-            relay(4, "!b", 7),
-            edit(5, "!b", 7),
-            ack(6, "!a", None),
-        ];
-        let one = |_: &str| 1;
-        let go = schedule(&queue, &HashSet::new(), one);
-        // B's alert first; in A the acknowledgment came first in its chain, so A's alert
-        // and both edits wait; one message per room.
-        assert_eq!(go, vec![4, 1]);
-        // While a room sends its one message, it sends nothing else.
-        let busy = HashSet::from([1, 4]);
-        assert_eq!(schedule(&queue, &busy, one), Vec::<u64>::new());
-        // With the acknowledgment and B's alert sent, A's alert and B's edit go.
-        let queue = [
-            ack(6, "!a", None),
-            relay(2, "!a", 7),
-            edit(3, "!a", 7),
-            edit(5, "!b", 7),
-        ];
-        assert_eq!(schedule(&queue, &HashSet::new(), one), vec![2, 5]);
-    }
-
-    #[test]
-    fn everything_but_alerts_waits_while_alerts_go_out_and_briefly_after() {
-        let t = Instant::now();
-        // Nothing sent yet: nothing waits.
-        assert_eq!(updates_at(None, None), None);
-        // An alert in flight holds the rest, at most HOLD_MAX from its start.
-        assert_eq!(updates_at(Some(t), None), Some(t + HOLD_MAX));
-        let later = t + Duration::from_millis(500);
-        assert_eq!(updates_at(Some(t), Some(later)), Some(t + HOLD_MAX));
-        // The last alert accepted: the rest goes SETTLE later.
-        assert_eq!(updates_at(None, Some(later)), Some(later + SETTLE));
-        assert!(SETTLE < HOLD_MAX);
-    }
-
-    #[test]
-    fn a_room_sends_several_independent_messages_at_once_but_never_two_of_one_chain() {
-        let queue = [
-            relay(1, "!a", 7),
-            edit(2, "!a", 7),
-            ack(3, "!a", Some(8)),
-            ack(4, "!a", Some(9)),
-            ack(5, "!a", None),
-            ack(6, "!a", None),
-            ack(7, "!a", None),
-        ];
-        let three = |_: &str| 3;
-        // Alert first; its edit waits for it; then the oldest independent messages.
-        assert_eq!(schedule(&queue, &HashSet::new(), three), vec![1, 3, 4]);
-        // Two in flight: one more may go, and the alert's edit still waits.
-        let busy = HashSet::from([1, 3]);
-        assert_eq!(schedule(&queue, &busy, three), vec![4]);
-        let busy = HashSet::from([1, 3, 4]);
-        assert_eq!(schedule(&queue, &busy, three), Vec::<u64>::new());
-        // The alert sent: its edit goes with the rest.
-        assert_eq!(schedule(&queue[1..], &HashSet::new(), three), vec![2, 3, 4]);
-        // No limit to speak of: everything but the edit goes.
-        assert_eq!(
-            schedule(&queue, &HashSet::new(), |_| 100),
-            vec![1, 3, 4, 5, 6, 7]
-        );
-    }
-
-    #[test]
-    fn a_room_in_backoff_holds_up_no_other_room_and_incidents_do_not_wait_for_each_other() {
-        let queue = [
-            relay(1, "!slow", 1),
-            relay(2, "!slow", 2),
-            ack(3, "!fast", Some(1)),
-            edit(4, "!fast", 1),
-            relay(5, "!fast", 2),
-            ack(6, "!fast", Some(3)),
-        ];
-        let go = schedule(&queue, &HashSet::new(), |r| usize::from(r != "!slow"));
-        // The failing room waits alone; in the other, incident 2's alert overtakes
-        // incident 1's acknowledgment (different incidents).
-        assert_eq!(go, vec![5], "the failing room waits alone");
-        let go = schedule(&queue, &HashSet::new(), |_| 1);
-        assert_eq!(go, vec![1, 5]);
-        // Incident 2's alert sent: incident 1's acknowledgment goes before its edit.
-        let queue = [
-            ack(3, "!fast", Some(1)),
-            edit(4, "!fast", 1),
-            ack(6, "!fast", Some(3)),
-        ];
-        assert_eq!(schedule(&queue, &HashSet::new(), |_| 1), vec![3]);
-        assert_eq!(schedule(&queue, &HashSet::new(), |_| 2), vec![3, 6]);
-        let queue = [edit(4, "!fast", 1), ack(6, "!fast", Some(3))];
-        assert_eq!(schedule(&queue, &HashSet::new(), |_| 1), vec![4]);
-    }
 }

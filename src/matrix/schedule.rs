@@ -1,0 +1,261 @@
+//! The sender's scheduler, pure: which queued entries may be sent now, and when
+//! messages other than new alerts may go.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::effect::Effect;
+use crate::store::Queued;
+
+/// How long everything but alerts waits after the last alert in flight was accepted.
+const SETTLE: Duration = Duration::from_millis(150);
+/// The longest everything but alerts waits for alerts in flight.
+const HOLD_MAX: Duration = Duration::from_secs(2);
+
+/// When messages other than new alerts (locations, edits, acknowledgments, notices) may
+/// be sent, or `None` for now: alerts go first at the homeserver too.
+///
+/// A homeserver persists new messages, federates them and answers syncs on the same
+/// cores: a location sent while an alert is still being delivered delays that alert by
+/// a whole send. So while alerts are being sent, and for [`SETTLE`] after the last one
+/// was accepted, the rest waits; never longer than [`HOLD_MAX`] after the oldest alert
+/// in flight started, so that a room whose sends hang holds nothing else up for long.
+pub fn updates_at(
+    oldest_alert_in_flight: Option<Instant>,
+    last_alert_done: Option<Instant>,
+) -> Option<Instant> {
+    match oldest_alert_in_flight {
+        Some(t) => Some(t + HOLD_MAX),
+        None => last_alert_done.map(|t| t + SETTLE),
+    }
+}
+
+/// One room's turn in [`schedule`]: the room, its entries in flight, and those that
+/// may go now (seq, is an alert).
+type RoomTurn<'a> = (&'a str, usize, Vec<(u64, bool)>);
+
+/// The scheduler, pure: which queued entries may be sent now, best first.
+///
+/// Rooms do not wait for each other: each sends up to `room_limit(room)` entries at once
+/// (0 while it waits out a backoff). Within a room, messages about the same incident go
+/// in queue order (an edit, a location or a thread reply needs its alert first, and
+/// edits must land in order); messages about different incidents, or about none, do not
+/// wait for each other, and alerts go before the rest (they are what people wait for).
+/// Across rooms, alerts come first. `queue` is in queue order; `busy` holds the entries
+/// being sent now.
+pub fn schedule<'a>(
+    queue: impl IntoIterator<Item = &'a Queued>,
+    busy: &HashSet<u64>,
+    room_limit: impl Fn(&str) -> usize,
+) -> Vec<u64> {
+    // Chains already holding an earlier entry: (room, incident).
+    let mut held: HashSet<(&str, &str)> = HashSet::new();
+    // Per room, in order of first appearance: entries in flight, and those that may go
+    // now (seq, is an alert).
+    let mut rooms: Vec<RoomTurn> = Vec::new();
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    for q in queue {
+        let effect = &q.entry.effect;
+        let room = effect.room();
+        let i = *at.entry(room).or_insert_with(|| {
+            rooms.push((room, 0, Vec::new()));
+            rooms.len() - 1
+        });
+        let chain_free = effect
+            .incident()
+            .is_none_or(|id| held.insert((room, id.as_str())));
+        if busy.contains(&q.seq) {
+            rooms[i].1 += 1;
+        } else if chain_free {
+            rooms[i]
+                .2
+                .push((q.seq, matches!(effect, Effect::Relay { .. })));
+        }
+    }
+    let (mut alerts, mut rest) = (Vec::new(), Vec::new());
+    for (room, in_flight, ready) in rooms {
+        let free = room_limit(room).saturating_sub(in_flight);
+        let picked = ready
+            .iter()
+            .filter(|r| r.1)
+            .chain(ready.iter().filter(|r| !r.1))
+            .take(free);
+        for (seq, alert) in picked {
+            if *alert {
+                alerts.push(*seq)
+            } else {
+                rest.push(*seq)
+            }
+        }
+    }
+    alerts.extend(rest);
+    alerts
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::effect::{MsgType, OutgoingMessage};
+    use crate::model::{IncidentId, IncidentTag, Status};
+    use crate::store::OutboxEntry;
+
+    fn msg(incident: Option<u64>) -> OutgoingMessage {
+        OutgoingMessage {
+            msgtype: MsgType::Text,
+            body: "b".into(),
+            html: "b".into(),
+            mentions_room: false,
+            incident: incident.map(|n| IncidentTag {
+                id: IncidentId::from_seq(n),
+                status: Status::Confirmed,
+                version: 1,
+                origin: Arc::from("o"),
+                hops: 0,
+            }),
+        }
+    }
+
+    fn q(seq: u64, effect: Effect) -> Queued {
+        Queued {
+            seq,
+            entry: OutboxEntry {
+                txn_id: format!("t{seq}"),
+                at_ms: 0,
+                effect,
+            },
+        }
+    }
+
+    fn relay(seq: u64, room: &str, incident: u64) -> Queued {
+        q(
+            seq,
+            Effect::Relay {
+                room: room.into(),
+                message: msg(Some(incident)),
+            },
+        )
+    }
+
+    fn edit(seq: u64, room: &str, incident: u64) -> Queued {
+        q(
+            seq,
+            Effect::Edit {
+                room: room.into(),
+                message: msg(Some(incident)),
+            },
+        )
+    }
+
+    fn ack(seq: u64, room: &str, incident: Option<u64>) -> Queued {
+        q(
+            seq,
+            Effect::Reply {
+                room: room.into(),
+                in_reply_to: format!("$r{seq}"),
+                message: msg(incident),
+            },
+        )
+    }
+
+    #[test]
+    fn alerts_go_first_and_an_update_waits_for_its_alert_in_that_room() {
+        let queue = [
+            ack(1, "!a", Some(7)),
+            relay(2, "!a", 7),
+            edit(3, "!a", 7),
+            relay(4, "!b", 7),
+            edit(5, "!b", 7),
+            ack(6, "!a", None),
+        ];
+        let one = |_: &str| 1;
+        let go = schedule(&queue, &HashSet::new(), one);
+        // B's alert first; in A the acknowledgment came first in its chain, so A's alert
+        // and both edits wait; one message per room.
+        assert_eq!(go, vec![4, 1]);
+        // While a room sends its one message, it sends nothing else.
+        let busy = HashSet::from([1, 4]);
+        assert_eq!(schedule(&queue, &busy, one), Vec::<u64>::new());
+        // With the acknowledgment and B's alert sent, A's alert and B's edit go.
+        let queue = [
+            ack(6, "!a", None),
+            relay(2, "!a", 7),
+            edit(3, "!a", 7),
+            edit(5, "!b", 7),
+        ];
+        assert_eq!(schedule(&queue, &HashSet::new(), one), vec![2, 5]);
+    }
+
+    #[test]
+    fn everything_but_alerts_waits_while_alerts_go_out_and_briefly_after() {
+        let t = Instant::now();
+        // Nothing sent yet: nothing waits.
+        assert_eq!(updates_at(None, None), None);
+        // An alert in flight holds the rest, at most HOLD_MAX from its start.
+        assert_eq!(updates_at(Some(t), None), Some(t + HOLD_MAX));
+        let later = t + Duration::from_millis(500);
+        assert_eq!(updates_at(Some(t), Some(later)), Some(t + HOLD_MAX));
+        // The last alert accepted: the rest goes SETTLE later.
+        assert_eq!(updates_at(None, Some(later)), Some(later + SETTLE));
+        assert!(SETTLE < HOLD_MAX);
+    }
+
+    #[test]
+    fn a_room_sends_several_independent_messages_at_once_but_never_two_of_one_chain() {
+        let queue = [
+            relay(1, "!a", 7),
+            edit(2, "!a", 7),
+            ack(3, "!a", Some(8)),
+            ack(4, "!a", Some(9)),
+            ack(5, "!a", None),
+            ack(6, "!a", None),
+            ack(7, "!a", None),
+        ];
+        let three = |_: &str| 3;
+        // Alert first; its edit waits for it; then the oldest independent messages.
+        assert_eq!(schedule(&queue, &HashSet::new(), three), vec![1, 3, 4]);
+        // Two in flight: one more may go, and the alert's edit still waits.
+        let busy = HashSet::from([1, 3]);
+        assert_eq!(schedule(&queue, &busy, three), vec![4]);
+        let busy = HashSet::from([1, 3, 4]);
+        assert_eq!(schedule(&queue, &busy, three), Vec::<u64>::new());
+        // The alert sent: its edit goes with the rest.
+        assert_eq!(schedule(&queue[1..], &HashSet::new(), three), vec![2, 3, 4]);
+        // No limit to speak of: everything but the edit goes.
+        assert_eq!(
+            schedule(&queue, &HashSet::new(), |_| 100),
+            vec![1, 3, 4, 5, 6, 7]
+        );
+    }
+
+    #[test]
+    fn a_room_in_backoff_holds_up_no_other_room_and_incidents_do_not_wait_for_each_other() {
+        let queue = [
+            relay(1, "!slow", 1),
+            relay(2, "!slow", 2),
+            ack(3, "!fast", Some(1)),
+            edit(4, "!fast", 1),
+            relay(5, "!fast", 2),
+            ack(6, "!fast", Some(3)),
+        ];
+        let go = schedule(&queue, &HashSet::new(), |r| usize::from(r != "!slow"));
+        // The failing room waits alone; in the other, incident 2's alert overtakes
+        // incident 1's acknowledgment (different incidents).
+        assert_eq!(go, vec![5], "the failing room waits alone");
+        let go = schedule(&queue, &HashSet::new(), |_| 1);
+        assert_eq!(go, vec![1, 5]);
+        // Incident 2's alert sent: incident 1's acknowledgment goes before its edit.
+        let queue = [
+            ack(3, "!fast", Some(1)),
+            edit(4, "!fast", 1),
+            ack(6, "!fast", Some(3)),
+        ];
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| 1), vec![3]);
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| 2), vec![3, 6]);
+        let queue = [edit(4, "!fast", 1), ack(6, "!fast", Some(3))];
+        assert_eq!(schedule(&queue, &HashSet::new(), |_| 1), vec![4]);
+    }
+}

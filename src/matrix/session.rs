@@ -1,0 +1,212 @@
+//! The session: secrets, logging in once (the session saved beside the crypto store) and
+//! restoring the same device ever after, and the network's room aliases resolved to IDs.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use matrix_sdk::{
+    Client, SqliteStoreConfig,
+    authentication::matrix::MatrixSession,
+    encryption::{BackupDownloadStrategy, EncryptionSettings},
+    ruma::RoomAliasId,
+};
+use tracing::{info, warn};
+
+use super::ShellError;
+use crate::config::Network;
+use crate::model::ReporterKey;
+
+/// The secrets the bot reads from the environment variables the network file names.
+pub struct Secrets {
+    password: String,
+    store_passphrase: String,
+    pub(super) reporter_key: ReporterKey,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(…)")
+    }
+}
+
+impl Secrets {
+    /// Secrets given directly (the demo makes its own).
+    pub fn new(password: &str, store_passphrase: &str, reporter_key: &[u8]) -> Self {
+        Self {
+            password: password.to_owned(),
+            store_passphrase: store_passphrase.to_owned(),
+            reporter_key: ReporterKey::new(reporter_key),
+        }
+    }
+
+    /// Reads them. Never from the file itself.
+    pub fn from_env(net: &Network) -> Result<Self, ShellError> {
+        let m = net
+            .matrix
+            .as_ref()
+            .ok_or(ShellError::MissingSection("matrix"))?;
+        let s = net
+            .storage
+            .as_ref()
+            .ok_or(ShellError::MissingSection("storage"))?;
+        let get = |v: &str| std::env::var(v).map_err(|_| ShellError::MissingEnv(v.to_owned()));
+        let key = get(&s.reporter_key_env)?;
+        if key.len() < 16 {
+            return Err(ShellError::WeakKey(s.reporter_key_env.clone()));
+        }
+        Ok(Self {
+            password: get(&m.password_env)?,
+            store_passphrase: get(&m.store_passphrase_env)?,
+            reporter_key: ReporterKey::new(key.as_bytes()),
+        })
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShellError + '_ {
+    move |source| ShellError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Connections per sqlite store of the SDK (state, crypto, event cache, media). Its
+/// default is four per CPU core, each with a 2 MB page cache; a bot that sends a few
+/// messages at a time needs far fewer, with the SDK's low-memory page cache (500 kB).
+const SQLITE_CONNECTIONS: usize = 4;
+
+/// Logs in the first time (saving the session next to the crypto store) and restores
+/// the same device on every later start. Never logs out.
+pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellError> {
+    let m = net
+        .matrix
+        .as_ref()
+        .ok_or(ShellError::MissingSection("matrix"))?;
+    std::fs::create_dir_all(&m.store_path).map_err(io(&m.store_path))?;
+    let session_path = m.store_path.join("session.json");
+    let crypto_path = m.store_path.join("sqlite");
+    let build = || {
+        Client::builder()
+            .homeserver_url(&m.homeserver)
+            // The configured URL is the one to use (in a compose network it is the
+            // homeserver's internal address), not the public one the login response
+            // may advertise.
+            .respect_login_well_known(false)
+            .sqlite_store_with_config_and_cache_path(
+                SqliteStoreConfig::with_low_memory_config(&crypto_path)
+                    .pool_max_size(SQLITE_CONNECTIONS)
+                    .passphrase(Some(&secrets.store_passphrase)),
+                None::<&Path>,
+            )
+            .with_encryption_settings(EncryptionSettings {
+                auto_enable_cross_signing: true,
+                auto_enable_backups: true,
+                backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+            })
+            .build()
+    };
+    if session_path.exists() {
+        let text = std::fs::read_to_string(&session_path).map_err(io(&session_path))?;
+        let session: MatrixSession =
+            serde_json::from_str(&text).map_err(|e| ShellError::Session {
+                path: session_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let client = build().await?;
+        client.restore_session(session).await?;
+        info!("session restored");
+        return Ok(client);
+    }
+    // First start: a fresh crypto store for a fresh device.
+    let _ = std::fs::remove_dir_all(&crypto_path);
+    let client = build().await?;
+    client
+        .matrix_auth()
+        .login_username(&m.user, &secrets.password)
+        .initial_device_display_name(&m.device_name)
+        .await?;
+    let Some(session) = client.matrix_auth().session() else {
+        return Err(ShellError::Session {
+            path: session_path,
+            reason: "the homeserver returned no session".into(),
+        });
+    };
+    let json = serde_json::to_string(&session).map_err(|e| ShellError::Session {
+        path: session_path.clone(),
+        reason: e.to_string(),
+    })?;
+    write_private(&session_path, &json)?;
+    info!("logged in; session saved");
+    client
+        .encryption()
+        .wait_for_e2ee_initialization_tasks()
+        .await;
+    match client.encryption().recovery().enable().await {
+        Ok(key) => {
+            let path = m.store_path.join("RECOVERY-KEY.txt");
+            write_private(&path, &format!("{key}\n"))?;
+            eprintln!(
+                "\nneighborwatch: server-side key backup is on. Recovery key (shown once; also saved to {}):\n\n    {key}\n\nKeep it somewhere safe and delete that file: with it, a lost store can be recovered.\n",
+                path.display()
+            );
+        }
+        Err(e) => warn!(error = %e, "could not enable key backup and recovery"),
+    }
+    Ok(client)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<(), ShellError> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(text.as_bytes()).map_err(io(path))
+}
+
+/// Replaces room aliases in the network by room IDs, so events match by ID.
+pub(super) async fn resolve_aliases(client: &Client, net: &Network) -> Network {
+    let mut net = net.clone();
+    let mut cache: HashMap<String, String> = HashMap::new();
+    let mut resolve = async |r: &str| -> String {
+        if !r.starts_with('#') {
+            return r.to_owned();
+        }
+        if let Some(id) = cache.get(r) {
+            return id.clone();
+        }
+        let id = match RoomAliasId::parse(r) {
+            Ok(alias) => match client.resolve_room_alias(&alias).await {
+                Ok(resp) => resp.room_id.to_string(),
+                Err(e) => {
+                    warn!(alias = r, error = %e, "cannot resolve room alias; its room is ignored until restart");
+                    r.to_owned()
+                }
+            },
+            Err(_) => r.to_owned(),
+        };
+        cache.insert(r.to_owned(), id.clone());
+        id
+    };
+    let mut resolved = Vec::new();
+    for n in net.neighborhoods() {
+        let mut ids: Vec<Arc<str>> = Vec::new();
+        for r in &n.rooms {
+            ids.push(Arc::from(resolve(r).await));
+        }
+        resolved.push(ids);
+    }
+    net.update_neighborhoods(|ns| {
+        for (n, ids) in ns.iter_mut().zip(resolved) {
+            n.rooms = ids;
+        }
+    });
+    if let Some(c) = net.coordination_room.clone() {
+        net.coordination_room = Some(resolve(&c).await);
+    }
+    net
+}

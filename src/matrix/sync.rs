@@ -1,0 +1,267 @@
+//! Input: the sync loop, the event handlers that hand events to `inbound`, and the
+//! retries of events that could not be decrypted yet. All of it stops at the stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use matrix_sdk::{
+    Client, Room, RoomState,
+    config::SyncSettings,
+    ruma::{
+        OwnedRoomId,
+        api::client::sync::sync_events::v3::Filter,
+        events::{
+            reaction::OriginalSyncReactionEvent,
+            room::{
+                encrypted::OriginalSyncRoomEncryptedEvent, message::OriginalSyncRoomMessageEvent,
+                redaction::OriginalSyncRoomRedactionEvent,
+            },
+        },
+        serde::Raw,
+    },
+    sync::SyncResponse,
+};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::inbound::{Inbound, read_back_rooms};
+use super::{Stop, stopped};
+use crate::config::Network;
+use crate::metrics::Metrics;
+
+/// Rooms to read back: each with where to start (`None`: from its newest event).
+type Gaps = Vec<(OwnedRoomId, Option<String>)>;
+
+/// A sync filter that leaves the bot's own timeline events out (state, invites, keys
+/// and to-device messages still come).
+fn own_messages_left_out(client: &Client) -> Filter {
+    use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+    let mut timeline = RoomEventFilter::default();
+    if let Some(me) = client.user_id() {
+        timeline.not_senders = vec![me.to_owned()];
+    }
+    let mut room = RoomFilter::default();
+    room.timeline = timeline;
+    let mut def = FilterDefinition::default();
+    def.room = room;
+    Filter::FilterDefinition(def)
+}
+
+/// The sync loop.
+///
+/// Reports are never skipped: after the first sync, each room of the network is read
+/// back over the dedupe window (reports from while the bot was down, and any that
+/// were received but not yet committed when it stopped); after that, whenever a sync
+/// leaves a gap in a room's timeline, the gap is read back. The engine drops events it
+/// has already handled.
+///
+/// At the stop, the sync in flight is dropped and the read-backs in progress end (what
+/// they had not handed over yet, like the events of a sync cut short, is read back at the
+/// next start); the loop returns once they have.
+pub(super) async fn sync_loop(
+    client: Client,
+    net: Arc<Network>,
+    inbound: Arc<Inbound>,
+    metrics: Arc<Metrics>,
+    beat: tokio::sync::watch::Sender<u64>,
+    mut stop: Stop,
+) {
+    let read_back_ms = net
+        .neighborhoods()
+        .iter()
+        .map(|n| n.settings.dedupe_window_min)
+        .fold(net.defaults.dedupe_window_min, u32::max);
+    let read_back_ms = i64::from(read_back_ms) * 60_000;
+    // Driven by hand with `sync_once`: the SDK's own loop (`sync`,
+    // `sync_with_result_callback`) sleeps up to a second whenever the previous sync
+    // returned in less than one, and the bot's own sends wake its sync, so every new
+    // report would wait for that sleep. Here the next request leaves at once; only
+    // errors back off (0.5 s doubling to 5 s, so a restarted homeserver costs a few
+    // seconds at most).
+    //
+    // The long poll is short (1 s) while messages wait to be sent: the SDK sends the
+    // key queries that an encrypted send may wait for (up to 5 s) only between
+    // syncs, so a send must never wait for a long poll to end.
+    //
+    // The bot's own messages are left out of its sync: it has nothing to do with
+    // them, and each one would otherwise end the long poll, one whole sync (request,
+    // response, store writes) per message sent, on both sides.
+    let mut settings = SyncSettings::default().filter(own_messages_left_out(&client));
+    let mut first = true;
+    let mut backoff = Duration::from_millis(500);
+    // Read-backs in progress (off the sync loop: reading back must not delay new events).
+    let mut reads = JoinSet::new();
+    loop {
+        while reads.try_join_next().is_some() {}
+        let poll = if metrics.outbox_len() > 0 {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(10)
+        };
+        settings = settings.timeout(poll);
+        let synced = tokio::select! {
+            r = client.sync_once(settings.clone()) => r,
+            _ = stopped(&mut stop) => break,
+        };
+        let resp = match synced {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "sync failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stopped(&mut stop) => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(500);
+        metrics.synced();
+        beat.send_modify(|n| *n += 1);
+        settings = settings.token(resp.next_batch.clone());
+        let since = Utc::now().timestamp_millis() - read_back_ms;
+        let gaps = gaps(&client, &net, &resp, first);
+        if first || !gaps.is_empty() {
+            let (client, h, mut stop) = (client.clone(), Arc::clone(&inbound), stop.clone());
+            reads.spawn(async move {
+                tokio::select! {
+                    () = read_back(&h, &client, &gaps, since, first) => {}
+                    _ = stopped(&mut stop) => {}
+                }
+            });
+        }
+        first = false;
+    }
+    while reads.join_next().await.is_some() {}
+}
+
+/// The rooms of the network to read back after a sync: all of them after the first,
+/// then those whose timeline the sync left a gap in.
+fn gaps(client: &Client, net: &Network, resp: &SyncResponse, first: bool) -> Gaps {
+    if first {
+        client
+            .joined_rooms()
+            .into_iter()
+            .filter(|r| net.neighborhood_of_room(r.room_id().as_str()).is_some())
+            .map(|r| (r.room_id().to_owned(), None))
+            .collect()
+    } else {
+        resp.rooms
+            .joined
+            .iter()
+            .filter(|(_, u)| u.timeline.limited)
+            .filter(|(id, _)| net.neighborhood_of_room(id.as_str()).is_some())
+            .map(|(id, u)| (id.clone(), u.timeline.prev_batch.clone()))
+            .collect()
+    }
+}
+
+/// Reads `gaps` back to `since` (ms); after the `first` sync, also tries every event
+/// kept undecryptable, and says how the catch-up went.
+async fn read_back(h: &Inbound, client: &Client, gaps: &Gaps, since: i64, first: bool) {
+    let started = std::time::Instant::now();
+    let events = read_back_rooms(h, client, gaps, since).await;
+    if first {
+        h.retry_undecrypted(client, None).await;
+        info!(
+            rooms = gaps.len(),
+            events,
+            ms = started.elapsed().as_millis() as u64,
+            "caught up: {events} event(s) read back from {} room(s)",
+            gaps.len()
+        );
+    }
+}
+
+/// Every event kind the core reads goes to `inbound`; events that cannot be decrypted
+/// yet are kept (and tried again by [`watch_undecrypted`]).
+pub(super) fn route_events(client: &Client, inbound: &Arc<Inbound>) {
+    let h = Arc::clone(inbound);
+    client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+        let h = Arc::clone(&h);
+        async move {
+            if room.state() == RoomState::Joined {
+                h.message(&ev, &room).await;
+            }
+        }
+    });
+    let h = Arc::clone(inbound);
+    client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
+        let h = Arc::clone(&h);
+        async move { h.reaction(&ev, &room).await }
+    });
+    let h = Arc::clone(inbound);
+    client.add_event_handler(move |ev: OriginalSyncRoomRedactionEvent, room: Room| {
+        let h = Arc::clone(&h);
+        async move { h.redaction(&ev, &room).await }
+    });
+    // Events that could not be decrypted yet: kept in sled, and handled when their keys
+    // arrive (the SDK re-decrypts for its timeline, but never calls event handlers again).
+    let h = Arc::clone(inbound);
+    client.add_event_handler(
+        move |_ev: OriginalSyncRoomEncryptedEvent,
+              room: Room,
+              raw: matrix_sdk::event_handler::RawEvent| {
+            let h = Arc::clone(&h);
+            async move {
+                let raw: Raw<OriginalSyncRoomEncryptedEvent> = Raw::from_json(raw.0.clone());
+                h.keep_undecrypted(room.room_id(), &raw);
+            }
+        },
+    );
+}
+
+/// Events kept undecryptable are tried again, in `tasks`: those of a room whenever its
+/// keys arrive, and all of them every few seconds, so their senders are asked to send
+/// them again in time. Both end at the stop (a retry cut short leaves its events kept).
+pub(super) async fn watch_undecrypted(
+    tasks: &mut JoinSet<()>,
+    client: &Client,
+    inbound: &Arc<Inbound>,
+    net: &Network,
+    stop: &Stop,
+) {
+    if let Some(mut keys) = client.encryption().room_keys_received_stream().await {
+        let (client, h, mut stop) = (client.clone(), Arc::clone(inbound), stop.clone());
+        tasks.spawn(async move {
+            use futures_util::StreamExt;
+            loop {
+                let infos = tokio::select! {
+                    k = keys.next() => match k {
+                        Some(Ok(infos)) => infos,
+                        _ => break,
+                    },
+                    _ = stopped(&mut stop) => break,
+                };
+                if h.undecrypted() == 0 {
+                    continue;
+                }
+                let rooms: Vec<OwnedRoomId> = infos.iter().map(|i| i.room_id.clone()).collect();
+                tokio::select! {
+                    () = h.retry_undecrypted(&client, Some(&rooms)) => {}
+                    _ = stopped(&mut stop) => break,
+                }
+            }
+        });
+    }
+    let (client, h, mut stop) = (client.clone(), Arc::clone(inbound), stop.clone());
+    let every = Duration::from_secs(net.matrix.as_ref().map_or(5, |m| {
+        u64::from(m.ask_resend_after_s).div_ceil(2).clamp(1, 5)
+    }));
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped(&mut stop) => break,
+            }
+            if h.undecrypted() > 0 {
+                tokio::select! {
+                    () = h.retry_undecrypted(&client, None) => {}
+                    _ = stopped(&mut stop) => break,
+                }
+            }
+        }
+    });
+}
