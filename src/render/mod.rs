@@ -31,6 +31,10 @@ use crate::effect::{LocationContent, MsgType, OutgoingMessage};
 use crate::model::{ConfirmedBy, Incident, IncidentTag, Status};
 use crate::places::Gazetteer;
 
+/// One line of a message: its catalog key and arguments, rendered twice (plain text and
+/// escaped HTML).
+type Line = (&'static str, Vec<(&'static str, String)>);
+
 /// Renders in one language and time zone.
 #[derive(Clone, Copy, Debug)]
 pub struct Renderer<'a> {
@@ -218,36 +222,67 @@ impl<'a> Renderer<'a> {
         items.join(self.cat.template(self.lang, "list_separator"))
     }
 
-    /// A confirmed (or closed) alert as relayed to `to` (PRODUCT.md §4).
+    /// A confirmed (or closed) alert as relayed to `to` (PRODUCT.md §4): headline, where,
+    /// when, what was seen, the reports and status, then the notes that apply.
     pub fn alert(
         &self,
         inc: &Incident,
         to: &Neighborhood,
         gazetteer: &Gazetteer,
     ) -> OutgoingMessage {
-        let id = inc.id.to_string();
-        let place: &str = &inc.label;
-        let category = self.plain(inc.details.category.catalog_key(), &[]);
         let status = self.status_words(inc);
         let urgent = inc.status == Status::Confirmed && self.alert_mentions_room(inc);
-        let headline_args: Vec<(&str, String)> = {
-            let mut v = vec![
-                ("category", category.clone()),
-                ("place", place.to_owned()),
-                ("status", status.clone()),
-            ];
-            if let Some(n) = &inc.near {
-                v.push(("near", n.name.to_string()));
-                v.push(("near_kind", self.plain(n.kind.catalog_key(), &[])));
-            }
-            v
-        };
+        // A false alarm or an all clear no longer presents the sighting as current.
+        let current = !matches!(inc.status, Status::FalseAlarm | Status::Resolved);
+        let mut lines = vec![
+            self.alert_headline(inc, &status, urgent),
+            self.alert_where(inc, to, gazetteer),
+            self.alert_when(inc),
+        ];
+        let what = self.alert_what(inc);
+        if !what.is_empty() && current {
+            lines.push(("alert.what", vec![("what", what.join(" · "))]));
+        }
+        lines.push((
+            "alert.reports",
+            vec![
+                ("count", inc.reporter_count().to_string()),
+                ("status", status),
+                ("id", inc.id.to_string()),
+            ],
+        ));
+        self.alert_notes(inc, current, &mut lines);
+        OutgoingMessage {
+            msgtype: MsgType::Text,
+            body: self.alert_text(&lines, false),
+            html: self.alert_text(&lines, true),
+            mentions_room: urgent,
+            incident: Some(inc.tag()),
+        }
+    }
+
+    /// The alert's first line: what, where and its status; urgent when it is confirmed
+    /// near a sensitive place.
+    fn alert_headline(&self, inc: &Incident, status: &str, urgent: bool) -> Line {
+        let place: &str = &inc.label;
+        let mut args = vec![
+            (
+                "category",
+                self.plain(inc.details.category.catalog_key(), &[]),
+            ),
+            ("place", place.to_owned()),
+            ("status", status.to_owned()),
+        ];
+        if let Some(n) = &inc.near {
+            args.push(("near", n.name.to_string()));
+            args.push(("near_kind", self.plain(n.kind.catalog_key(), &[])));
+        }
         // The sighting at the sensitive place itself: say the place once.
         let at_the_place = inc
             .near
             .as_ref()
             .is_some_and(|n| n.name.trim().eq_ignore_ascii_case(place.trim()));
-        let headline_key = match inc.status {
+        let key = match inc.status {
             Status::Confirmed if urgent && at_the_place => "alert.headline_urgent_at",
             Status::Confirmed if urgent => "alert.headline_urgent",
             Status::Confirmed | Status::Unverified => "alert.headline_confirmed",
@@ -255,8 +290,13 @@ impl<'a> Renderer<'a> {
             Status::Resolved => "alert.headline_resolved",
             Status::Expired => "alert.headline_closed",
         };
-        // A false alarm or an all clear no longer presents the sighting as current.
-        let current = !matches!(inc.status, Status::FalseAlarm | Status::Resolved);
+        (key, args)
+    }
+
+    /// Where: the place, the nearest landmark within 2 km (not the place itself), and
+    /// how far from `to` (or inside it).
+    fn alert_where(&self, inc: &Incident, to: &Neighborhood, gazetteer: &Gazetteer) -> Line {
+        let place: &str = &inc.label;
         let landmark = gazetteer
             .nearest_landmark(inc.location)
             .filter(|(p, d)| *d <= 2000.0 && !p.name.trim().eq_ignore_ascii_case(place.trim()))
@@ -279,6 +319,30 @@ impl<'a> Renderer<'a> {
                 ],
             )
         };
+        (
+            "alert.where",
+            vec![
+                ("place", place.to_owned()),
+                ("landmark", landmark),
+                ("distance", distance),
+            ],
+        )
+    }
+
+    /// When: first and last seen, local time.
+    fn alert_when(&self, inc: &Incident) -> Line {
+        (
+            "alert.when",
+            vec![
+                ("first", self.time(inc.first_seen)),
+                ("last", self.time(inc.last_seen)),
+            ],
+        )
+    }
+
+    /// What was seen: agents, vehicles (with their descriptions), plates; empty when the
+    /// reports said none of it.
+    fn alert_what(&self, inc: &Incident) -> Vec<String> {
         let mut what = Vec::new();
         if let Some(n) = inc.details.agents {
             what.push(self.count("count.agents", u64::from(n)));
@@ -299,33 +363,12 @@ impl<'a> Renderer<'a> {
                 &[("plates", &self.list(&inc.details.plates))],
             ));
         }
-        let count = inc.reporter_count().to_string();
-        // Each line: (catalog key, args). Rendered twice: plain and escaped HTML.
-        let mut lines: Vec<(&str, Vec<(&str, String)>)> = vec![
-            (headline_key, headline_args),
-            (
-                "alert.where",
-                vec![
-                    ("place", place.to_owned()),
-                    ("landmark", landmark),
-                    ("distance", distance),
-                ],
-            ),
-            (
-                "alert.when",
-                vec![
-                    ("first", self.time(inc.first_seen)),
-                    ("last", self.time(inc.last_seen)),
-                ],
-            ),
-        ];
-        if !what.is_empty() && current {
-            lines.push(("alert.what", vec![("what", what.join(" · "))]));
-        }
-        lines.push((
-            "alert.reports",
-            vec![("count", count), ("status", status), ("id", id.clone())],
-        ));
+        what
+    }
+
+    /// The closing lines: a false alarm's or an all clear's note; for a current sighting,
+    /// an earlier false alarm and the latest report's words; the footer while it is open.
+    fn alert_notes(&self, inc: &Incident, current: bool, lines: &mut Vec<Line>) {
         match inc.status {
             Status::FalseAlarm => lines.push(("alert.false_alarm_note", vec![])),
             Status::Resolved => lines.push(("alert.resolved_note", vec![])),
@@ -339,35 +382,30 @@ impl<'a> Renderer<'a> {
             lines.push(("alert.latest", vec![("text", short)]));
         }
         if inc.status.is_open() {
-            lines.push(("alert.footer", vec![("id", id)]));
+            lines.push(("alert.footer", vec![("id", inc.id.to_string())]));
         }
-        let render = |html: bool| {
-            lines
-                .iter()
-                .enumerate()
-                .map(|(i, (k, args))| {
-                    let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                    let s = if html {
-                        self.html(k, &a)
-                    } else {
-                        self.plain(k, &a)
-                    };
-                    if html && i == 0 {
-                        format!("<strong>{s}</strong>")
-                    } else {
-                        s
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(if html { "<br>\n" } else { "\n" })
-        };
-        OutgoingMessage {
-            msgtype: MsgType::Text,
-            body: render(false),
-            html: render(true),
-            mentions_room: urgent,
-            incident: Some(inc.tag()),
-        }
+    }
+
+    /// The alert's lines as plain text, or as escaped HTML with the headline in bold.
+    fn alert_text(&self, lines: &[Line], html: bool) -> String {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, (k, args))| {
+                let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let s = if html {
+                    self.html(k, &a)
+                } else {
+                    self.plain(k, &a)
+                };
+                if html && i == 0 {
+                    format!("<strong>{s}</strong>")
+                } else {
+                    s
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(if html { "<br>\n" } else { "\n" })
     }
 
     /// The `m.location` that follows an alert.
