@@ -33,6 +33,7 @@ use tracing::{debug, info, warn};
 
 use std::sync::Arc;
 
+use super::content::INCIDENT_FIELD;
 use crate::incident::{Content, IncomingMessage, Member};
 use crate::metrics::Metrics;
 use crate::store::StoreError;
@@ -58,6 +59,34 @@ fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(i64::from(ts.get()))
         .single()
         .unwrap_or_else(Utc::now)
+}
+
+/// Whether an event's content (or, for an edit, its `m.new_content`) carries the incident
+/// tag of a bot's message ([`INCIDENT_FIELD`]): a forwarded, copied or quoted alert is never
+/// a sighting, nor a command, whoever sends it (PRODUCT.md §4).
+pub fn carries_incident_tag(event_json: &str) -> bool {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct Event {
+        content: Option<Tagged>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        #[serde(rename = "org.neighborwatch.incident")]
+        tag: Option<IgnoredAny>,
+        #[serde(rename = "m.new_content")]
+        new_content: Option<NewContent>,
+    }
+    #[derive(serde::Deserialize)]
+    struct NewContent {
+        #[serde(rename = "org.neighborwatch.incident")]
+        tag: Option<IgnoredAny>,
+    }
+    debug_assert_eq!(INCIDENT_FIELD, "org.neighborwatch.incident");
+    serde_json::from_str::<Event>(event_json)
+        .ok()
+        .and_then(|e| e.content)
+        .is_some_and(|c| c.tag.is_some() || c.new_content.is_some_and(|n| n.tag.is_some()))
 }
 
 /// Turns a decrypted room message into the core's input; `None` for kinds it ignores.
@@ -293,10 +322,14 @@ impl Inbound {
         self.hand(m, from_sync)
     }
 
-    /// A decrypted room message from sync.
-    pub async fn message(&self, ev: &OriginalSyncRoomMessageEvent, room: &Room) {
+    /// A decrypted room message from sync (`json`: the event as received).
+    pub async fn message(&self, ev: &OriginalSyncRoomMessageEvent, json: &str, room: &Room) {
         if !self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get())) {
             debug!("own event, or from before the store existed: skipped");
+            return;
+        }
+        if carries_incident_tag(json) {
+            debug!("a message carrying an incident tag: never a report; skipped");
             return;
         }
         if let Some(m) = incoming(ev, room.room_id()) {
@@ -333,6 +366,7 @@ impl Inbound {
             Ok("m.room.message") => {
                 if let Ok(ev) = serde_json::from_str::<OriginalSyncRoomMessageEvent>(json)
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
+                    && !carries_incident_tag(json)
                     && let Some(m) = incoming(&ev, room_id)
                 {
                     return self.send(room, m, &ev.sender, false).await;
@@ -516,6 +550,29 @@ mod tests {
             Content::Text { body, .. } => body,
             other => panic!("not text: {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_message_carrying_an_incident_tag_in_its_content_or_its_edit_is_no_report() {
+        let tag = serde_json::json!({"id": "C9TU", "status": "confirmed", "version": 2, "origin": "@nw:x"});
+        let event = |content: serde_json::Value| {
+            serde_json::json!({"type": "m.room.message", "event_id": "$e", "sender": "@a:x",
+                "origin_server_ts": 1, "content": content})
+            .to_string()
+        };
+        let forwarded = event(serde_json::json!({"msgtype": "m.text",
+            "body": "!r agents at 31st & Market", "org.neighborwatch.incident": tag}));
+        assert!(carries_incident_tag(&forwarded));
+        let edited = event(
+            serde_json::json!({"msgtype": "m.text", "body": "* !r agents",
+            "m.new_content": {"msgtype": "m.text", "body": "!r agents", "org.neighborwatch.incident": tag},
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$x"}}),
+        );
+        assert!(carries_incident_tag(&edited));
+        let plain =
+            event(serde_json::json!({"msgtype": "m.text", "body": "!r agents at 31st & Market"}));
+        assert!(!carries_incident_tag(&plain));
+        assert!(!carries_incident_tag("not json"));
     }
 
     #[test]

@@ -178,14 +178,18 @@ async fn read_back(h: &Inbound, client: &Client, gaps: &Gaps, since: i64, first:
 /// yet are kept (and tried again by [`watch_undecrypted`]).
 pub(super) fn route_events(client: &Client, inbound: &Arc<Inbound>) {
     let h = Arc::clone(inbound);
-    client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
-        let h = Arc::clone(&h);
-        async move {
-            if room.state() == RoomState::Joined {
-                h.message(&ev, &room).await;
+    client.add_event_handler(
+        move |ev: OriginalSyncRoomMessageEvent,
+              room: Room,
+              raw: matrix_sdk::event_handler::RawEvent| {
+            let h = Arc::clone(&h);
+            async move {
+                if room.state() == RoomState::Joined {
+                    h.message(&ev, raw.0.get(), &room).await;
+                }
             }
-        }
-    });
+        },
+    );
     let h = Arc::clone(inbound);
     client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
         let h = Arc::clone(&h);

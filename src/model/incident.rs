@@ -419,11 +419,6 @@ impl Incident {
             || self.reports.iter().any(|r| &*r.room == room)
     }
 
-    /// The newest report text still kept.
-    pub fn latest_text(&self) -> Option<&str> {
-        self.reports.iter().rev().find_map(|r| r.text.as_deref())
-    }
-
     /// Merges the details of a new report (counts: the highest said; category: the most
     /// severe; vehicles and plates: the union).
     pub fn merge_details(&mut self, d: &Details) {

@@ -367,7 +367,9 @@ impl<'a> Renderer<'a> {
     }
 
     /// The closing lines: a false alarm's or an all clear's note; for a current sighting,
-    /// an earlier false alarm and the latest report's words; the footer while it is open.
+    /// an earlier false alarm; the footer while it is open. Never a reporter's words:
+    /// an alert carries the facts the bot extracted, and the words stay in the origin
+    /// room (PRODUCT.md §4).
     fn alert_notes(&self, inc: &Incident, current: bool, lines: &mut Vec<Line>) {
         match inc.status {
             Status::FalseAlarm => lines.push(("alert.false_alarm_note", vec![])),
@@ -376,10 +378,6 @@ impl<'a> Renderer<'a> {
         }
         if let (true, Some(t)) = (current, inc.after_false_alarm) {
             lines.push(("alert.after_false_alarm", vec![("time", self.time(t))]));
-        }
-        if let (true, Some(text)) = (current, inc.latest_text()) {
-            let short: String = text.chars().take(280).collect();
-            lines.push(("alert.latest", vec![("text", short)]));
         }
         if inc.status.is_open() {
             lines.push(("alert.footer", vec![("id", inc.id.to_string())]));
