@@ -128,11 +128,26 @@ impl Validator<'_> {
         self.user_id(&m.user, "matrix.user")?;
         self.env_name(&m.password_env, "matrix.password_env")?;
         self.env_name(&m.store_passphrase_env, "matrix.store_passphrase_env")?;
+        let store_path = self.dir.join(m.store_path.get_ref());
+        let recovery_key_file = match &m.recovery_key_file {
+            None => None,
+            Some(f) => {
+                let path = self.dir.join(f.get_ref());
+                if path.starts_with(&store_path) {
+                    return Err(self.invalid(
+                        &f.span(),
+                        "matrix.recovery_key_file",
+                        "must not be inside matrix.store_path: whoever copies the store would have the key to every backed-up room key",
+                    ));
+                }
+                Some(path)
+            }
+        };
         Ok(MatrixSettings {
             homeserver: hs.clone(),
             user: m.user.get_ref().clone(),
             password_env: m.password_env.get_ref().clone(),
-            store_path: self.dir.join(m.store_path.get_ref()),
+            store_path,
             store_passphrase_env: m.store_passphrase_env.get_ref().clone(),
             device_name: m
                 .device_name
@@ -144,6 +159,8 @@ impl Validator<'_> {
                 60,
                 86_400,
             )?,
+            key_backup: m.key_backup.unwrap_or(false),
+            recovery_key_file,
         })
     }
 

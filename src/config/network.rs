@@ -193,6 +193,12 @@ pub struct MatrixSettings {
     /// How long a message may stay undecryptable before its sender is asked to send it
     /// again (its keys may still arrive later; it is then handled as usual).
     pub ask_resend_after_s: u32,
+    /// Server-side key backup (`key_backup`, off by default): with it, whoever holds the
+    /// recovery key and the bot's password can read every room key from the homeserver.
+    pub key_backup: bool,
+    /// Where the recovery key is written when key backup is turned on (absolute; never
+    /// inside the store): without it, the key is only printed, once.
+    pub recovery_key_file: Option<PathBuf>,
 }
 
 /// `[storage]`: the bot's state database.

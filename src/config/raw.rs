@@ -45,6 +45,8 @@ pub struct RawMatrix {
     pub store_passphrase_env: Spanned<String>,
     pub device_name: Option<String>,
     pub ask_resend_after_s: Option<Spanned<Num>>,
+    pub key_backup: Option<bool>,
+    pub recovery_key_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

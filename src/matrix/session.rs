@@ -100,11 +100,18 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
             )
             .with_encryption_settings(EncryptionSettings {
                 auto_enable_cross_signing: true,
-                auto_enable_backups: true,
-                backup_download_strategy: BackupDownloadStrategy::AfterDecryptionFailure,
+                auto_enable_backups: m.key_backup,
+                backup_download_strategy: if m.key_backup {
+                    BackupDownloadStrategy::AfterDecryptionFailure
+                } else {
+                    BackupDownloadStrategy::Manual
+                },
             })
+            // MSC4268: room history is not shared with whoever is invited later.
+            .with_enable_share_history_on_invite(false)
             .build()
     };
+    warn_of_recovery_key_beside_store(&m.store_path);
     if session_path.exists() {
         let text = std::fs::read_to_string(&session_path).map_err(io(&session_path))?;
         let session: MatrixSession =
@@ -141,18 +148,44 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
         .encryption()
         .wait_for_e2ee_initialization_tasks()
         .await;
+    if m.key_backup {
+        enable_recovery(&client, m.recovery_key_file.as_deref()).await?;
+    }
+    Ok(client)
+}
+
+/// Server-side key backup with a recovery key (the organizer's choice, `key_backup`):
+/// the key is printed once and written only where the organizer named
+/// (`recovery_key_file`), never beside the store.
+async fn enable_recovery(client: &Client, file: Option<&Path>) -> Result<(), ShellError> {
     match client.encryption().recovery().enable().await {
         Ok(key) => {
-            let path = m.store_path.join("RECOVERY-KEY.txt");
-            write_private(&path, &format!("{key}\n"))?;
+            let saved = match file {
+                Some(path) => {
+                    write_private(path, &format!("{key}\n"))?;
+                    format!("; also saved to {}", path.display())
+                }
+                None => String::new(),
+            };
             eprintln!(
-                "\nneighborwatch: server-side key backup is on. Recovery key (shown once; also saved to {}):\n\n    {key}\n\nKeep it somewhere safe and delete that file: with it, a lost store can be recovered.\n",
-                path.display()
+                "\nneighborwatch: server-side key backup is on. Recovery key (shown once{saved}):\n\n    {key}\n\nKeep it somewhere safe, away from the bot's data: with it and the bot's password, every room key can be read from the homeserver.\n"
             );
         }
         Err(e) => warn!(error = %e, "could not enable key backup and recovery"),
     }
-    Ok(client)
+    Ok(())
+}
+
+/// Releases before this one wrote the recovery key beside the store: say so at every
+/// start until the organizer moves it (it is theirs to keep; the bot does not delete it).
+fn warn_of_recovery_key_beside_store(store_path: &Path) {
+    let old = store_path.join("RECOVERY-KEY.txt");
+    if old.exists() {
+        warn!(
+            file = %old.display(),
+            "a recovery key is stored beside the bot's store: move it somewhere safe, away from the data directory, and delete this file"
+        );
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), ShellError> {

@@ -694,7 +694,7 @@ fn a_withdrawn_report_leaves_its_incident_and_its_text_is_purged_from_sled() {
     let t = sent_at();
     let mut e = Engine::open(
         NETWORK.clone(),
-        SledStore::open(&path).unwrap(),
+        crate::support::open_sled(&path),
         key(),
         Catalogs::builtin(),
     )
@@ -747,7 +747,7 @@ fn a_withdrawn_report_leaves_its_incident_and_its_text_is_purged_from_sled() {
     );
     // Gone from the store, after reopening too.
     drop(e);
-    let store = SledStore::open(&path).unwrap();
+    let store = crate::support::open_sled(&path);
     let snap = store.load().unwrap();
     let stored = snap.incidents.iter().find(|i| i.id == id).unwrap();
     assert_eq!(stored.reports.len(), 2);

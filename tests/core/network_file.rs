@@ -180,6 +180,41 @@ fn secrets_are_env_var_names_never_values() {
 }
 
 #[test]
+fn key_backup_is_off_by_default_and_the_recovery_key_is_never_kept_in_the_store() {
+    let matrix = |extra: &str| {
+        BASE.replace(
+            "[defaults]",
+            &format!("[matrix]\nhomeserver = \"https://m.example\"\nuser = \"@bot:m.example\"\npassword_env = \"NW_PASSWORD\"\nstore_path = \"data/matrix\"\nstore_passphrase_env = \"NW_PASS\"\n{extra}[defaults]"),
+        )
+    };
+    let net = parse(&matrix("")).unwrap();
+    let m = net.matrix.as_ref().unwrap();
+    assert!(!m.key_backup, "off unless the organizer turns it on");
+    assert_eq!(m.recovery_key_file, None);
+    let net = parse(&matrix(
+        "key_backup = true\nrecovery_key_file = \"../keys/recovery.txt\"\n",
+    ))
+    .unwrap();
+    let m = net.matrix.as_ref().unwrap();
+    assert!(m.key_backup);
+    assert!(
+        m.recovery_key_file
+            .as_ref()
+            .unwrap()
+            .ends_with("keys/recovery.txt")
+    );
+    let e = err(&matrix(
+        "key_backup = true\nrecovery_key_file = \"data/matrix/recovery.txt\"\n",
+    ));
+    assert_names(&e, 8, "recovery_key_file");
+    assert!(
+        e.to_string()
+            .contains("must not be inside matrix.store_path"),
+        "{e}"
+    );
+}
+
+#[test]
 fn syntax_errors_name_the_line() {
     let e = err(&BASE.replace("name = \"Hoover-Foster\"", "name = \"Hoover-Foster"));
     assert!(matches!(e, ConfigError::Syntax { .. }));

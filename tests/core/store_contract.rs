@@ -372,20 +372,9 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
 fn on_sled(contract: impl FnOnce(SledStore, &dyn Fn(SledStore) -> SledStore)) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sled");
-    contract(SledStore::open(&path).unwrap(), &|s| {
+    contract(crate::support::open_sled(&path), &|s| {
         drop(s);
-        // sled lets go of its file lock from a background thread, a moment after the
-        // last handle is dropped.
-        for _ in 0..100 {
-            match SledStore::open(&path) {
-                Ok(s) => return s,
-                Err(e) if e.to_string().contains("could not acquire lock") => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("reopening the sled store: {e}"),
-            }
-        }
-        panic!("the sled store stayed locked after it was closed")
+        crate::support::open_sled(&path)
     });
 }
 
@@ -653,7 +642,7 @@ fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
     let net = crate::support::NETWORK.clone();
     let mut e = Engine::open(
         net.clone(),
-        SledStore::open(&path).unwrap(),
+        crate::support::open_sled(&path),
         key(),
         Catalogs::builtin(),
     )
@@ -684,7 +673,7 @@ fn the_engine_queues_exactly_its_effects_with_stable_transaction_ids() {
     // After a restart the same events change nothing and queue nothing more.
     let mut e = Engine::open(
         net.clone(),
-        SledStore::open(&path).unwrap(),
+        crate::support::open_sled(&path),
         key(),
         Catalogs::builtin(),
     )
@@ -1113,14 +1102,8 @@ fn purged_and_redacted_report_text_cannot_be_read_back_from_the_files_after_a_re
     let key = || ReporterKey::new(b"retention-test-key-0123456789abc");
     let net = std::sync::Arc::clone(&crate::support::NETWORK);
     let open = || {
-        // sled lets go of its lock a moment after the last handle is dropped.
-        for _ in 0..100 {
-            match SledStore::open(&path) {
-                Ok(s) => return Engine::open(net.clone(), s, key(), Catalogs::builtin()).unwrap(),
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-        panic!("the store stayed locked")
+        let s = crate::support::open_sled(&path);
+        Engine::open(net.clone(), s, key(), Catalogs::builtin()).unwrap()
     };
     let t0 = crate::support::sent_at();
     let msg = |event: &str, sender: &str, content: Content, minute: i64| IncomingMessage {

@@ -33,3 +33,19 @@ pub fn engine(key: &[u8]) -> Engine<MemoryStore> {
     )
     .expect("a memory store opens")
 }
+
+/// Opens the sled store at `path`, waiting for the lock: sled lets go of it from a
+/// background thread a moment after the last handle is dropped (longer on a busy
+/// machine), so a reopen right after a close may find it still held.
+pub fn open_sled(path: &std::path::Path) -> neighborwatch::store::SledStore {
+    for _ in 0..500 {
+        match neighborwatch::store::SledStore::open(path) {
+            Ok(s) => return s,
+            Err(e) if e.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("opening the sled store: {e}"),
+        }
+    }
+    panic!("the sled store stayed locked for 10 s after it was closed")
+}

@@ -79,6 +79,8 @@ user = "{bot}"
 password_env = "NW_PASSWORD"
 store_path = "matrix"
 store_passphrase_env = "NW_STORE_PASSPHRASE"
+key_backup = true
+recovery_key_file = "recovery-key.txt"
 
 [storage]
 path = "state.sled"
@@ -1125,17 +1127,24 @@ async fn the_bot_keeps_one_cross_signed_device_with_key_backup_and_shows_its_rec
     bot_joined(&alice, &a, &bot_user).await;
     wait_for_log(&bot, "caught up", 1, 60).await;
     let device = bot_session(&store).meta.device_id;
-    let key = std::fs::read_to_string(store.join("RECOVERY-KEY.txt")).unwrap();
+    // Written where the network file says (`recovery_key_file`), never beside the store.
+    let key_file = dir.path().join("recovery-key.txt");
+    let key = std::fs::read_to_string(&key_file).unwrap();
     let key = key.trim();
     assert!(!key.is_empty());
     assert_eq!(bot.log().matches(key).count(), 1, "shown once");
+    for f in walk(&store) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(key),
+            "the recovery key is in {}",
+            f.display()
+        );
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(store.join("RECOVERY-KEY.txt"))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "readable by its owner only");
     }
 
@@ -1167,6 +1176,20 @@ async fn the_bot_keeps_one_cross_signed_device_with_key_backup_and_shows_its_rec
             .await
             .unwrap()
     );
+}
+
+/// Every file under `dir`, recursively.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// The incident ID in a bot message's `org.neighborwatch.incident` tag.
