@@ -266,6 +266,7 @@ mod tests {
             updated_at: t,
             reports: Vec::new(),
             reporters: Vec::new(),
+            former_reporters: 0,
             details: Default::default(),
             near: None,
             relayed_to: Vec::new(),

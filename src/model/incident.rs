@@ -181,14 +181,22 @@ impl ReporterKey {
 }
 
 /// One report merged into an incident.
+///
+/// Who sent it, where and as which event is kept only while the incident is open: when
+/// it closes, [`Incident::set_status`] drops all three (PRODUCT.md §6). Each is left out
+/// of the stored record when absent, so a record written while open reads the same as
+/// one written by an older version, and an older version's records read as open ones.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReportRecord {
-    /// The Matrix event of the report.
-    pub event_id: Arc<str>,
-    /// The room it was posted in.
-    pub room: Arc<str>,
-    /// Who, as a keyed hash.
-    pub reporter: ReporterHash,
+    /// The Matrix event of the report (`None` once the incident closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<Arc<str>>,
+    /// The room it was posted in (`None` once the incident closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Arc<str>>,
+    /// Who, as a keyed hash (`None` once the incident closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<ReporterHash>,
     /// Where.
     pub at: LatLon,
     /// When the sighting happened.
@@ -259,8 +267,13 @@ pub struct Incident {
     pub updated_at: DateTime<Utc>,
     /// The reports.
     pub reports: Vec<ReportRecord>,
-    /// Distinct reporters.
+    /// Distinct reporters who count toward confirmation (emptied when it closes, see
+    /// `former_reporters`).
     pub reporters: Vec<ReporterHash>,
+    /// How many distinct counting reporters it had when it last closed: their hashes are
+    /// dropped then, the number stays (for the alert's count if it is reopened).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub former_reporters: u32,
     /// Merged details.
     pub details: Details,
     /// The closest sensitive place within the sensitive radius.
@@ -275,6 +288,10 @@ pub struct Incident {
     /// with real reports and never counts in statistics; all clear a minute after.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The machine-readable `org.neighborwatch.incident` field of every bot message about
@@ -297,7 +314,17 @@ impl Incident {
     /// The one status transition: the new status with the times and attribution it
     /// implies (confirmed: by whom, since when, open again; false alarm or all clear:
     /// closed now). The caller counts the version.
-    pub fn set_status(&mut self, status: Status, now: DateTime<Utc>, by: Option<ConfirmedBy>) {
+    ///
+    /// A closed incident keeps no event ID, room or reporter hash (PRODUCT.md §6): they
+    /// are dropped here, the number of distinct reporters kept as a number. Returns
+    /// whether any report record changed so (the caller then writes them all).
+    #[must_use = "scrubbed report records must be written"]
+    pub fn set_status(
+        &mut self,
+        status: Status,
+        now: DateTime<Utc>,
+        by: Option<ConfirmedBy>,
+    ) -> bool {
         self.status = status;
         self.updated_at = now;
         match status {
@@ -309,6 +336,27 @@ impl Incident {
             Status::FalseAlarm | Status::Resolved => self.closed_at = Some(now),
             Status::Unverified | Status::Expired => {}
         }
+        if status.is_open() {
+            return false;
+        }
+        self.forget_reporters()
+    }
+
+    /// Drops every report's event ID, room and reporter hash, and the reporters' hashes
+    /// (their number stays in `former_reporters`). Returns whether a report record
+    /// changed. [`Incident::set_status`] does it at every close.
+    pub fn forget_reporters(&mut self) -> bool {
+        let n = u32::try_from(self.reporters.len()).unwrap_or(u32::MAX);
+        self.former_reporters = self.former_reporters.saturating_add(n);
+        self.reporters = Vec::new();
+        let mut changed = false;
+        for r in &mut self.reports {
+            if r.event_id.is_some() || r.room.is_some() || r.reporter.is_some() {
+                (r.event_id, r.room, r.reporter) = (None, None, None);
+                changed = true;
+            }
+        }
+        changed
     }
 
     /// The tag carried by messages about this incident.
@@ -353,6 +401,7 @@ impl Incident {
             updated_at,
             reports,
             reporters,
+            former_reporters,
             details,
             near,
             relayed_to,
@@ -377,6 +426,7 @@ impl Incident {
             updated_at: *updated_at,
             reports: reports.get(from..).unwrap_or_default().to_vec(),
             reporters: reporters.clone(),
+            former_reporters: *former_reporters,
             details: details.clone(),
             near: near.clone(),
             relayed_to: relayed_to.clone(),
@@ -385,18 +435,33 @@ impl Incident {
         }
     }
 
-    /// Number of distinct reporters who count toward confirmation.
+    /// Whether it still names a reporter, a report's room or event (a closed incident
+    /// stored by an older version).
+    pub fn names_reporters(&self) -> bool {
+        !self.reporters.is_empty()
+            || self
+                .reports
+                .iter()
+                .any(|r| r.event_id.is_some() || r.room.is_some() || r.reporter.is_some())
+    }
+
+    /// Number of distinct reporters who count toward confirmation (those of before it
+    /// last closed by number: someone who reported both before and after a reopening
+    /// counts twice).
     pub fn reporter_count(&self) -> usize {
-        self.reporters.len()
+        self.reporters.len() + self.former_reporters as usize
     }
 
     /// Recounts the distinct counting reporters and the centroid from the reports (after
-    /// one was taken out).
+    /// one was taken out). Reports whose reporter was dropped at a close are counted in
+    /// `former_reporters` already.
     pub fn recount(&mut self) {
         let mut reporters: Vec<ReporterHash> = Vec::new();
         for r in self.reports.iter().filter(|r| r.counts) {
-            if !reporters.contains(&r.reporter) {
-                reporters.push(r.reporter);
+            if let Some(h) = r.reporter
+                && !reporters.contains(&h)
+            {
+                reporters.push(h);
             }
         }
         self.reporters = reporters;
@@ -413,10 +478,11 @@ impl Incident {
     }
 
     /// Whether the incident's messages live in `room`: it was alerted there, or one of
-    /// its reports was posted there.
+    /// its reports was posted there (known while it is open only: a closed incident
+    /// lives where it was alerted).
     pub fn lives_in(&self, room: &str) -> bool {
         self.relayed_to.iter().any(|r| &**r == room)
-            || self.reports.iter().any(|r| &*r.room == room)
+            || self.reports.iter().any(|r| r.room.as_deref() == Some(room))
     }
 
     /// Merges the details of a new report (counts: the highest said; category: the most
@@ -452,4 +518,42 @@ pub struct PendingReport {
     pub received_at: DateTime<Utc>,
     /// What was read.
     pub report: ParsedReport,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> ReportRecord {
+        let t = DateTime::<Utc>::from_timestamp(1_772_467_560, 0).unwrap();
+        ReportRecord {
+            event_id: Some("$e".into()),
+            room: Some("!r:x".into()),
+            reporter: Some(ReporterKey::new(b"k").hash("@a:b")),
+            at: LatLon::new(37.82, -122.27).unwrap(),
+            observed_at: t,
+            received_at: t,
+            text: None,
+            form: ReportForm::Quick,
+            counts: true,
+        }
+    }
+
+    #[test]
+    fn an_open_record_is_stored_as_before_and_a_closed_one_names_nothing() {
+        let open = record();
+        let v = serde_json::to_value(&open).unwrap();
+        // As older versions wrote and read it: plain strings.
+        assert_eq!(v["event_id"], "$e");
+        assert_eq!(v["room"], "!r:x");
+        assert_eq!(v["reporter"].as_str().map(str::len), Some(32));
+        assert_eq!(serde_json::from_value::<ReportRecord>(v).unwrap(), open);
+        let mut closed = open;
+        (closed.event_id, closed.room, closed.reporter) = (None, None, None);
+        let v = serde_json::to_value(&closed).unwrap();
+        for k in ["event_id", "room", "reporter"] {
+            assert!(v.get(k).is_none(), "{k} in {v}");
+        }
+        assert_eq!(serde_json::from_value::<ReportRecord>(v).unwrap(), closed);
+    }
 }

@@ -163,8 +163,13 @@ impl Store for MemoryStore {
                 }
             }
         }
-        for id in &batch.incidents_delete {
-            self.incidents.remove(id);
+        if !batch.incidents_delete.is_empty() {
+            let gone = &batch.incidents_delete;
+            for id in gone {
+                self.incidents.remove(id);
+            }
+            self.alerts.retain(|(id, _), _| !gone.contains(id));
+            self.events.retain(|_, id| !gone.contains(id));
         }
         for p in batch.pending_put {
             self.pending.insert(p.event_id.clone(), p);

@@ -77,8 +77,10 @@ pub struct Batch {
     pub pending_put: Vec<PendingReport>,
     /// Pending reports (by event ID) to delete.
     pub pending_delete: Vec<Arc<str>>,
-    /// Incidents to delete, with all their reports (an unconfirmed incident whose
-    /// every report was withdrawn).
+    /// Incidents to delete, with all their reports and everything the store keeps
+    /// about them: their alerts' event IDs and the event map's entries for the bot's
+    /// messages about them (an unconfirmed incident whose every report was withdrawn; a
+    /// closed incident past the statistics window).
     pub incidents_delete: Vec<IncidentId>,
     /// New value of the incident counter.
     pub next_seq: Option<u64>,

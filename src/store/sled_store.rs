@@ -182,6 +182,30 @@ impl SledStore {
         Ok(())
     }
 
+    /// Deletes, in `b`, the incidents `gone` with everything keyed by them: their
+    /// reports, their alerts' event IDs (`alert/<incident>/…`) and the `event/` entries
+    /// naming them (found by reading the event map: it is not keyed by incident).
+    fn remove_incidents(&self, b: &mut sled::Batch, gone: &[IncidentId]) -> Result<(), StoreError> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        for id in gone {
+            self.remove_reports_from(b, id, 0)?;
+            b.remove(key(INCIDENT, id.as_str()));
+            for entry in self.tree.scan_prefix(alert_key(id, "")) {
+                b.remove(entry?.0);
+            }
+        }
+        for entry in self.tree.scan_prefix(EVENT.as_bytes()) {
+            let (k, v) = entry?;
+            let about = std::str::from_utf8(&v).ok().and_then(IncidentId::parse);
+            if about.is_some_and(|id| gone.contains(&id)) {
+                b.remove(k);
+            }
+        }
+        Ok(())
+    }
+
     fn put_sent(&self, b: &mut sled::Batch, s: &Sent<'_>) {
         if s.alert {
             b.insert(alert_key(s.incident, s.room), s.event_id.as_bytes());
@@ -292,10 +316,7 @@ impl Store for SledStore {
             // The incident's own record holds everything but its reports.
             b.insert(key(INCIDENT, head.id.as_str()), self.encode(&head)?);
         }
-        for id in &batch.incidents_delete {
-            self.remove_reports_from(&mut b, id, 0)?;
-            b.remove(key(INCIDENT, id.as_str()));
-        }
+        self.remove_incidents(&mut b, &batch.incidents_delete)?;
         for p in &batch.pending_put {
             b.insert(key(PENDING, &p.event_id), self.encode(p)?);
         }

@@ -36,6 +36,7 @@ fn incident(seq: u64, status: Status) -> Incident {
         updated_at: t,
         reports: Vec::new(),
         reporters: vec![ReporterKey::new(b"k").hash("@a:b")],
+        former_reporters: 0,
         details: Details::default(),
         near: None,
         relayed_to: vec!["!r:x".into()],
@@ -249,9 +250,9 @@ fn contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
 fn record(n: u32, text: &str) -> ReportRecord {
     let t = Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0).unwrap();
     ReportRecord {
-        event_id: format!("$r{n}").into(),
-        room: "!r:x".into(),
-        reporter: ReporterKey::new(b"k").hash(&format!("@u{n}:b")),
+        event_id: Some(format!("$r{n}").into()),
+        room: Some("!r:x".into()),
+        reporter: Some(ReporterKey::new(b"k").hash(&format!("@u{n}:b"))),
         at: LatLon::new(37.82, -122.27 + f64::from(n) * 1e-4).unwrap(),
         observed_at: t,
         received_at: t,
@@ -369,7 +370,7 @@ fn reports_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
 
 /// Runs a contract on a sled store in a fresh directory; reopening closes the database
 /// and opens it again from disk.
-fn on_sled(contract: impl FnOnce(SledStore, &dyn Fn(SledStore) -> SledStore)) {
+pub(crate) fn on_sled(contract: impl FnOnce(SledStore, &dyn Fn(SledStore) -> SledStore)) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.sled");
     contract(crate::support::open_sled(&path), &|s| {

@@ -181,7 +181,8 @@ fn a_report_that_never_gets_a_location_is_dropped_after_the_dedupe_window() {
     let inc = e.incidents().next().expect("an incident from the share");
     assert_eq!(inc.reports.len(), 1);
     assert_ne!(
-        &*inc.reports[0].event_id, "$p",
+        inc.reports[0].event_id.as_deref(),
+        Some("$p"),
         "the dropped report stays dropped"
     );
 }

@@ -139,6 +139,10 @@ pub struct Engine<S: Store> {
     limited_told: FxHashMap<ReporterHash, i64>,
     /// The numbers for `!nw stats`, kept after incidents leave memory.
     ledger: Ledger,
+    /// Closed incidents kept in the store only (they left memory once their text was
+    /// purged), with when each last changed: deleted from the store once that is
+    /// older than the statistics window (see `timers`).
+    resting: Vec<(IncidentId, DateTime<Utc>)>,
     /// What each committed input added to the numbers, for the shell's counters (kept
     /// only when asked for, see [`Engine::with_tallies`]).
     tallies: Option<Vec<Tally>>,
@@ -217,6 +221,7 @@ impl<S: Store> Engine<S> {
             recent: FxHashMap::default(),
             limited_told: FxHashMap::default(),
             ledger: Ledger::default(),
+            resting: Vec::new(),
             tallies: None,
         };
         e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
@@ -250,13 +255,19 @@ impl<S: Store> Engine<S> {
             })
             .collect();
         self.recent.clear();
+        // Only open incidents' reports still name their reporter (PRODUCT.md §6).
         for r in incidents.iter().flat_map(|i| &i.reports) {
-            self.recent
-                .entry(r.reporter)
-                .or_default()
-                .push(r.received_at.timestamp_millis());
+            if let Some(h) = r.reporter {
+                self.recent
+                    .entry(h)
+                    .or_default()
+                    .push(r.received_at.timestamp_millis());
+            }
         }
         self.ledger = Ledger::new(&incidents, snap.refusals);
+        // Every stored incident is in memory again; the closed ones leave it (and are
+        // noted here again) at the next tick.
+        self.resting.clear();
         self.incidents.reset(incidents);
         self.pending = snap.pending;
         self.next_seq = snap.next_seq;

@@ -362,6 +362,7 @@ impl<S: Store> Engine<S> {
             updated_at: now,
             reports: Vec::new(),
             reporters: Vec::new(),
+            former_reporters: 0,
             details: Details::default(),
             near: None,
             relayed_to: Vec::new(),
@@ -403,9 +404,9 @@ impl<S: Store> Engine<S> {
         inc.last_seen = inc.last_seen.max(r.observed_at);
         inc.merge_details(&r.details);
         inc.reports.push(ReportRecord {
-            event_id: r.event_id.clone(),
-            room: r.room.clone(),
-            reporter: r.reporter,
+            event_id: Some(r.event_id.clone()),
+            room: Some(r.room.clone()),
+            reporter: Some(r.reporter),
             at: r.place.at,
             observed_at: r.observed_at,
             received_at: now,
@@ -418,14 +419,15 @@ impl<S: Store> Engine<S> {
         inc.version += 1;
         inc.updated_at = now;
         // Confirmed by enough distinct reporters, or by a verifier's own report.
-        let by_reporters = inc.reporters.len() >= needed as usize;
+        let by_reporters = inc.reporter_count() >= needed as usize;
         if inc.status == Status::Unverified && (by_reporters || r.standing.by_verifier) {
             let by = if by_reporters {
                 ConfirmedBy::Reporters
             } else {
                 ConfirmedBy::Verifier
             };
-            inc.set_status(Status::Confirmed, now, Some(by));
+            // Confirmed is open: no report record changes.
+            let _ = inc.set_status(Status::Confirmed, now, Some(by));
         }
         Some(Merged {
             key,

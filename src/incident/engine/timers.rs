@@ -1,6 +1,7 @@
 //! Time-driven changes: expiry, a drill's all clear, text retention, stale pending
 //! reports, and the hourly bookkeeping (old event IDs, rate limits, old statistics,
-//! shredding). Time is an argument; cheap when nothing is due.
+//! closed incidents scrubbed and, past the statistics window, deleted; shredding). Time
+//! is an argument; cheap when nothing is due.
 
 use std::sync::Arc;
 
@@ -12,8 +13,15 @@ use super::reports::RATE_WINDOW_MS;
 use super::{Committed, DRILL_MINUTES, Engine, EngineError, Tx};
 use crate::decision::{CoordinationKind, Decision, UpdateKind};
 use crate::effect::Effect;
-use crate::model::{IncidentId, Status};
-use crate::store::{Batch, SEEN_KEEP_DAYS, Store};
+use crate::model::{Incident, IncidentId, Status};
+use crate::stats::MAX_STATS_HOURS;
+use crate::store::{Batch, IncidentWrite, SEEN_KEEP_DAYS, Store};
+
+/// When an incident last changed: a closed one is deleted once this is older than the
+/// statistics window (its first sighting, which the statistics go by, is older still).
+fn last_change(inc: &Incident) -> DateTime<Utc> {
+    inc.updated_at.max(inc.last_seen)
+}
 
 impl<S: Store> Engine<S> {
     pub(super) fn note_due(&mut self, t: DateTime<Utc>) {
@@ -106,6 +114,8 @@ impl<S: Store> Engine<S> {
                 })?;
                 debug!(forgotten, "old refusal counts forgotten");
             }
+            self.scrub_closed(now)?;
+            self.delete_closed(now)?;
         }
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Committed {
@@ -150,14 +160,18 @@ impl<S: Store> Engine<S> {
             };
             if drill_over {
                 inc.version += 1;
-                inc.set_status(Status::Resolved, now, None);
+                if inc.set_status(Status::Resolved, now, None) {
+                    from = 0;
+                }
                 let kind = CoordinationKind::Status { reason: None };
                 let update = UpdateKind::Status { reason: None };
                 announce_status(&mut inc, &update, told(kind), None, &mut tx.decisions);
             }
             if expire {
                 inc.version += 1;
-                inc.set_status(Status::Expired, now, None);
+                if inc.set_status(Status::Expired, now, None) {
+                    from = 0;
+                }
                 let (kind, update) = (CoordinationKind::Expired, UpdateKind::Expired);
                 announce_status(&mut inc, &update, told(kind), None, &mut tx.decisions);
             }
@@ -184,9 +198,93 @@ impl<S: Store> Engine<S> {
             .map(|i| i.id)
             .collect();
         for id in closed {
+            if let Some(inc) = self.incidents.get(&id) {
+                self.resting.push((id, last_change(inc)));
+            }
             self.incidents.remove(&id);
         }
         self.recompute_due();
         Ok(committed)
+    }
+
+    /// Closed incidents that still name their reporters (stored so by an older version;
+    /// every close since scrubs at once) are scrubbed, in memory and in the store: all
+    /// closed incidents are in memory after a start, until a tick lets them go.
+    fn scrub_closed(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let mut batch = Batch {
+            at_ms: now.timestamp_millis(),
+            ..Batch::default()
+        };
+        let mut keys = Vec::new();
+        for (id, key) in self.incidents.ids() {
+            if let Some(inc) = self.incidents.in_slot(key)
+                && !inc.status.is_open()
+                && inc.names_reporters()
+            {
+                let mut scrubbed = inc.clone();
+                let _ = scrubbed.forget_reporters();
+                batch.incidents.push(IncidentWrite::whole(scrubbed));
+                keys.push((id, key));
+            }
+        }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(batch)?;
+        for (id, key) in &keys {
+            if let Some(mut inc) = self.incidents.at_mut(*key)
+                && inc.id == *id
+            {
+                let _ = inc.forget_reporters();
+            }
+        }
+        debug!(
+            scrubbed = keys.len(),
+            "closed incidents of an older version scrubbed"
+        );
+        Ok(())
+    }
+
+    /// Closed incidents that last changed before the statistics window
+    /// ([`MAX_STATS_HOURS`]) leave the store, with everything keyed by them (their
+    /// reports, their alerts' event IDs, the event map's entries for the bot's messages
+    /// about them). The numbers of `!nw stats` do not change: they go by the first
+    /// sighting, older still, and were forgotten already.
+    fn delete_closed(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let before = now - Duration::hours(i64::from(MAX_STATS_HOURS));
+        let mut gone: Vec<IncidentId> = self
+            .resting
+            .iter()
+            .filter(|(_, t)| *t < before)
+            .map(|(id, _)| *id)
+            .collect();
+        gone.extend(
+            self.incidents
+                .values()
+                .filter(|i| !i.status.is_open() && last_change(i) < before)
+                .map(|i| i.id),
+        );
+        if gone.is_empty() {
+            return Ok(());
+        }
+        gone.sort_unstable();
+        gone.dedup();
+        self.store.commit(Batch {
+            at_ms: now.timestamp_millis(),
+            incidents_delete: gone.clone(),
+            ..Batch::default()
+        })?;
+        let deleted = |id: &IncidentId| gone.binary_search(id).is_ok();
+        self.resting.retain(|(id, _)| !deleted(id));
+        self.false_alarms.retain(|m| !deleted(&m.id));
+        for id in &gone {
+            self.incidents.remove(id);
+            self.ledger.record(*id, None);
+        }
+        debug!(
+            deleted = gone.len(),
+            "closed incidents past the statistics window deleted"
+        );
+        Ok(())
     }
 }

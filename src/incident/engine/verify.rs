@@ -49,7 +49,14 @@ impl<S: Store> Engine<S> {
         now: DateTime<Utc>,
     ) {
         let everywhere = self.coordination_room.as_deref() == Some(&**room);
-        let here = |i: &Incident| everywhere || i.lives_in(room);
+        // A closed incident no longer knows the rooms of its reports (PRODUCT.md §6): its
+        // own neighborhood's rooms still find it (to undo a false alarm never relayed).
+        let home = self.net.neighborhood_of_room(room).map(|n| n.id.as_str());
+        let here = |i: &Incident| {
+            everywhere
+                || i.lives_in(room)
+                || (!i.status.is_open() && home == Some(&*i.neighborhood))
+        };
         let found = cmd
             .id
             .filter(|id| self.incidents.get(id).is_some_and(&here));
@@ -141,10 +148,11 @@ impl<S: Store> Engine<S> {
             return 0;
         };
         let id = inc.id;
-        tx.touch(id, key, inc.reports.len());
         let old = inc.status;
         inc.version += 1;
-        inc.set_status(status, now, Some(ConfirmedBy::Verifier));
+        // A close drops every report's event ID, room and reporter: all are rewritten.
+        let scrubbed = inc.set_status(status, now, Some(ConfirmedBy::Verifier));
+        tx.touch(id, key, if scrubbed { 0 } else { inc.reports.len() });
         let s = net.settings(&inc.neighborhood);
         let told = Told {
             coordination: self.coordination_room.as_ref(),
@@ -187,7 +195,11 @@ impl<S: Store> Engine<S> {
         }
         let found = self.incidents.ids().find_map(|(id, key)| {
             let inc = self.incidents.in_slot(key)?;
-            let n = inc.reports.iter().position(|r| &*r.event_id == redacts)?;
+            // A closed incident's reports have no event ID: they stay.
+            let n = inc
+                .reports
+                .iter()
+                .position(|r| r.event_id.as_deref() == Some(redacts))?;
             Some((id, key, n))
         });
         let Some((id, key, n)) = found else {
