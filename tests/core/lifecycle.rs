@@ -10,7 +10,7 @@ use neighborwatch::effect::MsgType;
 use neighborwatch::incident::{Content, Engine, IncomingMessage, Member};
 use neighborwatch::model::{IncidentId, ReporterKey, Status};
 use neighborwatch::render::Catalogs;
-use neighborwatch::store::{MemoryStore, SledStore, Store};
+use neighborwatch::store::{MemoryStore, Store};
 use proptest::prelude::*;
 
 use crate::support::{NETWORK, sent_at};
