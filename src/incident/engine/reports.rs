@@ -43,6 +43,18 @@ struct Merged {
     needed: u32,
 }
 
+/// Who sent a report, where and when: what every step from a message to a located
+/// report reads.
+#[derive(Clone, Copy)]
+struct ReportCx<'a> {
+    nb: &'a Neighborhood,
+    room: &'a Arc<str>,
+    event_id: &'a Arc<str>,
+    msg: &'a IncomingMessage,
+    reporter: ReporterHash,
+    now: DateTime<Utc>,
+}
+
 impl<S: Store> Engine<S> {
     /// A message in a neighborhood room that is not a command: a report (text or location
     /// share), an edit of a report waiting for its location, or an undecryptable message.
@@ -56,7 +68,14 @@ impl<S: Store> Engine<S> {
         msg: &IncomingMessage,
         now: DateTime<Utc>,
     ) -> bool {
-        let reporter = self.key.hash(&msg.sender);
+        let cx = ReportCx {
+            nb,
+            room,
+            event_id,
+            msg,
+            reporter: self.key.hash(&msg.sender),
+            now,
+        };
         match &msg.content {
             Content::Undecryptable { event_id: original } => {
                 tx.decisions.push(Decision::Undecryptable {
@@ -65,32 +84,14 @@ impl<S: Store> Engine<S> {
                 });
                 true
             }
-            Content::Text { body, replaces, .. } => self.text_report(
-                tx,
-                nb,
-                room,
-                event_id,
-                msg,
-                reporter,
-                body,
-                replaces.as_deref(),
-                now,
-            ),
+            Content::Text { body, replaces, .. } => {
+                self.text_report(tx, cx, body, replaces.as_deref())
+            }
             Content::Location { geo_uri, body } => {
                 let Some((at, u)) = parse_geo_uri(geo_uri) else {
                     return false;
                 };
-                self.location_report(
-                    tx,
-                    nb,
-                    room,
-                    event_id,
-                    msg,
-                    reporter,
-                    nb.gazetteer.resolve_shared(at, u),
-                    body,
-                    now,
-                );
+                self.location_report(tx, cx, nb.gazetteer.resolve_shared(at, u), body);
                 true
             }
             Content::Reaction { .. } | Content::Redaction { .. } => true,
@@ -99,19 +100,21 @@ impl<S: Store> Engine<S> {
 
     /// A text message: parsed as a report; an edit (`replaces`) counts only for the
     /// sender's report that is waiting for its location, and is read again.
-    #[allow(clippy::too_many_arguments)]
     fn text_report(
         &mut self,
         tx: &mut Tx,
-        nb: &Neighborhood,
-        room: &Arc<str>,
-        event_id: &Arc<str>,
-        msg: &IncomingMessage,
-        reporter: ReporterHash,
+        cx: ReportCx<'_>,
         body: &str,
         replaces: Option<&str>,
-        now: DateTime<Utc>,
     ) -> bool {
+        let ReportCx {
+            nb,
+            room,
+            event_id,
+            msg,
+            reporter,
+            ..
+        } = cx;
         let ctx = ParseContext {
             gazetteer: &nb.gazetteer,
             tz: nb.settings.timezone,
@@ -141,7 +144,7 @@ impl<S: Store> Engine<S> {
                     let p = self.pending.remove(i);
                     tx.batch.pending_delete.push(p.event_id);
                 }
-                self.take_report(tx, nb, reply_to, room, msg, reporter, parsed, now);
+                self.take_report(tx, cx, reply_to, parsed);
             }
         }
         true
@@ -149,19 +152,20 @@ impl<S: Store> Engine<S> {
 
     /// A location share: it locates the sender's newest report in the room still waiting
     /// for one (within [`LOCATION_ATTACH_MIN`]), or is a report of its own.
-    #[allow(clippy::too_many_arguments)]
     fn location_report(
         &mut self,
         tx: &mut Tx,
-        nb: &Neighborhood,
-        room: &Arc<str>,
-        event_id: &Arc<str>,
-        msg: &IncomingMessage,
-        reporter: ReporterHash,
+        cx: ReportCx<'_>,
         place: crate::places::Resolved,
         body: &str,
-        now: DateTime<Utc>,
     ) {
+        let ReportCx {
+            room,
+            event_id,
+            msg,
+            reporter,
+            ..
+        } = cx;
         let waiting = self
             .pending
             .iter()
@@ -191,21 +195,26 @@ impl<S: Store> Engine<S> {
                 },
             ),
         };
-        self.take_report(tx, nb, event_id, room, msg, reporter, report, now);
+        self.take_report(tx, cx, event_id, report);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A parsed report replying to `event_id` (its own, or the earlier report it
+    /// completes): ingested when located, kept waiting for a location otherwise.
     fn take_report(
         &mut self,
         tx: &mut Tx,
-        nb: &Neighborhood,
+        cx: ReportCx<'_>,
         event_id: Arc<str>,
-        room: &Arc<str>,
-        msg: &IncomingMessage,
-        reporter: ReporterHash,
         report: ParsedReport,
-        now: DateTime<Utc>,
     ) {
+        let ReportCx {
+            nb,
+            room,
+            msg,
+            reporter,
+            now,
+            ..
+        } = cx;
         match report.location {
             LocationOutcome::Resolved(place) => {
                 let standing = self.standing(nb, msg, reporter, now);
