@@ -34,9 +34,10 @@ use tracing::{debug, info, warn};
 use std::sync::Arc;
 
 use super::content::INCIDENT_FIELD;
+use crate::config::Network;
 use crate::incident::{Content, IncomingMessage, Member};
 use crate::metrics::Metrics;
-use crate::store::StoreError;
+use crate::store::waiting::WaitingEvents;
 
 /// An input for the engine, and when the bot received it.
 #[derive(Debug)]
@@ -50,8 +51,6 @@ pub struct Received {
     pub after_sync: u64,
 }
 
-/// How long an undecryptable event is kept waiting for its key.
-const UTD_KEEP_MS: i64 = 24 * 3_600_000;
 /// Most history pages read back per room at once (of 100 events each).
 const MAX_PAGES: usize = 20;
 
@@ -209,8 +208,10 @@ pub struct Inbound {
     me: Option<OwnedUserId>,
     /// Events from before the bot's state store existed are never handled.
     catch_up_from: i64,
-    /// Undecryptable events: `<room id> <event id>` → the encrypted event's JSON.
-    utd: sled::Tree,
+    /// Undecryptable events, sealed in the store until their keys arrive.
+    utd: WaitingEvents,
+    /// For how long an undecryptable event waits: its room's `retention_hours`.
+    net: Arc<Network>,
     /// After this long undecryptable, a message's sender is asked to send it again.
     ask_resend_after_ms: i64,
 }
@@ -231,30 +232,30 @@ fn sent_at_ms(raw: &Raw<OriginalSyncRoomEncryptedEvent>) -> i64 {
         .map_or(0, i64::from)
 }
 
-fn utd_key(room: &RoomId, event_id: &str) -> Vec<u8> {
-    format!("{room} {event_id}").into_bytes()
-}
-
 impl Inbound {
-    /// Events go to `tx`; undecryptable ones wait in the `utd` tree of `db`.
+    /// Events go to `tx`; undecryptable ones wait in `utd` for as long as their room's
+    /// `retention_hours` in `net`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         tx: UnboundedSender<Received>,
         metrics: Arc<Metrics>,
         syncs: tokio::sync::watch::Receiver<u64>,
         me: Option<OwnedUserId>,
         catch_up_from: i64,
-        db: &sled::Db,
+        utd: WaitingEvents,
+        net: Arc<Network>,
         ask_resend_after_s: u32,
-    ) -> Result<Self, StoreError> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             tx,
             metrics,
             syncs,
             me,
             catch_up_from,
-            utd: db.open_tree("utd")?,
+            utd,
+            net,
             ask_resend_after_ms: i64::from(ask_resend_after_s) * 1000,
-        })
+        }
     }
 
     /// Asks the engine to answer a message that stayed undecryptable (it does so once:
@@ -394,7 +395,8 @@ impl Inbound {
         false
     }
 
-    /// Keeps an event that cannot be decrypted yet, until its key arrives (or a day).
+    /// Keeps an event that cannot be decrypted yet, until its key arrives (or its room's
+    /// `retention_hours` pass).
     pub fn keep_undecrypted(&self, room: &RoomId, raw: &Raw<OriginalSyncRoomEncryptedEvent>) {
         let Ok(Some(event_id)) = raw.get_field::<String>("event_id") else {
             return;
@@ -403,11 +405,7 @@ impl Inbound {
             return;
         }
         debug!("event not decryptable yet; kept until its key arrives");
-        if let Err(e) = self
-            .utd
-            .insert(utd_key(room, &event_id), raw.json().get().as_bytes())
-            .and_then(|_| self.utd.flush().map(|_| ()))
-        {
+        if let Err(e) = self.utd.keep(room.as_str(), &event_id, raw.json().get()) {
             warn!(error = %e, "cannot keep an undecryptable event");
         }
     }
@@ -420,25 +418,36 @@ impl Inbound {
     /// Tries again every kept event of `rooms` (all rooms when `None`): those that
     /// decrypt now go to the engine; for those still locked after
     /// `ask_resend_after_s`, the sender is asked to send the message again (once); those
-    /// older than a day are dropped.
+    /// older than their room's `retention_hours` are dropped.
     pub async fn retry_undecrypted(&self, client: &Client, rooms: Option<&[OwnedRoomId]>) {
         let now = Utc::now().timestamp_millis();
-        for entry in self.utd.iter() {
-            let Ok((k, v)) = entry else { continue };
-            let key = String::from_utf8_lossy(&k).into_owned();
-            let Some((room_id, _)) = key.split_once(' ') else {
-                let _ = self.utd.remove(&k);
-                continue;
-            };
-            let Ok(room_id) = RoomId::parse(room_id) else {
-                let _ = self.utd.remove(&k);
+        let keep_ms =
+            |room: &str| i64::from(self.net.settings_of_room(room).retention_hours) * 3_600_000;
+        match self.utd.forget_expired(now, keep_ms) {
+            Ok(0) => {}
+            Ok(n) => warn!(
+                dropped = n,
+                "events stayed undecryptable for their room's retention time; dropped"
+            ),
+            Err(e) => warn!(error = %e, "cannot drop expired undecryptable events"),
+        }
+        let waiting = match self.utd.all() {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "cannot read the events waiting for their keys");
+                return;
+            }
+        };
+        for (slot, w) in waiting {
+            let Ok(room_id) = RoomId::parse(&w.room) else {
+                let _ = self.utd.remove(&slot);
                 continue;
             };
             if rooms.is_some_and(|rs| !rs.contains(&room_id)) {
                 continue;
             }
-            let Ok(json) = RawValue::from_string(String::from_utf8_lossy(&v).into_owned()) else {
-                let _ = self.utd.remove(&k);
+            let Ok(json) = RawValue::from_string(w.json) else {
+                let _ = self.utd.remove(&slot);
                 continue;
             };
             let raw: Raw<OriginalSyncRoomEncryptedEvent> = Raw::from_json(json);
@@ -450,17 +459,13 @@ impl Inbound {
                 Ok(te) if !te.kind.is_utd() => {
                     info!("a late-decrypted event is handled");
                     self.json(te.raw().json().get(), &room).await;
-                    let _ = self.utd.remove(&k);
-                }
-                _ if now - ts > UTD_KEEP_MS => {
-                    warn!("an event stayed undecryptable for a day; dropped");
-                    let _ = self.utd.remove(&k);
+                    let _ = self.utd.remove(&slot);
                 }
                 _ if now - ts >= self.ask_resend_after_ms => self.ask_resend(&room_id, &raw, ts),
                 _ => {}
             }
         }
-        let _ = self.utd.flush_async().await;
+        let _ = self.utd.flush().await;
     }
 
     /// Reads `room`'s history back from `from` (the newest event when `None`) to

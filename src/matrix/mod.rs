@@ -156,9 +156,10 @@ pub async fn run(
         synced.clone(),
         client.user_id().map(ToOwned::to_owned),
         catch_up_from,
-        store.db(),
+        store.waiting()?,
+        Arc::clone(&net),
         net.matrix.as_ref().map_or(60, |m| m.ask_resend_after_s),
-    )?);
+    ));
     sync::route_events(&client, &inbound);
     sync::watch_undecrypted(&mut input.tasks, &client, &inbound, &net, &input_stop).await;
     let after_sync = Arc::new(AtomicU64::new(0));

@@ -9,6 +9,7 @@
 mod memory;
 pub mod shred;
 mod sled_store;
+pub mod waiting;
 
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::shred::Sealer;
+use super::waiting::{self, WaitingEvents};
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -73,6 +74,36 @@ fn alert_key(incident: &IncidentId, room: &str) -> Vec<u8> {
 /// rest is read from disk (the OS caches it too).
 pub const CACHE_BYTES: u64 = 16 << 20;
 
+/// Seals every record of `tree` not sealed under `current` (and those in the clear for
+/// which `clear_is_stale` holds) under it; returns how many. Each record is swapped only
+/// if unchanged since it was read, so a record another handle removed meanwhile (an
+/// outbox entry just sent) is never brought back.
+fn reseal(
+    tree: &sled::Tree,
+    sealer: &Sealer,
+    current: u32,
+    clear_is_stale: impl Fn(&[u8]) -> bool,
+) -> Result<usize, StoreError> {
+    let mut resealed = 0usize;
+    for entry in tree.iter() {
+        let (k, v) = entry?;
+        let stale = match Sealer::epoch_of(&v) {
+            Some(e) => e != current,
+            None => clear_is_stale(&k),
+        };
+        if !stale {
+            continue;
+        }
+        let plain = sealer.open_value(&k, &v)?;
+        let new = sealer.seal(&plain)?;
+        // Lost to a concurrent change: that change wrote under the new key already.
+        if tree.compare_and_swap(&k, Some(&v), Some(new))?.is_ok() {
+            resealed += 1;
+        }
+    }
+    Ok(resealed)
+}
+
 /// State in a sled database on disk.
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -129,6 +160,11 @@ impl SledStore {
     /// The record keys' sealing (for tests and `check`).
     pub fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    /// The events waiting for their keys, sealed with this store's keys.
+    pub fn waiting(&self) -> Result<WaitingEvents, StoreError> {
+        WaitingEvents::open(&self.db, self.sealer.clone())
     }
 
     fn encode<T: Serialize>(&self, v: &T) -> Result<Vec<u8>, StoreError> {
@@ -404,28 +440,16 @@ impl Store for SledStore {
 
     /// A new epoch key; every live sealed record (and any stored in the clear by an older
     /// version) is sealed again under it, then the old keys are dropped from the key file.
-    /// Each record is swapped only if unchanged since it was read, so a record another
-    /// handle removed meanwhile (an outbox entry just sent) is never brought back.
     fn shred(&mut self) -> Result<(), StoreError> {
         let current = self.sealer.begin_epoch()?;
-        let mut resealed = 0usize;
-        for entry in self.tree.iter() {
-            let (k, v) = entry?;
-            let stale = match Sealer::epoch_of(&v) {
-                Some(e) => e != current,
-                None => SEALED_KINDS.iter().any(|p| k.starts_with(p)),
-            };
-            if !stale {
-                continue;
-            }
-            let plain = self.sealer.open_value(&k, &v)?;
-            let new = self.sealer.seal(&plain)?;
-            // Lost to a concurrent change: that change wrote under the new key already.
-            if self.tree.compare_and_swap(&k, Some(&v), Some(new))?.is_ok() {
-                resealed += 1;
-            }
-        }
+        let mut resealed = reseal(&self.tree, &self.sealer, current, |k| {
+            SEALED_KINDS.iter().any(|p| k.starts_with(p))
+        })?;
+        // Events waiting for their keys (those in the clear were sealed when opened).
+        let waiting = self.db.open_tree(waiting::TREE)?;
+        resealed += reseal(&waiting, &self.sealer, current, |_| false)?;
         self.tree.flush()?;
+        waiting.flush()?;
         self.sealer.retire()?;
         tracing::debug!(
             resealed,

@@ -1077,6 +1077,17 @@ async fn a_message_kept_undecrypted_is_handled_after_a_restart_once_its_keys_arr
             .any(|v| v["content"]["org.neighborwatch.incident"]["id"].is_string())
     };
     assert!(!acked(&eve), "the bot could not read it");
+    // Kept sealed: the stored files name neither the event nor its room (nor its sender).
+    for file in walk(&dir.path().join("state.sled")) {
+        let bytes = std::fs::read(&file).unwrap();
+        for needle in [locked.as_str(), a.as_str(), eve.user.as_str()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds {needle}",
+                file.display()
+            );
+        }
+    }
 
     // The room's keys reach the bot's crypto store while it is down.
     let keys = dir.path().join("keys.txt");
