@@ -518,6 +518,14 @@ pub enum Decision {
         /// The report's event.
         in_reply_to: Arc<str>,
     },
+    /// The sender has drawn every answer of their reply budget in this room: said once,
+    /// then nothing until an answer is regained (see [`crate::budget`]).
+    SlowDown {
+        /// Room.
+        room: Arc<str>,
+        /// The message that ran the budget dry.
+        in_reply_to: Arc<str>,
+    },
     /// Send a new alert (and its `m.location`) to a room.
     Relay {
         /// Room.
@@ -548,6 +556,30 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Whether this is an answer to whoever sent the input that a sender's reply budget
+    /// pays for: help, refusals, errors, listings. Never an acknowledgment of a valid
+    /// report, a verifier's answer, an alert, an update or a coordination notice.
+    pub fn is_budgeted_answer(&self) -> bool {
+        matches!(
+            self,
+            Self::ActionRefused { .. }
+                | Self::UnknownIncident { .. }
+                | Self::Help { .. }
+                | Self::Status { .. }
+                | Self::Incidents { .. }
+                | Self::Settings { .. }
+                | Self::StatsUsage { .. }
+                | Self::AreaShow { .. }
+                | Self::AdminOnly { .. }
+                | Self::UnknownCommand { .. }
+                | Self::TooOld { .. }
+                | Self::Rejected { .. }
+                | Self::Unresolved { .. }
+                | Self::Undecryptable { .. }
+                | Self::NotInNetwork { .. }
+        )
+    }
+
     /// The room of a refusal (someone asked for what they may not do: a command for room
     /// admins, a verifier action, a link change only the other side may make), counted in
     /// the statistics; `None` for any other decision.

@@ -15,6 +15,7 @@
 
 mod admin;
 mod alerts;
+mod budget;
 mod input;
 mod reports;
 mod timers;
@@ -29,6 +30,7 @@ use tracing::debug;
 
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::table::Incidents;
+use crate::budget::{BudgetRule, Budgets};
 use crate::command::{parse_room_command, parse_verifier_command};
 use crate::config::{Network, Overlay};
 use crate::decision::{Decision, Render};
@@ -146,6 +148,10 @@ pub struct Engine<S: Store> {
     /// What each committed input added to the numbers, for the shell's counters (kept
     /// only when asked for, see [`Engine::with_tallies`]).
     tallies: Option<Vec<Tally>>,
+    /// Each member's reply budget per room (only while not full).
+    budgets: Budgets,
+    /// How many answers a member may draw in a row, and how fast they come back.
+    budget_rule: BudgetRule,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -223,6 +229,8 @@ impl<S: Store> Engine<S> {
             ledger: Ledger::default(),
             resting: Vec::new(),
             tallies: None,
+            budgets: Budgets::default(),
+            budget_rule: BudgetRule::default(),
         };
         e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
         e.origin = Arc::from(e.net.origin());
@@ -584,6 +592,7 @@ impl<S: Store> Engine<S> {
                 }
             }
         }
+        self.budget_answers(&mut tx, msg, now);
         tx.batch.seen.push(event_id);
         self.commit(tx, now, word)
     }
@@ -618,6 +627,7 @@ impl<S: Store> Engine<S> {
             room: msg.room.as_str().into(),
             in_reply_to: Arc::clone(&event_id),
         });
+        self.budget_answers(&mut tx, msg, now);
         tx.batch.seen.push(event_id);
         self.commit(tx, now, word)
     }

@@ -166,6 +166,7 @@ fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
         Decision::NotInNetwork { room, in_reply_to } => {
             reports::not_in_network(cx, room, in_reply_to)
         }
+        Decision::SlowDown { room, in_reply_to } => reports::slow_down(cx, room, in_reply_to),
         Decision::ActionDone {
             room,
             in_reply_to,

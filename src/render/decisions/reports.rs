@@ -129,6 +129,12 @@ pub(super) fn not_in_network(cx: &mut Cx<'_, '_>, room: &str, in_reply_to: &str)
     );
 }
 
+/// A sender whose reply budget ran dry: one answer saying so.
+pub(super) fn slow_down(cx: &mut Cx<'_, '_>, room: &str, in_reply_to: &str) {
+    let r = cx.renderer(room);
+    cx.reply(room, in_reply_to, r.notice("room.too_fast", &[], None));
+}
+
 /// The arguments of a rejection's catalog entry.
 fn error_args(e: &ReportError, example: &str) -> Vec<(&'static str, String)> {
     let mut v = vec![("example", example.to_owned())];
