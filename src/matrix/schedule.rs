@@ -33,8 +33,20 @@ pub fn updates_at(
 }
 
 /// One room's turn in [`schedule`]: the room, its entries in flight, and those that
-/// may go now (seq, is an alert).
-type RoomTurn<'a> = (&'a str, usize, Vec<(u64, bool)>);
+/// may go now (seq, priority).
+type RoomTurn<'a> = (&'a str, usize, Vec<(u64, u8)>);
+
+/// How urgent an entry is, most urgent first: new alerts; then what changes an alert
+/// people already have (edits, thread replies, locations: a status change travels as
+/// an edit and a thread reply); then everything else (acknowledgments, answers,
+/// coordination notices). A flood of answers never holds up an alert or an update.
+pub fn priority(effect: &Effect) -> u8 {
+    match effect {
+        Effect::Relay { .. } => 0,
+        Effect::Edit { .. } | Effect::ThreadReply { .. } | Effect::Location { .. } => 1,
+        _ => 2,
+    }
+}
 
 /// The scheduler, pure: which queued entries may be sent now, best first.
 ///
@@ -42,8 +54,9 @@ type RoomTurn<'a> = (&'a str, usize, Vec<(u64, bool)>);
 /// (0 while it waits out a backoff). Within a room, messages about the same incident go
 /// in queue order (an edit, a location or a thread reply needs its alert first, and
 /// edits must land in order); messages about different incidents, or about none, do not
-/// wait for each other, and alerts go before the rest (they are what people wait for).
-/// Across rooms, alerts come first. `queue` is in queue order; `busy` holds the entries
+/// wait for each other, and go by [`priority`], then in queue order: alerts before
+/// updates before the rest (alerts are what people wait for). Across rooms, all alerts
+/// come first, then all updates, then the rest. `queue` is in queue order; `busy` holds the entries
 /// being sent now.
 pub fn schedule<'a>(
     queue: impl IntoIterator<Item = &'a Queued>,
@@ -69,29 +82,19 @@ pub fn schedule<'a>(
         if busy.contains(&q.seq) {
             rooms[i].1 += 1;
         } else if chain_free {
-            rooms[i]
-                .2
-                .push((q.seq, matches!(effect, Effect::Relay { .. })));
+            rooms[i].2.push((q.seq, priority(effect)));
         }
     }
-    let (mut alerts, mut rest) = (Vec::new(), Vec::new());
-    for (room, in_flight, ready) in rooms {
+    let mut go: Vec<(u8, u64)> = Vec::new();
+    for (room, in_flight, mut ready) in rooms {
         let free = room_limit(room).saturating_sub(in_flight);
-        let picked = ready
-            .iter()
-            .filter(|r| r.1)
-            .chain(ready.iter().filter(|r| !r.1))
-            .take(free);
-        for (seq, alert) in picked {
-            if *alert {
-                alerts.push(*seq)
-            } else {
-                rest.push(*seq)
-            }
-        }
+        // Stable: queue order within a priority.
+        ready.sort_by_key(|r| r.1);
+        go.extend(ready.into_iter().take(free).map(|(seq, p)| (p, seq)));
     }
-    alerts.extend(rest);
-    alerts
+    // Stable: room order (of first appearance) within a priority.
+    go.sort_by_key(|g| g.0);
+    go.into_iter().map(|(_, seq)| seq).collect()
 }
 
 #[cfg(test)]
@@ -187,6 +190,22 @@ mod tests {
             edit(5, "!b", 7),
         ];
         assert_eq!(schedule(&queue, &HashSet::new(), one), vec![2, 5]);
+    }
+
+    #[test]
+    fn an_alert_queued_behind_a_thousand_replies_goes_first_then_updates_then_replies() {
+        let mut queue: Vec<Queued> = (1..=1000)
+            .map(|n| ack(n, if n % 2 == 0 { "!a" } else { "!b" }, None))
+            .collect();
+        queue.push(edit(1001, "!b", 3));
+        queue.push(relay(1002, "!a", 7));
+        let go = schedule(&queue, &HashSet::new(), |_| 3);
+        // Three per room: the alert, then the update, then the oldest replies.
+        assert_eq!(go, vec![1002, 1001, 1, 3, 2, 4]);
+        assert_eq!(priority(&queue[1001].entry.effect), 0);
+        // With the alert in flight, the room's other two places go to replies.
+        let busy = HashSet::from([1002]);
+        assert_eq!(schedule(&queue, &busy, |_| 3), vec![1001, 1, 3, 2, 4]);
     }
 
     #[test]
