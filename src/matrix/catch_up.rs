@@ -1,5 +1,7 @@
-//! The catch-up marker: when this state store was created. Events from before it are
-//! never handled, so a lost state store never replays old sightings.
+//! Catching up: the catch-up marker (when this state store was created; events from
+//! before it are never handled, so a lost state store never replays old sightings), and
+//! how far back to read the rooms after a start (since the last sync, so nothing sent
+//! while the bot was down is missed).
 
 use chrono::Utc;
 use tracing::warn;
@@ -8,6 +10,59 @@ use super::ShellError;
 use crate::store::SledStore;
 
 const CATCH_UP_KEY: &[u8] = b"catch_up_from";
+/// When the bot last completed a sync (ms since 1970, big-endian).
+const LAST_SYNC_KEY: &[u8] = b"last_sync_at";
+/// Read back this much before the last sync too: events the server had received but
+/// not yet sent down when the bot stopped.
+const SLACK_MS: i64 = 60_000;
+
+/// When the bot last completed a sync, as recorded by [`note_synced`] (`None`: never, or
+/// by a release that did not record it, or unreadable).
+pub(super) fn last_synced(store: &SledStore) -> Option<i64> {
+    let stored = store
+        .db()
+        .open_tree("shell")
+        .ok()?
+        .get(LAST_SYNC_KEY)
+        .ok()??;
+    <[u8; 8]>::try_from(stored.as_ref())
+        .ok()
+        .map(i64::from_be_bytes)
+}
+
+/// Records that a sync completed at `at_ms` (written with the next flush of the state
+/// database: at worst the last half second is read back once more).
+pub(super) fn note_synced(store: &SledStore, at_ms: i64) {
+    if let Err(e) = store
+        .db()
+        .open_tree("shell")
+        .and_then(|t| t.insert(LAST_SYNC_KEY, &at_ms.to_be_bytes()).map(|_| ()))
+    {
+        warn!(error = %e, "cannot record the last sync time");
+    }
+}
+
+/// From when (ms) to read the rooms back after a start at `now_ms`: since the last sync
+/// (`last_sync_ms`, less a minute of slack), so that every report, verifier action,
+/// reaction, redaction and command sent while the bot was down is handled; never less
+/// than `window_ms` (the dedupe window: reports received but not yet committed when it
+/// stopped) and never more than `limit_ms` (the longest `expiry_hours`: anything older
+/// concerns incidents that have expired meanwhile). Events from before the catch-up
+/// marker are never handled in any case.
+pub(super) fn read_back_from(
+    now_ms: i64,
+    last_sync_ms: Option<i64>,
+    window_ms: i64,
+    limit_ms: i64,
+) -> i64 {
+    let by_window = now_ms - window_ms;
+    match last_sync_ms {
+        Some(t) => (t - SLACK_MS)
+            .max(now_ms - limit_ms.max(window_ms))
+            .min(by_window),
+        None => by_window,
+    }
+}
 
 /// The catch-up marker: when this state store was created. Events from before it are
 /// never handled, so a lost state store never replays old sightings. An unreadable marker
@@ -97,6 +152,56 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn after_downtime_the_rooms_are_read_back_since_the_last_sync_within_bounds() {
+        let min = 60_000;
+        let hour = 60 * min;
+        // Down for three hours: read back from a minute before the last sync.
+        assert_eq!(
+            read_back_from(NOW, Some(NOW - 3 * hour), 20 * min, 24 * hour),
+            NOW - 3 * hour - min
+        );
+        // Down briefly: at least the dedupe window.
+        assert_eq!(
+            read_back_from(NOW, Some(NOW - min), 20 * min, 24 * hour),
+            NOW - 20 * min
+        );
+        // Down for a week: no further back than the longest expiry.
+        assert_eq!(
+            read_back_from(NOW, Some(NOW - 7 * 24 * hour), 20 * min, 24 * hour),
+            NOW - 24 * hour
+        );
+        // Never synced (or an older release): the dedupe window.
+        assert_eq!(
+            read_back_from(NOW, None, 20 * min, 24 * hour),
+            NOW - 20 * min
+        );
+        // A last sync in the future (clock set back): the dedupe window.
+        assert_eq!(
+            read_back_from(NOW, Some(NOW + hour), 20 * min, 24 * hour),
+            NOW - 20 * min
+        );
+    }
+
+    #[test]
+    fn the_last_sync_time_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sled");
+        {
+            let store = SledStore::open(&path).unwrap();
+            assert_eq!(last_synced(&store), None);
+            note_synced(&store, NOW);
+            store.flush().unwrap();
+        }
+        let store = loop {
+            match SledStore::open(&path) {
+                Ok(s) => break s,
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        };
+        assert_eq!(last_synced(&store), Some(NOW));
     }
 
     #[test]

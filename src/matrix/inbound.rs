@@ -54,10 +54,13 @@ pub struct Received {
 /// Most history pages read back per room at once (of 100 events each).
 const MAX_PAGES: usize = 20;
 
+/// An event's server time, bounded by the local receive time: a message claiming to be
+/// from the future (a remote server's clock, or a forged timestamp) counts as sent now.
 fn to_utc(ts: matrix_sdk::ruma::MilliSecondsSinceUnixEpoch) -> DateTime<Utc> {
+    let now = Utc::now();
     Utc.timestamp_millis_opt(i64::from(ts.get()))
         .single()
-        .unwrap_or_else(Utc::now)
+        .map_or(now, |t| t.min(now))
 }
 
 /// Whether an event's content (or, for an edit, its `m.new_content`) carries the incident

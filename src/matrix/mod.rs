@@ -187,6 +187,7 @@ pub async fn run(
     input.tasks.spawn(sync::sync_loop(
         client.clone(),
         Arc::clone(&net),
+        store.clone(),
         Arc::clone(&inbound),
         Arc::clone(&metrics),
         beat,

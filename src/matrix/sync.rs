@@ -25,10 +25,15 @@ use matrix_sdk::{
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use super::catch_up::{last_synced, note_synced, read_back_from};
 use super::inbound::{Inbound, read_back_rooms};
 use super::{Stop, stopped};
 use crate::config::Network;
 use crate::metrics::Metrics;
+use crate::store::SledStore;
+
+/// How often the time of the last completed sync is recorded.
+const NOTE_SYNC_EVERY_MS: i64 = 5_000;
 
 /// Rooms to read back: each with where to start (`None`: from its newest event).
 type Gaps = Vec<(OwnedRoomId, Option<String>)>;
@@ -50,11 +55,13 @@ fn own_messages_left_out(client: &Client) -> Filter {
 
 /// The sync loop.
 ///
-/// Reports are never skipped: after the first sync, each room of the network is read
-/// back over the dedupe window (reports from while the bot was down, and any that
-/// were received but not yet committed when it stopped); after that, whenever a sync
-/// leaves a gap in a room's timeline, the gap is read back. The engine drops events it
-/// has already handled.
+/// Nothing is skipped: after the first sync, each room of the network and the
+/// coordination room are read back since the last sync before the stop (see
+/// [`read_back_from`]: reports, verifier actions, reactions, redactions and commands
+/// from while the bot was down, and any that were received but not yet committed when
+/// it stopped); after that, whenever a sync leaves a gap in a room's timeline, the gap
+/// is read back. The engine drops events it has already handled, so each takes effect
+/// exactly once, in server order.
 ///
 /// At the stop, the sync in flight is dropped and the read-backs in progress end (what
 /// they had not handed over yet, like the events of a sync cut short, is read back at the
@@ -62,6 +69,7 @@ fn own_messages_left_out(client: &Client) -> Filter {
 pub(super) async fn sync_loop(
     client: Client,
     net: Arc<Network>,
+    store: SledStore,
     inbound: Arc<Inbound>,
     metrics: Arc<Metrics>,
     beat: tokio::sync::watch::Sender<u64>,
@@ -73,6 +81,17 @@ pub(super) async fn sync_loop(
         .map(|n| n.settings.dedupe_window_min)
         .fold(net.defaults.dedupe_window_min, u32::max);
     let read_back_ms = i64::from(read_back_ms) * 60_000;
+    let limit_ms = net
+        .neighborhoods()
+        .iter()
+        .map(|n| n.settings.expiry_hours)
+        .fold(net.defaults.expiry_hours, u32::max);
+    // Never further back than the handled event IDs are remembered (less a day), so
+    // nothing read back is handled twice.
+    let limit_ms =
+        (i64::from(limit_ms) * 3_600_000).min((crate::store::SEEN_KEEP_DAYS - 1) * 86_400_000);
+    let last_sync = last_synced(&store);
+    let mut noted_at = 0i64;
     // Driven by hand with `sync_once`: the SDK's own loop (`sync`,
     // `sync_with_result_callback`) sleeps up to a second whenever the previous sync
     // returned in less than one, and the bot's own sends wake its sync, so every new
@@ -120,7 +139,16 @@ pub(super) async fn sync_loop(
         metrics.synced();
         beat.send_modify(|n| *n += 1);
         settings = settings.token(resp.next_batch.clone());
-        let since = Utc::now().timestamp_millis() - read_back_ms;
+        let now = Utc::now().timestamp_millis();
+        let since = if first {
+            read_back_from(now, last_sync, read_back_ms, limit_ms)
+        } else {
+            now - read_back_ms
+        };
+        if now - noted_at >= NOTE_SYNC_EVERY_MS {
+            note_synced(&store, now);
+            noted_at = now;
+        }
         let gaps = gaps(&client, &net, &resp, first);
         if first || !gaps.is_empty() {
             let (client, h, mut stop) = (client.clone(), Arc::clone(&inbound), stop.clone());
@@ -136,14 +164,17 @@ pub(super) async fn sync_loop(
     while reads.join_next().await.is_some() {}
 }
 
-/// The rooms of the network to read back after a sync: all of them after the first,
-/// then those whose timeline the sync left a gap in.
+/// The rooms of the network (the coordination room included) to read back after a
+/// sync: all of them after the first, then those whose timeline the sync left a gap in.
 fn gaps(client: &Client, net: &Network, resp: &SyncResponse, first: bool) -> Gaps {
+    let ours = |id: &str| {
+        net.neighborhood_of_room(id).is_some() || net.coordination_room.as_deref() == Some(id)
+    };
     if first {
         client
             .joined_rooms()
             .into_iter()
-            .filter(|r| net.neighborhood_of_room(r.room_id().as_str()).is_some())
+            .filter(|r| ours(r.room_id().as_str()))
             .map(|r| (r.room_id().to_owned(), None))
             .collect()
     } else {
@@ -151,7 +182,7 @@ fn gaps(client: &Client, net: &Network, resp: &SyncResponse, first: bool) -> Gap
             .joined
             .iter()
             .filter(|(_, u)| u.timeline.limited)
-            .filter(|(id, _)| net.neighborhood_of_room(id.as_str()).is_some())
+            .filter(|(id, _)| ours(id.as_str()))
             .map(|(id, u)| (id.clone(), u.timeline.prev_batch.clone()))
             .collect()
     }

@@ -17,6 +17,8 @@ use neighborwatch::devnet::synapse::{self, Synapse};
 
 const PASSWORD: &str = "correct-horse-battery";
 
+mod downtime;
+
 /// The bot process (killed with SIGKILL when dropped), with the tests' secrets.
 struct Bot(BotProcess);
 
