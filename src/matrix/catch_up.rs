@@ -103,7 +103,11 @@ mod tests {
     fn an_unreadable_marker_in_the_state_database_is_replaced_by_now() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.sled");
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(
+            &path,
+            &crate::store::Vault::new("test passphrase", "NW_TEST_PASS"),
+        )
+        .unwrap();
         let shell = store.db().open_tree("shell").unwrap();
         shell.insert(CATCH_UP_KEY, &[0u8, 1, 2][..]).unwrap();
         let before = Utc::now().timestamp_millis();

@@ -370,9 +370,11 @@ async fn verified_only_neighbor(hs: &Synapse, inviter: &Neighbor, room: &OwnedRo
     eve
 }
 
-/// The bot's saved session (in its store directory).
+/// The bot's saved session (in its store directory, sealed under the test passphrase).
 fn bot_session(store: &Path) -> matrix_sdk::authentication::matrix::MatrixSession {
-    serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap()
+    neighborwatch::matrix::read_session(store, &neighborwatch::devnet::bot::vault())
+        .unwrap()
+        .expect("a saved session")
 }
 
 /// A client on the stopped bot's own crypto store and session, as an operator would open
@@ -1445,7 +1447,11 @@ async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() 
     // In the store: both incidents closed as decided, the withdrawn report and its text
     // gone.
     bot.kill();
-    let store = neighborwatch::store::SledStore::open(&dir.path().join("state.sled")).unwrap();
+    let store = neighborwatch::store::SledStore::open(
+        &dir.path().join("state.sled"),
+        &neighborwatch::devnet::bot::vault(),
+    )
+    .unwrap();
     let snap = neighborwatch::store::Store::load(&store).unwrap();
     let status = |i: &str| {
         snap.incidents
