@@ -15,6 +15,7 @@ use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
 use neighborwatch::devnet::synapse::{self, Synapse};
 
+mod data_dir;
 const PASSWORD: &str = "correct-horse-battery";
 
 /// The bot process (killed with SIGKILL when dropped), with the tests' secrets.
