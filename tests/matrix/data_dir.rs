@@ -67,6 +67,42 @@ fn found_in(roots: &[PathBuf], needles: &[(String, Vec<u8>)]) -> Vec<(PathBuf, S
     found
 }
 
+/// What no file of the data directory may hold, each with what it is: the report's
+/// word, the access token, the text keys (hex and bytes) and the recovery key (as shown,
+/// and its bytes).
+fn secrets(
+    word: &str,
+    token: &str,
+    text_keys: &[String],
+    recovery: &Path,
+) -> Vec<(String, Vec<u8>)> {
+    assert!(!text_keys.is_empty());
+    let recovery = std::fs::read_to_string(recovery).unwrap();
+    let recovery = recovery.trim();
+    let mut needles: Vec<(String, Vec<u8>)> = vec![
+        ("the report's word".into(), word.as_bytes().to_vec()),
+        (
+            "the report's word, lower case".into(),
+            word.to_lowercase().into_bytes(),
+        ),
+        ("the access token".into(), token.as_bytes().to_vec()),
+        ("the recovery key".into(), recovery.as_bytes().to_vec()),
+        (
+            "the recovery key without spaces".into(),
+            recovery.replace(' ', "").into_bytes(),
+        ),
+        (
+            "the recovery key's bytes".into(),
+            recovery_key_bytes(recovery),
+        ),
+    ];
+    for (i, k) in text_keys.iter().enumerate() {
+        needles.push((format!("text key {i} (hex)"), k.clone().into_bytes()));
+        needles.push((format!("text key {i} (bytes)"), hex::decode(k).unwrap()));
+    }
+    needles
+}
+
 /// `neighborwatch run` on `cfg` with `passphrase`: it must stop by itself; its stderr.
 fn run_to_failure(cfg: &Path, passphrase: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
@@ -140,30 +176,12 @@ async fn a_copied_data_directory_holds_no_report_words_token_or_key_and_opens_on
     let vault = neighborwatch::devnet::bot::vault();
     let token = bot_session(&store).tokens.access_token;
     let text_keys = Sealer::open(&db, &vault).unwrap().epoch_keys_hex();
-    assert!(!text_keys.is_empty());
-    let recovery = std::fs::read_to_string(dir.path().join("recovery-key.txt")).unwrap();
-    let recovery = recovery.trim().to_owned();
-    let mut needles: Vec<(String, Vec<u8>)> = vec![
-        ("the report's word".into(), word.clone().into_bytes()),
-        (
-            "the report's word, lower case".into(),
-            word.to_lowercase().into_bytes(),
-        ),
-        ("the access token".into(), token.clone().into_bytes()),
-        ("the recovery key".into(), recovery.clone().into_bytes()),
-        (
-            "the recovery key without spaces".into(),
-            recovery.replace(' ', "").into_bytes(),
-        ),
-        (
-            "the recovery key's bytes".into(),
-            recovery_key_bytes(&recovery),
-        ),
-    ];
-    for (i, k) in text_keys.iter().enumerate() {
-        needles.push((format!("text key {i} (hex)"), k.clone().into_bytes()));
-        needles.push((format!("text key {i} (bytes)"), hex::decode(k).unwrap()));
-    }
+    let needles = secrets(
+        &word,
+        &token,
+        &text_keys,
+        &dir.path().join("recovery-key.txt"),
+    );
     let roots = [copy.path().join("state.sled"), copy.path().join("matrix")];
     let found = found_in(&roots, &needles);
     assert!(
