@@ -314,7 +314,7 @@ mod tests {
 
         let s = Sealer::open(dir.path(), &v).unwrap();
         assert_eq!(s.open_value(b"k", &record).unwrap(), b"agents");
-        assert_eq!(s.epoch_keys_hex(), [key.clone()]);
+        assert_eq!(s.epoch_keys_hex(), std::slice::from_ref(&key));
         let raw = std::fs::read(&path).unwrap();
         assert!(
             raw.starts_with(super::super::vault::MAGIC),
