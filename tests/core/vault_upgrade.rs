@@ -168,3 +168,77 @@ fn a_session_file_in_the_clear_is_sealed_in_place_and_still_restores() {
             .is_none()
     );
 }
+
+/// The example network file, written into `dir` with its paths made absolute and
+/// `edit` applied.
+fn example_variant(dir: &Path, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+    let example = crate::support::example_path();
+    let base = example.parent().unwrap().display().to_string();
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("\"places/", &format!("\"{base}/places/"))
+        .replace("\"areas/", &format!("\"{base}/areas/"));
+    let path = dir.join("network.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+/// `neighborwatch check --config cfg --state db` with the environment `env`: success
+/// and stderr.
+fn check_with(cfg: &Path, db: &Path, env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+        .args(["check", "--config"])
+        .arg(cfg)
+        .arg("--state")
+        .arg(db)
+        .env_remove(PASSPHRASE_VAR)
+        .env_remove("NW_OTHER_PASSPHRASE")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_state_database_opens_with_the_passphrase_the_network_file_names_or_the_default_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.sled");
+    let (_, err, code) = replay_cmd(&fixture("school_dropoff"), Some(&db));
+    assert_eq!(code, 0, "{err}");
+
+    // `[matrix] store_passphrase_env` names another variable: that one is read.
+    let other = example_variant(dir.path(), |t| {
+        t.replace(
+            "store_passphrase_env = \"NW_STORE_PASSPHRASE\"",
+            "store_passphrase_env = \"NW_OTHER_PASSPHRASE\"",
+        )
+    });
+    let (ok, err) = check_with(&other, &db, &[(PASSPHRASE_VAR, PASSPHRASE)]);
+    assert!(!ok);
+    assert!(err.contains("NW_OTHER_PASSPHRASE is not set"), "{err}");
+    let (ok, err) = check_with(&other, &db, &[("NW_OTHER_PASSPHRASE", "not it")]);
+    assert!(!ok);
+    assert!(err.contains("NW_OTHER_PASSPHRASE does not open"), "{err}");
+    let (ok, err) = check_with(&other, &db, &[("NW_OTHER_PASSPHRASE", PASSPHRASE)]);
+    assert!(ok, "{err}");
+
+    // No `[matrix]` section (an offline network file): NW_STORE_PASSPHRASE.
+    let offline = example_variant(dir.path(), |t| {
+        let start = t.find("[matrix]").unwrap();
+        let end = t.find("[storage]").unwrap();
+        format!("{}{}", &t[..start], &t[end..])
+    });
+    assert!(
+        !std::fs::read_to_string(&offline)
+            .unwrap()
+            .contains("[matrix]")
+    );
+    let (ok, err) = check_with(&offline, &db, &[]);
+    assert!(!ok);
+    assert!(err.contains("NW_STORE_PASSPHRASE is not set"), "{err}");
+    let (ok, err) = check_with(&offline, &db, &[(PASSPHRASE_VAR, PASSPHRASE)]);
+    assert!(ok, "{err}");
+}
