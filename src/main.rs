@@ -189,7 +189,7 @@ fn run() -> Result<ExitCode> {
             let summary = match store {
                 Some(path) => {
                     let key = reporter_key(&net, true)?;
-                    let s = SledStore::open(&path)
+                    let s = SledStore::open(&path, &store_vault(&net)?)
                         .with_context(|| format!("cannot open the store {}", path.display()))?
                         .with_flush_on_commit(false);
                     let summary = replay_with(net, s.clone(), key, &input)?;
@@ -243,7 +243,7 @@ fn run() -> Result<ExitCode> {
                             path.display()
                         );
                     }
-                    let store = SledStore::open(path).with_context(|| {
+                    let store = SledStore::open(path, &store_vault(&file)?).with_context(|| {
                         format!(
                             "cannot open the state database {} (is the bot running? stop it first)",
                             path.display()
@@ -256,6 +256,21 @@ fn run() -> Result<ExitCode> {
             print!("{}", check_summary(&config, &file, &overlay));
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// The store passphrase's vault, for the commands that open the state database without
+/// the bot: from the variable the network file names (`[matrix] store_passphrase_env`),
+/// or `NW_STORE_PASSPHRASE` when it has no `[matrix]` section.
+fn store_vault(net: &Network) -> Result<neighborwatch::store::Vault> {
+    use neighborwatch::store::{StoreError, Vault, vault::DEFAULT_PASSPHRASE_ENV};
+    let var = net
+        .matrix
+        .as_ref()
+        .map_or(DEFAULT_PASSPHRASE_ENV, |m| m.store_passphrase_env.as_str());
+    match std::env::var(var) {
+        Ok(p) if !p.is_empty() => Ok(Vault::new(&p, var)),
+        _ => Err(StoreError::NoPassphrase(var.to_owned()).into()),
     }
 }
 

@@ -12,6 +12,11 @@ use super::synapse::DevnetError;
 /// The secrets a test bot reads from its environment (the names the test network files
 /// use), all but the password.
 pub const STORE_PASSPHRASE: &str = "store-passphrase-for-tests";
+/// The vault of [`STORE_PASSPHRASE`], to open a test bot's sealed files.
+pub fn vault() -> crate::store::Vault {
+    crate::store::Vault::new(STORE_PASSPHRASE, "NW_STORE_PASSPHRASE")
+}
+
 /// The reporter key of a test bot.
 pub const REPORTER_KEY: &str = "reporter-key-for-tests-0123456789";
 

@@ -154,6 +154,10 @@ mod tests {
         }
     }
 
+    fn vault() -> crate::store::Vault {
+        crate::store::Vault::new("test passphrase", "NW_TEST_PASS")
+    }
+
     #[test]
     fn after_downtime_the_rooms_are_read_back_since_the_last_sync_within_bounds() {
         let min = 60_000;
@@ -190,13 +194,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.sled");
         {
-            let store = SledStore::open(&path).unwrap();
+            let store = SledStore::open(&path, &vault()).unwrap();
             assert_eq!(last_synced(&store), None);
             note_synced(&store, NOW);
             store.flush().unwrap();
         }
         let store = loop {
-            match SledStore::open(&path) {
+            match SledStore::open(&path, &vault()) {
                 Ok(s) => break s,
                 Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
             }
@@ -208,7 +212,11 @@ mod tests {
     fn an_unreadable_marker_in_the_state_database_is_replaced_by_now() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.sled");
-        let store = SledStore::open(&path).unwrap();
+        let store = SledStore::open(
+            &path,
+            &crate::store::Vault::new("test passphrase", "NW_TEST_PASS"),
+        )
+        .unwrap();
         let shell = store.db().open_tree("shell").unwrap();
         shell.insert(CATCH_UP_KEY, &[0u8, 1, 2][..]).unwrap();
         let before = Utc::now().timestamp_millis();

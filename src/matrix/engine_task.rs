@@ -177,7 +177,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
         let net = Arc::new(Network::load(&example).unwrap());
-        let store = SledStore::open(&dir.path().join("state.sled")).unwrap();
+        let vault = crate::store::Vault::new("test passphrase", "NW_TEST_PASS");
+        let store = SledStore::open(&dir.path().join("state.sled"), &vault).unwrap();
         let engine = Engine::open(
             net,
             store.clone().with_flush_on_commit(false),
@@ -216,7 +217,7 @@ mod tests {
         // On disk: a store opened afresh on the same files sees the same outbox.
         let queued = store.outbox().unwrap().len();
         drop(store);
-        let reopened = SledStore::open(&dir.path().join("state.sled")).unwrap();
+        let reopened = SledStore::open(&dir.path().join("state.sled"), &vault).unwrap();
         assert_eq!(reopened.outbox().unwrap().len(), queued);
     }
 }

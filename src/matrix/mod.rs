@@ -23,7 +23,7 @@ mod sync;
 
 pub use inbound::{incoming, member_of, reaction, redaction};
 pub use outbound::FAULT_ENV;
-pub use session::{Secrets, connect};
+pub use session::{SESSION_FILE, Secrets, connect, read_session};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ pub async fn run(
         .storage
         .clone()
         .ok_or(ShellError::MissingSection("storage"))?;
-    let store = SledStore::open(&storage.path)?;
+    let store = SledStore::open(&storage.path, secrets.vault())?;
     let catch_up_from = catch_up::catch_up_marker(&store, &storage.path)?;
     let client = connect(&net, &secrets).await?;
     let net = Arc::new(session::resolve_aliases(&client, &net).await);

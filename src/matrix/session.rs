@@ -1,26 +1,52 @@
-//! The session: secrets, logging in once (the session saved beside the crypto store) and
-//! restoring the same device ever after, and the network's room aliases resolved to IDs.
+//! The session: secrets, logging in once (the session saved beside the crypto store,
+//! sealed under the store passphrase) and restoring the same device ever after, the
+//! SDK's stores (state and crypto in SQLite under the passphrase; event cache and media
+//! in memory only), and the network's room aliases resolved to IDs.
+//!
+//! Must not touch: the SDK's event cache (never subscribed: decrypted events stay in
+//! memory, `scripts/structure` checks that no code of `src/` reaches for it).
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use matrix_sdk::{
-    Client, SqliteStoreConfig,
+    Client, ClientBuildError, SqliteCryptoStore, SqliteStateStore, SqliteStoreConfig,
     authentication::matrix::MatrixSession,
+    config::StoreConfig,
+    cross_process_lock::CrossProcessLockConfig,
     encryption::{BackupDownloadStrategy, EncryptionSettings},
     ruma::RoomAliasId,
 };
 use tracing::{info, warn};
 
 use super::ShellError;
-use crate::config::Network;
+use crate::config::{MatrixSettings, Network};
 use crate::model::ReporterKey;
+use crate::store::Vault;
+use crate::store::vault::DEFAULT_PASSPHRASE_ENV;
+
+/// The saved session's file in the store directory (sealed, see [`crate::store::vault`];
+/// the name is the one older releases wrote it in the clear under).
+pub const SESSION_FILE: &str = "session.json";
+const SESSION_LABEL: &str = "session";
+
+/// The SDK's on-disk stores that older releases kept and this one keeps in memory: the
+/// event cache (decrypted events) and the media store, with SQLite's side files.
+const OLD_SDK_CACHES: &[&str] = &[
+    "matrix-sdk-event-cache.sqlite3",
+    "matrix-sdk-event-cache.sqlite3-wal",
+    "matrix-sdk-event-cache.sqlite3-shm",
+    "matrix-sdk-media.sqlite3",
+    "matrix-sdk-media.sqlite3-wal",
+    "matrix-sdk-media.sqlite3-shm",
+];
 
 /// The secrets the bot reads from the environment variables the network file names.
 pub struct Secrets {
     password: String,
     store_passphrase: String,
+    pub(super) vault: Vault,
     pub(super) reporter_key: ReporterKey,
 }
 
@@ -36,8 +62,14 @@ impl Secrets {
         Self {
             password: password.to_owned(),
             store_passphrase: store_passphrase.to_owned(),
+            vault: Vault::new(store_passphrase, DEFAULT_PASSPHRASE_ENV),
             reporter_key: ReporterKey::new(reporter_key),
         }
+    }
+
+    /// The store passphrase's vault (sealed files of the store and the session).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
     }
 
     /// Reads them. Never from the file itself.
@@ -55,9 +87,14 @@ impl Secrets {
         if key.len() < 16 {
             return Err(ShellError::WeakKey(s.reporter_key_env.clone()));
         }
+        let store_passphrase = get(&m.store_passphrase_env)?;
+        if store_passphrase.is_empty() {
+            return Err(ShellError::MissingEnv(m.store_passphrase_env.clone()));
+        }
         Ok(Self {
             password: get(&m.password_env)?,
-            store_passphrase: get(&m.store_passphrase_env)?,
+            vault: Vault::new(&store_passphrase, &m.store_passphrase_env),
+            store_passphrase,
             reporter_key: ReporterKey::new(key.as_bytes()),
         })
     }
@@ -70,63 +107,111 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ShellError + '_ {
     }
 }
 
-/// Connections per sqlite store of the SDK (state, crypto, event cache, media). Its
-/// default is four per CPU core, each with a 2 MB page cache; a bot that sends a few
-/// messages at a time needs far fewer, with the SDK's low-memory page cache (500 kB).
+/// Connections per sqlite store of the SDK (state, crypto). Its default is four per CPU
+/// core, each with a 2 MB page cache; a bot that sends a few messages at a time needs
+/// far fewer, with the SDK's low-memory page cache (500 kB).
 const SQLITE_CONNECTIONS: usize = 4;
 
-/// Logs in the first time (saving the session next to the crypto store) and restores
-/// the same device on every later start. Never logs out.
+/// The client, with explicit stores: state and crypto in SQLite under the passphrase,
+/// the event cache and the media store in memory only (`StoreConfig`'s defaults), so no
+/// decrypted event is ever written to disk.
+async fn build_client(
+    m: &MatrixSettings,
+    passphrase: &str,
+    sqlite_dir: &Path,
+) -> Result<Client, ShellError> {
+    let config = SqliteStoreConfig::with_low_memory_config(sqlite_dir)
+        .pool_max_size(SQLITE_CONNECTIONS)
+        .passphrase(Some(passphrase));
+    let state = SqliteStateStore::open_with_config(&config)
+        .await
+        .map_err(ClientBuildError::from)?;
+    let crypto = SqliteCryptoStore::open_with_config(&config)
+        .await
+        .map_err(ClientBuildError::from)?;
+    let stores = StoreConfig::new(CrossProcessLockConfig::multi_process("main"))
+        .state_store(state)
+        .crypto_store(crypto);
+    Ok(Client::builder()
+        .homeserver_url(&m.homeserver)
+        // The configured URL is the one to use (in a compose network it is the
+        // homeserver's internal address), not the public one the login response
+        // may advertise.
+        .respect_login_well_known(false)
+        .store_config(stores)
+        .with_encryption_settings(EncryptionSettings {
+            auto_enable_cross_signing: true,
+            auto_enable_backups: m.key_backup,
+            backup_download_strategy: if m.key_backup {
+                BackupDownloadStrategy::AfterDecryptionFailure
+            } else {
+                BackupDownloadStrategy::Manual
+            },
+        })
+        // MSC4268: room history is not shared with whoever is invited later.
+        .with_enable_share_history_on_invite(false)
+        .build()
+        .await?)
+}
+
+/// Deletes the event cache and media databases an older release kept in `sqlite_dir`
+/// (decrypted events): this release keeps them in memory.
+fn remove_old_sdk_caches(sqlite_dir: &Path) {
+    for name in OLD_SDK_CACHES {
+        let path = sqlite_dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => info!(
+                file = %path.display(),
+                "removed the SDK's on-disk event cache or media store of an older release (kept in memory now)"
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                warn!(file = %path.display(), error = %e, "cannot remove an old SDK cache database")
+            }
+        }
+    }
+}
+
+/// The session saved in `store_path`, opened with `vault`; `None` before the first
+/// login. A session file in the clear (an older release) is sealed in place at once.
+pub fn read_session(store_path: &Path, vault: &Vault) -> Result<Option<MatrixSession>, ShellError> {
+    let path = store_path.join(SESSION_FILE);
+    let Some(saved) = vault.read(&path, SESSION_LABEL)? else {
+        return Ok(None);
+    };
+    let session: MatrixSession =
+        serde_json::from_slice(&saved.bytes).map_err(|e| ShellError::Session {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if saved.was_plain {
+        vault.write(&path, SESSION_LABEL, &saved.bytes)?;
+        info!(file = %path.display(), "sealed a session file an older release wrote in the clear");
+    }
+    Ok(Some(session))
+}
+
+/// Logs in the first time (saving the session, sealed, next to the crypto store) and
+/// restores the same device on every later start. Never logs out.
 pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellError> {
     let m = net
         .matrix
         .as_ref()
         .ok_or(ShellError::MissingSection("matrix"))?;
     std::fs::create_dir_all(&m.store_path).map_err(io(&m.store_path))?;
-    let session_path = m.store_path.join("session.json");
+    let session_path = m.store_path.join(SESSION_FILE);
     let crypto_path = m.store_path.join("sqlite");
-    let build = || {
-        Client::builder()
-            .homeserver_url(&m.homeserver)
-            // The configured URL is the one to use (in a compose network it is the
-            // homeserver's internal address), not the public one the login response
-            // may advertise.
-            .respect_login_well_known(false)
-            .sqlite_store_with_config_and_cache_path(
-                SqliteStoreConfig::with_low_memory_config(&crypto_path)
-                    .pool_max_size(SQLITE_CONNECTIONS)
-                    .passphrase(Some(&secrets.store_passphrase)),
-                None::<&Path>,
-            )
-            .with_encryption_settings(EncryptionSettings {
-                auto_enable_cross_signing: true,
-                auto_enable_backups: m.key_backup,
-                backup_download_strategy: if m.key_backup {
-                    BackupDownloadStrategy::AfterDecryptionFailure
-                } else {
-                    BackupDownloadStrategy::Manual
-                },
-            })
-            // MSC4268: room history is not shared with whoever is invited later.
-            .with_enable_share_history_on_invite(false)
-            .build()
-    };
     warn_of_recovery_key_beside_store(&m.store_path);
-    if session_path.exists() {
-        let text = std::fs::read_to_string(&session_path).map_err(io(&session_path))?;
-        let session: MatrixSession =
-            serde_json::from_str(&text).map_err(|e| ShellError::Session {
-                path: session_path.clone(),
-                reason: e.to_string(),
-            })?;
-        let client = build().await?;
+    remove_old_sdk_caches(&crypto_path);
+    if let Some(session) = read_session(&m.store_path, &secrets.vault)? {
+        let client = build_client(m, &secrets.store_passphrase, &crypto_path).await?;
         client.restore_session(session).await?;
         info!("session restored");
         return Ok(client);
     }
     // First start: a fresh crypto store for a fresh device.
     let _ = std::fs::remove_dir_all(&crypto_path);
-    let client = build().await?;
+    let client = build_client(m, &secrets.store_passphrase, &crypto_path).await?;
     client
         .matrix_auth()
         .login_username(&m.user, &secrets.password)
@@ -138,11 +223,14 @@ pub async fn connect(net: &Network, secrets: &Secrets) -> Result<Client, ShellEr
             reason: "the homeserver returned no session".into(),
         });
     };
-    let json = serde_json::to_string(&session).map_err(|e| ShellError::Session {
-        path: session_path.clone(),
-        reason: e.to_string(),
-    })?;
-    write_private(&session_path, &json)?;
+    let json =
+        zeroize::Zeroizing::new(
+            serde_json::to_vec(&session).map_err(|e| ShellError::Session {
+                path: session_path.clone(),
+                reason: e.to_string(),
+            })?,
+        );
+    secrets.vault.write(&session_path, SESSION_LABEL, &json)?;
     info!("logged in; session saved");
     client
         .encryption()

@@ -3,16 +3,19 @@
 //!
 //! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter,
 //! the settings changed from rooms, the relay links and the refusal counts; every commit
-//! is atomic; what is deleted is gone from the files too ([`shred`]). Must not touch:
+//! is atomic; what is deleted is gone from the files too ([`shred`]); the files that
+//! hold secrets are sealed under the store passphrase ([`vault`]). Must not touch:
 //! decisions (the engine makes them), Matrix.
 
 mod memory;
 pub mod shred;
 mod sled_store;
 pub mod waiting;
+pub mod vault;
 
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
+pub use vault::Vault;
 
 use std::sync::Arc;
 
@@ -45,6 +48,19 @@ pub enum StoreError {
     /// The sealing keys' file could not be read or written.
     #[error("sealing keys: {0}")]
     Keys(String),
+    /// A sealed file does not open with the store passphrase.
+    #[error("{source_name} does not open {}: wrong passphrase?", file.display())]
+    Passphrase {
+        /// Where the passphrase came from (the environment variable's name).
+        source_name: String,
+        /// The sealed file.
+        file: std::path::PathBuf,
+    },
+    /// No store passphrase was given.
+    #[error(
+        "environment variable {0} is not set (it holds the store passphrase that opens the data directory)"
+    )]
+    NoPassphrase(String),
 }
 
 /// Everything the engine needs to resume.

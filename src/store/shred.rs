@@ -10,12 +10,15 @@
 //! left in the log is then noise.
 //!
 //! Owns: the key file, sealing and opening records, rotation bookkeeping. Must not touch:
-//! what the records mean (the store), when to rotate (the engine's hourly timer).
+//! what the records mean (the store), when to rotate (the engine's hourly timer), the
+//! sealed-file format and the passphrase (`vault`).
 //!
-//! The key file sits next to the data, so sealing protects nothing from someone who takes
-//! the disk now; it makes what was deleted unrecoverable later, which is the promise.
+//! The key file is itself sealed under the store passphrase ([`super::vault`]): a copy of
+//! the disk without the passphrase opens no record, live or dead. With the passphrase,
+//! the live records open (that is what the bot needs to run); what was deleted before the
+//! last rotation opens with nothing. A key file an older release wrote in the clear is
+//! sealed (replaced whole) the first time it is opened.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -24,6 +27,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use super::vault::Vault;
 
 /// First byte of a sealed record (never the first byte of JSON).
 pub const SEALED: u8 = 0xA5;
@@ -54,6 +58,7 @@ struct Keys {
 #[derive(Clone)]
 pub struct Sealer {
     path: Arc<PathBuf>,
+    vault: Vault,
     keys: Arc<RwLock<Keys>>,
 }
 
@@ -77,17 +82,23 @@ fn random_key() -> Result<[u8; 32], StoreError> {
 }
 
 impl Sealer {
-    /// The keys of the database in `dir`; a first key is made (and written) when there
-    /// is no key file yet.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+    /// The keys of the database in `dir`, opened with `vault`; a first key is made (and
+    /// written) when there is no key file yet. A key file in the clear (an older
+    /// release) is sealed at once.
+    pub fn open(dir: &Path, vault: &Vault) -> Result<Self, StoreError> {
         let path = dir.join(KEY_FILE);
-        let file: KeyFile = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| io_error(&path, "not a key file", e))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeyFile::default(),
-            Err(e) => return Err(io_error(&path, "cannot read", e)),
+        let (file, was_plain): (KeyFile, bool) = match vault.read(&path, KEY_FILE)? {
+            Some(u) => (
+                serde_json::from_slice(&u.bytes)
+                    .map_err(|e| io_error(&path, "not a key file", e))?,
+                u.was_plain,
+            ),
+            None => (KeyFile::default(), false),
         };
+        if was_plain {
+            write_key_file(&path, &file, vault)?;
+            tracing::info!(file = %path.display(), "sealed a text-keys file an older release wrote in the clear");
+        }
         let mut ciphers = Vec::with_capacity(file.keys.len());
         for k in &file.keys {
             let bytes = hex::decode(&k.key)
@@ -98,6 +109,7 @@ impl Sealer {
         }
         let sealer = Self {
             path: Arc::new(path),
+            vault: vault.clone(),
             keys: Arc::new(RwLock::new(Keys { ciphers, file })),
         };
         if sealer.epochs().is_empty() {
@@ -193,13 +205,24 @@ impl Sealer {
             epoch,
             key: hex::encode(key),
         });
-        if let Err(e) = write_key_file(&self.path, &keys.file) {
+        if let Err(e) = write_key_file(&self.path, &keys.file, &self.vault) {
             keys.file.keys.pop();
             return Err(e);
         }
         keys.ciphers
             .push((epoch, ChaCha20Poly1305::new(Key::from_slice(&key))));
         Ok(epoch)
+    }
+
+    /// The kept keys, hex, oldest first: for tests that look for them in files.
+    #[doc(hidden)]
+    pub fn epoch_keys_hex(&self) -> Vec<String> {
+        self.read()
+            .file
+            .keys
+            .iter()
+            .map(|k| k.key.clone())
+            .collect()
     }
 
     /// Forgets every key but the current one: what only they could open is gone.
@@ -212,29 +235,20 @@ impl Sealer {
         let file = KeyFile {
             keys: keys.file.keys[n - 1..].to_vec(),
         };
-        write_key_file(&self.path, &file)?;
+        write_key_file(&self.path, &file, &self.vault)?;
         keys.file = file;
         keys.ciphers.drain(..n - 1);
         Ok(())
     }
 }
 
-/// Writes the key file whole: to a temporary file, synced, then renamed over the old one
-/// (and the directory synced), so the old file's keys are not left in it.
-fn write_key_file(path: &Path, file: &KeyFile) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let bytes = serde_json::to_vec(file).map_err(|e| StoreError::Encode(e.to_string()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| io_error(path, "cannot write next to", e))?;
-    tmp.write_all(&bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| io_error(path, "cannot write", e))?;
-    tmp.persist(path)
-        .map_err(|e| io_error(path, "cannot replace", e.error))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+/// Writes the key file whole and sealed (see [`Vault::write`]), so the old file's keys
+/// are not left in it.
+fn write_key_file(path: &Path, file: &KeyFile, vault: &Vault) -> Result<(), StoreError> {
+    let bytes = zeroize::Zeroizing::new(
+        serde_json::to_vec(file).map_err(|e| StoreError::Encode(e.to_string()))?,
+    );
+    vault.write(path, KEY_FILE, &bytes)
 }
 
 #[cfg(test)]
@@ -244,7 +258,8 @@ mod tests {
     #[test]
     fn a_record_opens_under_its_epoch_until_that_key_is_retired() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Sealer::open(dir.path()).unwrap();
+        let v = Vault::new("test passphrase", "NW_TEST_PASS");
+        let s = Sealer::open(dir.path(), &v).unwrap();
         let old = s.seal(b"{\"text\":\"agents at the corner\"}").unwrap();
         assert_eq!(Sealer::epoch_of(&old), Some(1));
         assert!(!old.windows(6).any(|w| w == b"agents"), "sealed");
@@ -252,7 +267,7 @@ mod tests {
         let new = s.seal(b"{}").unwrap();
         assert_eq!(Sealer::epoch_of(&new), Some(2));
         // Both open while both keys are kept, also from a fresh handle (the key file).
-        let again = Sealer::open(dir.path()).unwrap();
+        let again = Sealer::open(dir.path(), &v).unwrap();
         assert_eq!(
             again.open_value(b"k", &old).unwrap(),
             b"{\"text\":\"agents at the corner\"}"
@@ -261,7 +276,7 @@ mod tests {
         assert_eq!(s.epochs(), [2]);
         assert!(s.open_value(b"k", &old).is_err(), "its key is gone");
         assert!(
-            Sealer::open(dir.path())
+            Sealer::open(dir.path(), &v)
                 .unwrap()
                 .open_value(b"k", &old)
                 .is_err()
@@ -269,7 +284,58 @@ mod tests {
         assert_eq!(s.open_value(b"k", &new).unwrap(), b"{}");
         // A record from before sealing reads as it is.
         assert_eq!(s.open_value(b"k", b"{\"a\":1}").unwrap(), b"{\"a\":1}");
-        let file = std::fs::read_to_string(dir.path().join(KEY_FILE)).unwrap();
+        let path = dir.path().join(KEY_FILE);
+        let file = v.read(&path, KEY_FILE).unwrap().unwrap();
+        let file = String::from_utf8_lossy(&file.bytes).into_owned();
         assert_eq!(file.matches("\"epoch\"").count(), 1, "{file}");
+    }
+
+    #[test]
+    fn the_key_file_is_sealed_and_a_plain_one_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Vault::new("test passphrase", "NW_TEST_PASS");
+        let path = dir.path().join(KEY_FILE);
+        // As an older release wrote it: the keys in the clear.
+        let key = "11".repeat(32);
+        std::fs::write(
+            &path,
+            format!("{{\"keys\":[{{\"epoch\":7,\"key\":\"{key}\"}}]}}"),
+        )
+        .unwrap();
+        let old = ChaCha20Poly1305::new(Key::from_slice(&[0x11; 32]));
+        let nonce = [3u8; NONCE_LEN];
+        let mut record = vec![SEALED];
+        record.extend_from_slice(&7u32.to_be_bytes());
+        record.extend_from_slice(&nonce);
+        record.extend(
+            old.encrypt(Nonce::from_slice(&nonce), &b"agents"[..])
+                .unwrap(),
+        );
+
+        let s = Sealer::open(dir.path(), &v).unwrap();
+        assert_eq!(s.open_value(b"k", &record).unwrap(), b"agents");
+        assert_eq!(s.epoch_keys_hex(), std::slice::from_ref(&key));
+        let raw = std::fs::read(&path).unwrap();
+        assert!(
+            raw.starts_with(super::super::vault::MAGIC),
+            "sealed in place"
+        );
+        assert!(
+            !String::from_utf8_lossy(&raw).contains(&key[..16]),
+            "no key in the clear"
+        );
+        assert!(!raw.windows(5).any(|w| w == b"epoch"));
+        // Reopened (sealed now), the same record opens; a wrong passphrase is the clear error.
+        let again = Sealer::open(dir.path(), &v).unwrap();
+        assert_eq!(again.open_value(b"k", &record).unwrap(), b"agents");
+        let wrong = Vault::new("not it", "NW_TEST_PASS");
+        let e = Sealer::open(dir.path(), &wrong).unwrap_err();
+        assert!(matches!(e, StoreError::Passphrase { .. }), "{e}");
+        assert!(e.to_string().contains("text-keys"), "{e}");
+        // A new key is sealed too.
+        s.begin_epoch().unwrap();
+        let fresh = s.epoch_keys_hex().pop().unwrap();
+        let raw = std::fs::read(&path).unwrap();
+        assert!(!String::from_utf8_lossy(&raw).contains(&fresh[..16]));
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::shred::Sealer;
 use super::waiting::{self, WaitingEvents};
+use super::vault::Vault;
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -135,13 +136,13 @@ const SEALED_KINDS: &[&[u8]] = &[
 
 impl SledStore {
     /// Opens (or creates) the database at `path`, with a page cache of
-    /// [`CACHE_BYTES`].
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// [`CACHE_BYTES`]; its text keys are sealed under `vault`'s passphrase.
+    pub fn open(path: &Path, vault: &Vault) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        let sealer = Sealer::open(path)?;
+        let sealer = Sealer::open(path, vault)?;
         Self::from_db(db, sealer)
     }
 

@@ -170,11 +170,15 @@ impl WaitingEvents {
 mod tests {
     use super::*;
 
+    fn vault() -> crate::store::Vault {
+        crate::store::Vault::new("test passphrase", "NW_TEST_PASS")
+    }
+
     #[test]
     fn waiting_events_are_sealed_filed_by_digest_and_legacy_ones_migrate() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let sealer = Sealer::open(&dir.path().join("db")).unwrap();
+        let sealer = Sealer::open(&dir.path().join("db"), &vault()).unwrap();
         let legacy_json = r#"{"event_id":"$old","sender":"@alice:hs"}"#;
         db.open_tree(TREE)
             .unwrap()
@@ -215,7 +219,7 @@ mod tests {
     fn a_waiting_event_is_forgotten_once_its_rooms_retention_has_passed() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let w = WaitingEvents::open(&db, Sealer::open(&dir.path().join("db")).unwrap()).unwrap();
+        let w = WaitingEvents::open(&db, Sealer::open(&dir.path().join("db"), &vault()).unwrap()).unwrap();
         let hour = 3_600_000;
         let sent = |ts: i64| format!(r#"{{"origin_server_ts":{ts}}}"#);
         w.keep("!short:hs", "$a", &sent(0)).unwrap();

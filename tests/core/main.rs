@@ -15,3 +15,4 @@ mod store_contract;
 mod support;
 mod timers;
 mod undecryptable;
+mod vault_upgrade;

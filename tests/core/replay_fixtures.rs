@@ -10,6 +10,9 @@ use crate::support::example_path;
 
 pub const KEY_VAR: &str = "NW_REPORTER_KEY";
 pub const KEY: &str = "fixture-reporter-key-0123456789";
+/// The store passphrase of the sled stores the binary opens in these tests.
+pub const PASSPHRASE_VAR: &str = "NW_STORE_PASSPHRASE";
+pub const PASSPHRASE: &str = "fixture-store-passphrase";
 
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +26,8 @@ pub fn replay_cmd(input: &Path, store: Option<&Path>) -> (Vec<Value>, String, i3
     cmd.arg("replay")
         .arg("--config")
         .arg(example_path())
-        .env(KEY_VAR, KEY);
+        .env(KEY_VAR, KEY)
+        .env(PASSPHRASE_VAR, PASSPHRASE);
     if let Some(s) = store {
         cmd.arg("--store").arg(s);
     }
@@ -733,6 +737,7 @@ fn check_state(state: &Path) -> (bool, String, String) {
         .arg(crate::support::example_path())
         .arg("--state")
         .arg(state)
+        .env(PASSPHRASE_VAR, PASSPHRASE)
         .output()
         .unwrap();
     (

@@ -392,7 +392,7 @@ fn sled_store_meets_the_contract() {
 #[test]
 fn resolved_locations_round_trip_through_sled() {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = SledStore::open(&dir.path().join("db")).unwrap();
+    let mut s = SledStore::open(&dir.path().join("db"), crate::support::test_vault()).unwrap();
     let mut p = pending("$p");
     p.report.location = LocationOutcome::Resolved(Resolved {
         at: LatLon::new(41.8, -87.66).unwrap(),

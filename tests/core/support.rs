@@ -37,9 +37,18 @@ pub fn engine(key: &[u8]) -> Engine<MemoryStore> {
 /// Opens the sled store at `path`, waiting for the lock: sled lets go of it from a
 /// background thread a moment after the last handle is dropped (longer on a busy
 /// machine), so a reopen right after a close may find it still held.
+/// The store passphrase of the tests' sled stores, derived once for the whole run.
+pub fn test_vault() -> &'static neighborwatch::store::Vault {
+    static VAULT: std::sync::LazyLock<neighborwatch::store::Vault> =
+        std::sync::LazyLock::new(|| {
+            neighborwatch::store::Vault::new("test store passphrase", "NW_STORE_PASSPHRASE")
+        });
+    &VAULT
+}
+
 pub fn open_sled(path: &std::path::Path) -> neighborwatch::store::SledStore {
     for _ in 0..500 {
-        match neighborwatch::store::SledStore::open(path) {
+        match neighborwatch::store::SledStore::open(path, test_vault()) {
             Ok(s) => return s,
             Err(e) if e.to_string().contains("could not acquire lock") => {
                 std::thread::sleep(std::time::Duration::from_millis(20));

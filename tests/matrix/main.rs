@@ -15,6 +15,7 @@ use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
 use neighborwatch::devnet::synapse::{self, Synapse};
 
+mod data_dir;
 const PASSWORD: &str = "correct-horse-battery";
 
 mod downtime;
@@ -372,9 +373,11 @@ async fn verified_only_neighbor(hs: &Synapse, inviter: &Neighbor, room: &OwnedRo
     eve
 }
 
-/// The bot's saved session (in its store directory).
+/// The bot's saved session (in its store directory, sealed under the test passphrase).
 fn bot_session(store: &Path) -> matrix_sdk::authentication::matrix::MatrixSession {
-    serde_json::from_str(&std::fs::read_to_string(store.join("session.json")).unwrap()).unwrap()
+    neighborwatch::matrix::read_session(store, &neighborwatch::devnet::bot::vault())
+        .unwrap()
+        .expect("a saved session")
 }
 
 /// A client on the stopped bot's own crypto store and session, as an operator would open
@@ -1458,7 +1461,11 @@ async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() 
     // In the store: both incidents closed as decided, the withdrawn report and its text
     // gone.
     bot.kill();
-    let store = neighborwatch::store::SledStore::open(&dir.path().join("state.sled")).unwrap();
+    let store = neighborwatch::store::SledStore::open(
+        &dir.path().join("state.sled"),
+        &neighborwatch::devnet::bot::vault(),
+    )
+    .unwrap();
     let snap = neighborwatch::store::Store::load(&store).unwrap();
     let status = |i: &str| {
         snap.incidents
