@@ -854,6 +854,20 @@ impl Store for FailingStore {
     fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError> {
         self.inner.event_incident(event_id)
     }
+    fn sent_events(&self, incident: &IncidentId, room: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.sent_events(incident, room)
+    }
+    fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError> {
+        self.inner.sent_rooms(incident)
+    }
+    fn redacted(
+        &mut self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.redacted(incident, room, event_id)
+    }
 }
 
 /// An engine over the example network whose store fails while the returned switch is

@@ -267,6 +267,10 @@ fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
             in_reply_to,
             given,
         } => stats::stats_usage(cx, room, in_reply_to, given),
+        Decision::Fade { room, incident } => cx.out.push(Effect::Fade {
+            room: room.to_string(),
+            incident: *incident,
+        }),
     }
 }
 
@@ -275,6 +279,7 @@ fn mark_drill(e: &mut Effect, prefix: &str) {
     let escaped = html_escape::encode_safe(prefix);
     match e {
         Effect::Location { body, .. } => *body = format!("{prefix}{body}"),
+        Effect::Fade { .. } => {}
         Effect::Relay { message, .. }
         | Effect::Reply { message, .. }
         | Effect::Notice { message, .. }
