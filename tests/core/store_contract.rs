@@ -41,6 +41,7 @@ fn incident(seq: u64, status: Status) -> Incident {
         near: None,
         relayed_to: vec!["!r:x".into()],
         linked_rooms: vec!["!r:x".into()],
+        faded: Vec::new(),
         drill: false,
     }
 }

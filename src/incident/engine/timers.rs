@@ -42,6 +42,11 @@ impl<S: Store> Engine<S> {
             if let Some(r) = inc.reports.iter().find(|r| r.text.is_some()) {
                 note(r.received_at + Duration::hours(i64::from(s.retention_hours)));
             }
+            if !inc.status.is_open() {
+                for (_, t) in self.fades_ahead(inc) {
+                    note(t);
+                }
+            }
         }
         for p in &self.pending {
             let s = self.net.settings_of_room(&p.room);
@@ -128,9 +133,21 @@ impl<S: Store> Engine<S> {
         let mut ids: Vec<(IncidentId, usize)> = self.incidents.ids().collect();
         ids.sort_unstable();
         for (id, key) in ids {
+            let fades = match self.incidents.in_slot(key) {
+                Some(inc) if !inc.status.is_open() => self.fades_due(inc, now),
+                _ => Vec::new(),
+            };
             let Some(mut inc) = self.incidents.at_mut(key) else {
                 continue;
             };
+            if !fades.is_empty() {
+                // Once per room: the incident records it, in this tick's commit.
+                for room in fades {
+                    inc.faded.push(Arc::clone(&room));
+                    tx.decisions.push(Decision::Fade { room, incident: id });
+                }
+                tx.touch(id, key, inc.reports.len());
+            }
             let s = net.settings(&inc.neighborhood);
             let drill_over = inc.drill
                 && inc.status.is_open()
@@ -191,10 +208,12 @@ impl<S: Store> Engine<S> {
         // Closed incidents whose text is gone stay in the store only (those purged by this
         // very tick too, now that their write is committed: no later timer may be due to
         // come back for them).
+        // Those whose messages are still to fade stay in memory until they have.
         let closed: Vec<IncidentId> = self
             .incidents
             .values()
             .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
+            .filter(|i| self.fades_ahead(i).is_empty())
             .map(|i| i.id)
             .collect();
         for id in closed {
@@ -264,6 +283,8 @@ impl<S: Store> Engine<S> {
                 .filter(|i| !i.status.is_open() && last_change(i) < before)
                 .map(|i| i.id),
         );
+        // Never before the bot's messages about it are redacted: they are kept till then.
+        gone.retain(|id| !self.redactions_pending(id));
         if gone.is_empty() {
             return Ok(());
         }
