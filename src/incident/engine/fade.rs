@@ -79,10 +79,12 @@ impl<S: Store> Engine<S> {
     /// the redactions queued with the deletion.
     pub(super) fn fade_now(&self, tx: &mut Tx, id: IncidentId) {
         match self.store.sent_rooms(&id) {
-            Ok(rooms) => tx.decisions.extend(rooms.into_iter().map(|room| Decision::Fade {
-                room: Arc::from(room),
-                incident: id,
-            })),
+            Ok(rooms) => tx
+                .decisions
+                .extend(rooms.into_iter().map(|room| Decision::Fade {
+                    room: Arc::from(room),
+                    incident: id,
+                })),
             Err(e) => debug!(error = %e, "cannot read the rooms of an incident's messages"),
         }
     }
