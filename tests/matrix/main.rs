@@ -15,6 +15,8 @@ use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
 use neighborwatch::devnet::synapse::{self, Synapse};
 
+mod fade;
+
 const PASSWORD: &str = "correct-horse-battery";
 
 /// The bot process (killed with SIGKILL when dropped), with the tests' secrets.
