@@ -1,6 +1,7 @@
 //! Outbound: draining the durable outbox into the rooms.
 //!
-//! Owns: sending each queued effect with its transaction ID, oldest first per room;
+//! Owns: sending each queued effect with its transaction ID, oldest first per room
+//! (a fade: redacting, one by one, the bot's messages the store lists for it);
 //! retrying with backoff what failed for now (rate limits, server errors, lost
 //! connections, rooms not joined yet); dropping what the server refused for good, and
 //! saying so in the coordination room; refusing alerts for unencrypted rooms. An entry

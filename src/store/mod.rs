@@ -2,7 +2,8 @@
 //! implementation that pass the same contract tests.
 //!
 //! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter,
-//! the settings changed from rooms, the relay links and the refusal counts; every commit
+//! the settings changed from rooms, the relay links, the refusal counts, the outbox and
+//! the bot's sent messages per incident and room until redacted; every commit
 //! is atomic; what is deleted is gone from the files too ([`shred`]). Must not touch:
 //! decisions (the engine makes them), Matrix.
 
