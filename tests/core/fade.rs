@@ -341,3 +341,61 @@ fn a_withdrawn_unconfirmed_report_fades_the_bots_acknowledgment_at_once() {
     sent(&mut e, &fx, "fade");
     assert!(e.store().sent_rooms(&id).unwrap().is_empty());
 }
+
+/// The engine after the shell sent everything queued (the outbox drained).
+fn drained(e: Engine<MemoryStore>) -> Engine<MemoryStore> {
+    let mut store = e.into_store();
+    for q in store.outbox().unwrap() {
+        store.outbox_sent(q.seq, None).unwrap();
+    }
+    open(store).with_outbox()
+}
+
+#[test]
+fn a_message_sent_after_its_room_faded_is_faded_too_before_the_incident_leaves_the_store() {
+    let mut e = open(MemoryStore::new()).with_outbox();
+    let (id, closed) = closed_incident(&mut e, sent_at());
+    let mut fx = e.tick(closed + Duration::hours(24)).unwrap();
+    fx.extend(e.tick(closed + Duration::hours(48)).unwrap());
+    assert_eq!(fades(&fx, id), [CLAWSON, COORD, HOOVER]);
+    sent(&mut e, &fx, "fade");
+    let mut e = drained(e);
+    // A week later the bot answers a late command about it in Hoover-Foster.
+    let late = Effect::Reply {
+        room: HOOVER.into(),
+        in_reply_to: "$late-command".into(),
+        message: neighborwatch::effect::OutgoingMessage {
+            msgtype: neighborwatch::effect::MsgType::Notice,
+            body: "already closed".into(),
+            html: "already closed".into(),
+            mentions_room: false,
+            incident: Some(e.store().load().unwrap().incidents[0].tag()),
+        },
+    };
+    e.mark_sent(&late, "$late-answer").unwrap();
+    // Past the statistics window: that answer fades, once, and the incident waits.
+    let at31 = e.tick(closed + Duration::days(31)).unwrap();
+    assert_eq!(fades(&at31, id), [HOOVER], "{at31:#?}");
+    assert!(
+        fades(
+            &e.tick(closed + Duration::days(31) + Duration::hours(2))
+                .unwrap(),
+            id
+        )
+        .is_empty(),
+        "queued already"
+    );
+    let in_store = |e: &Engine<MemoryStore>| {
+        e.store()
+            .load()
+            .unwrap()
+            .incidents
+            .iter()
+            .any(|i| i.id == id)
+    };
+    assert!(in_store(&e));
+    sent(&mut e, &at31, "late-fade");
+    let mut e = drained(e);
+    e.tick(closed + Duration::days(32)).unwrap();
+    assert!(!in_store(&e), "gone once redacted");
+}

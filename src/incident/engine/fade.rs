@@ -10,8 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use tracing::debug;
 
-use super::{Engine, Tx};
+use super::{Engine, EngineError, Tx};
 use crate::decision::Decision;
+use crate::effect::Effect;
 use crate::model::{Incident, IncidentId};
 use crate::store::Store;
 
@@ -87,5 +88,42 @@ impl<S: Store> Engine<S> {
                 })),
             Err(e) => debug!(error = %e, "cannot read the rooms of an incident's messages"),
         }
+    }
+
+    /// Fades for the bot's messages about `ids` (closed incidents past the statistics
+    /// window, whose rooms all faded) that no queued fade will redact: messages sent
+    /// after their room faded (an answer to a late command). Without them the incident
+    /// would wait for ever.
+    pub(super) fn late_fades(&self, ids: &[IncidentId]) -> Result<Vec<Decision>, EngineError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let queued: Vec<(IncidentId, String)> = self
+            .store
+            .outbox()?
+            .into_iter()
+            .filter_map(|q| match q.entry.effect {
+                Effect::Fade { room, incident } => Some((incident, room)),
+                _ => None,
+            })
+            .collect();
+        let mut late = Vec::new();
+        for id in ids {
+            // Rooms the timer has not faded yet are the timer's.
+            let faded = |room: &str| {
+                self.incidents
+                    .get(id)
+                    .is_none_or(|i| i.faded.iter().any(|f| **f == *room))
+            };
+            for room in self.store.sent_rooms(id)? {
+                if faded(&room) && !queued.iter().any(|(i, r)| i == id && *r == room) {
+                    late.push(Decision::Fade {
+                        room: Arc::from(room),
+                        incident: *id,
+                    });
+                }
+            }
+        }
+        Ok(late)
     }
 }

@@ -120,7 +120,16 @@ impl<S: Store> Engine<S> {
                 debug!(forgotten, "old refusal counts forgotten");
             }
             self.scrub_closed(now)?;
-            self.delete_closed(now)?;
+            let late = self.delete_closed(now)?;
+            if !late.is_empty() {
+                let mut tx = Tx::new(format!("late-fade/{}", now.timestamp_millis()).into());
+                tx.decisions = late;
+                let mut c = self.commit(tx, now, word)?;
+                let rest = self.timers(now, false, word)?;
+                c.decisions.extend(rest.decisions);
+                c.effects.extend(rest.effects);
+                return Ok(c);
+            }
         }
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Committed {
@@ -269,7 +278,11 @@ impl<S: Store> Engine<S> {
     /// reports, their alerts' event IDs, the event map's entries for the bot's messages
     /// about them). The numbers of `!nw stats` do not change: they go by the first
     /// sighting, older still, and were forgotten already.
-    fn delete_closed(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+    ///
+    /// Returns the fades of messages the bot sent about such an incident after its rooms
+    /// had faded (an answer to a late command), which keep it in the store until they
+    /// are redacted too.
+    fn delete_closed(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
         let before = now - Duration::hours(i64::from(MAX_STATS_HOURS));
         let mut gone: Vec<IncidentId> = self
             .resting
@@ -284,12 +297,14 @@ impl<S: Store> Engine<S> {
                 .map(|i| i.id),
         );
         // Never before the bot's messages about it are redacted: they are kept till then.
-        gone.retain(|id| !self.redactions_pending(id));
-        if gone.is_empty() {
-            return Ok(());
-        }
         gone.sort_unstable();
         gone.dedup();
+        let (pending, gone): (Vec<IncidentId>, Vec<IncidentId>) =
+            gone.into_iter().partition(|id| self.redactions_pending(id));
+        let late = self.late_fades(&pending)?;
+        if gone.is_empty() {
+            return Ok(late);
+        }
         self.store.commit(Batch {
             at_ms: now.timestamp_millis(),
             incidents_delete: gone.clone(),
@@ -306,6 +321,6 @@ impl<S: Store> Engine<S> {
             deleted = gone.len(),
             "closed incidents past the statistics window deleted"
         );
-        Ok(())
+        Ok(late)
     }
 }
