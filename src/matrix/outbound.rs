@@ -122,11 +122,23 @@ async fn send_one(
     let Some(room) = client.get_room(&room_id) else {
         return Ok(SendOutcome::Later("not in the room yet".into()));
     };
+    if let Effect::Fade { incident, .. } = effect {
+        if matches!(room.state(), RoomState::Left | RoomState::Banned) {
+            // Out of the room for good: its messages there can no longer be redacted by
+            // the bot, and waiting would keep the incident for ever.
+            warn!(room = %room_id, "the bot left a room; its messages there stay unredacted");
+            for event in store.sent_events(incident, room_id.as_str())? {
+                store.redacted(incident, room_id.as_str(), &event)?;
+            }
+            store.outbox_sent(seq, None)?;
+            return Ok(SendOutcome::Dropped);
+        }
+        if room.state() == RoomState::Joined {
+            return fade(store, &room, seq, incident).await;
+        }
+    }
     if room.state() != RoomState::Joined {
         return Ok(SendOutcome::Later("not joined yet".into()));
-    }
-    if let Effect::Fade { incident, .. } = effect {
-        return fade(store, &room, seq, incident).await;
     }
     if is_alert(effect) && !net.allow_unencrypted {
         let encrypted = room
