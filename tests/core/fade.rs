@@ -20,13 +20,19 @@ const CLAWSON: &str = "!clawson:eastbay.example";
 const COORD: &str = "!coordination:oakland.example";
 const KEY: &[u8] = b"fade-test-key-0123456789abcdef";
 
-/// The example network, Clawson keeping alerts 48 hours (the others: 24, their
-/// `retention_hours`).
+/// The example network, Hoover-Foster keeping alerts 30 hours and Clawson 48 (the
+/// others, and the defaults: 24, their `retention_hours`).
 fn network() -> Arc<Network> {
-    let text = std::fs::read_to_string(example_path()).unwrap().replace(
-        r#"rooms = ["!clawson:eastbay.example"]"#,
-        "rooms = [\"!clawson:eastbay.example\"]\nalert_retention_hours = 48",
-    );
+    let text = std::fs::read_to_string(example_path())
+        .unwrap()
+        .replace(
+            r#"rooms = ["!clawson:eastbay.example"]"#,
+            "rooms = [\"!clawson:eastbay.example\"]\nalert_retention_hours = 48",
+        )
+        .replace(
+            r#"rooms = ["!hooverfoster:oakland.example"]"#,
+            "rooms = [\"!hooverfoster:oakland.example\"]\nalert_retention_hours = 30",
+        );
     Arc::new(Network::parse(&text, &example_path()).unwrap())
 }
 
@@ -129,26 +135,26 @@ fn the_bots_messages_fade_once_per_room_at_that_rooms_alert_retention_and_never_
     assert!(listed(&e, CLAWSON).len() >= 4, "{:?}", listed(&e, CLAWSON));
     assert!(!listed(&e, COORD).is_empty());
     let before = e
-        .tick(closed + Duration::hours(24) - Duration::minutes(1))
+        .tick(closed + Duration::hours(30) - Duration::minutes(1))
         .unwrap();
     assert!(fades(&before, id).is_empty(), "not before: {before:#?}");
-    // Hoover-Foster keeps alerts 24 hours, and so does the coordination room (the
-    // incident is Hoover-Foster's); Clawson 48.
-    let at24 = e.tick(closed + Duration::hours(24)).unwrap();
-    assert_eq!(fades(&at24, id), [COORD, HOOVER]);
+    // Hoover-Foster keeps alerts 30 hours, and so does the coordination room (the
+    // incident is Hoover-Foster's, not the defaults' 24); Clawson 48.
+    let at30 = e.tick(closed + Duration::hours(30)).unwrap();
+    assert_eq!(fades(&at30, id), [COORD, HOOVER]);
     assert!(
-        at24.iter().all(|f| matches!(f, Effect::Fade { .. })),
-        "{at24:#?}"
+        at30.iter().all(|f| matches!(f, Effect::Fade { .. })),
+        "{at30:#?}"
     );
     assert!(
-        fades(&e.tick(closed + Duration::hours(30)).unwrap(), id).is_empty(),
+        fades(&e.tick(closed + Duration::hours(36)).unwrap(), id).is_empty(),
         "once"
     );
     let at48 = e.tick(closed + Duration::hours(48)).unwrap();
     assert_eq!(fades(&at48, id), [CLAWSON]);
     assert!(fades(&e.tick(closed + Duration::hours(60)).unwrap(), id).is_empty());
     // Done (by the shell: here, marked sent), the list is empty.
-    sent(&mut e, &at24, "fade24");
+    sent(&mut e, &at30, "fade30");
     sent(&mut e, &at48, "fade48");
     assert!(e.store().sent_rooms(&id).unwrap().is_empty());
 }
@@ -224,8 +230,8 @@ fn a_fade_queued_before_a_restart_is_not_queued_again_and_its_list_survives() {
     let path = dir.path().join("state.sled");
     let mut e = open(open_sled(&path)).with_outbox();
     let (id, closed) = closed_incident(&mut e, sent_at());
-    let at24 = e.tick(closed + Duration::hours(24)).unwrap();
-    assert_eq!(fades(&at24, id), [COORD, HOOVER]);
+    let at30 = e.tick(closed + Duration::hours(30)).unwrap();
+    assert_eq!(fades(&at30, id), [COORD, HOOVER]);
     // A crash before the shell redacted anything.
     drop(e);
     let store: SledStore = open_sled(&path);
@@ -242,7 +248,7 @@ fn a_fade_queued_before_a_restart_is_not_queued_again_and_its_list_survives() {
     );
     assert!(!store.sent_events(&id, HOOVER).unwrap().is_empty());
     let mut e = open(store).with_outbox();
-    for h in [25, 30, 47] {
+    for h in [31, 36, 47] {
         let fx = e.tick(closed + Duration::hours(h)).unwrap();
         assert!(
             fades(&fx, id).is_empty(),
@@ -273,7 +279,7 @@ fn an_incident_stays_in_the_store_past_the_statistics_window_until_its_messages_
     let path = dir.path().join("state.sled");
     let mut e = open(open_sled(&path));
     let (id, closed) = closed_incident(&mut e, sent_at());
-    let mut fx = e.tick(closed + Duration::hours(24)).unwrap();
+    let mut fx = e.tick(closed + Duration::hours(30)).unwrap();
     fx.extend(e.tick(closed + Duration::hours(48)).unwrap());
     assert_eq!(fades(&fx, id), [CLAWSON, COORD, HOOVER]);
     // 31 days on, the redactions are still not done (a homeserver down): it stays.
@@ -355,7 +361,7 @@ fn drained(e: Engine<MemoryStore>) -> Engine<MemoryStore> {
 fn a_message_sent_after_its_room_faded_is_faded_too_before_the_incident_leaves_the_store() {
     let mut e = open(MemoryStore::new()).with_outbox();
     let (id, closed) = closed_incident(&mut e, sent_at());
-    let mut fx = e.tick(closed + Duration::hours(24)).unwrap();
+    let mut fx = e.tick(closed + Duration::hours(30)).unwrap();
     fx.extend(e.tick(closed + Duration::hours(48)).unwrap());
     assert_eq!(fades(&fx, id), [CLAWSON, COORD, HOOVER]);
     sent(&mut e, &fx, "fade");
