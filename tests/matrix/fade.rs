@@ -111,6 +111,13 @@ async fn redacted_history(who: &Neighbor, room: &OwnedRoomId, ids: &[&str]) -> V
             "content gone: {}",
             s.json
         );
+        // Redacted once: one redaction event for it on this server.
+        let redactions = h
+            .iter()
+            .filter(|r| r.json["type"] == "m.room.redaction")
+            .filter(|r| r.json["content"]["redacts"] == s.id || r.json["redacts"] == s.id)
+            .count();
+        assert_eq!(redactions, 1, "redactions of {}", s.id);
     }
     h
 }
