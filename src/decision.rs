@@ -553,6 +553,14 @@ pub enum Decision {
         /// Independent reports needed to confirm.
         needed: u32,
     },
+    /// Redact the bot's messages about a closed incident in a room: its alert retention
+    /// there is over. Not worded.
+    Fade {
+        /// Room.
+        room: Arc<str>,
+        /// The incident.
+        incident: IncidentId,
+    },
 }
 
 impl Decision {

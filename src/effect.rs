@@ -62,6 +62,15 @@ pub enum Effect {
         #[serde(flatten)]
         message: OutgoingMessage,
     },
+    /// Redact every message the bot sent about `incident` in `room` (the store keeps
+    /// their event IDs): the incident closed, and the room's `alert_retention_hours`
+    /// have passed.
+    Fade {
+        /// Room.
+        room: String,
+        /// The incident.
+        incident: IncidentId,
+    },
 }
 
 impl Effect {
@@ -73,7 +82,8 @@ impl Effect {
             | Self::Relay { room, .. }
             | Self::Location { room, .. }
             | Self::Edit { room, .. }
-            | Self::ThreadReply { room, .. } => room,
+            | Self::ThreadReply { room, .. }
+            | Self::Fade { room, .. } => room,
         }
     }
 
@@ -81,6 +91,7 @@ impl Effect {
     pub fn incident(&self) -> Option<&IncidentId> {
         match self {
             Self::Location { incident, .. } => Some(&incident.id),
+            Self::Fade { incident, .. } => Some(incident),
             Self::Reply { message, .. }
             | Self::Notice { message, .. }
             | Self::Relay { message, .. }

@@ -160,6 +160,18 @@ fn main() -> ExitCode {
 /// backup, no account data yet) — the bot says itself when a sync or a send fails — and
 /// the crypto identity manager warns, with the device's keys, while the first device
 /// keys are not uploaded yet.
+/// The bot's clock: the real one, or (in builds for the end-to-end tests) a test's
+/// clock whose offset file `NEIGHBORWATCH_TEST_CLOCK` names.
+fn run_clock() -> neighborwatch::matrix::Clock {
+    #[cfg(feature = "devnet")]
+    if let Some(file) = std::env::var_os(neighborwatch::matrix::TEST_CLOCK_ENV)
+        && !file.is_empty()
+    {
+        return neighborwatch::matrix::Clock::offset_file(PathBuf::from(file));
+    }
+    neighborwatch::matrix::Clock::real()
+}
+
 const DEFAULT_LOG: &str = "neighborwatch=info,warn,matrix_sdk::http_client=off,matrix_sdk_crypto::identities::manager=error";
 
 fn run() -> Result<ExitCode> {
@@ -215,7 +227,13 @@ fn run() -> Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(neighborwatch::matrix::run(net, secrets, shutdown_signal()))?;
+            let options = neighborwatch::matrix::RunOptions { clock: run_clock() };
+            rt.block_on(neighborwatch::matrix::run_with(
+                net,
+                secrets,
+                options,
+                shutdown_signal(),
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "devnet")]

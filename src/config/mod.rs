@@ -29,7 +29,8 @@ use std::path::PathBuf;
 use crate::places::GazetteerError;
 
 pub use network::{
-    Area, MatrixSettings, MetricsSettings, Neighborhood, Network, StorageSettings, Tunables,
+    Area, MAX_ALERT_RETENTION_HOURS, MatrixSettings, MetricsSettings, Neighborhood, Network,
+    StorageSettings, Tunables,
 };
 pub use settable::{Kind, Problem, SETTABLE, SettingError, kind_of};
 pub use settings::{

@@ -15,6 +15,10 @@ use rustc_hash::FxHashMap;
 use super::RoomSetting;
 use crate::places::{Gazetteer, LatLon};
 
+/// The longest `alert_retention_hours` (28 days): closed incidents, and the list of
+/// the bot's messages about them, leave the store after 30.
+pub const MAX_ALERT_RETENTION_HOURS: u32 = 24 * 28;
+
 /// Tunables of a neighborhood (PRODUCT.md §5 `[defaults]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tunables {
@@ -32,6 +36,9 @@ pub struct Tunables {
     pub expiry_hours: u32,
     /// Report text is purged after this long.
     pub retention_hours: u32,
+    /// The bot's messages about an incident are redacted this long after it closes
+    /// (`None`: `retention_hours`); see [`Tunables::alert_retention`].
+    pub alert_retention_hours: Option<u32>,
     /// Message catalog language (`en`, `es`).
     pub language: String,
     /// Zone in which clock times in reports are read.
@@ -59,6 +66,7 @@ impl Tunables {
             ("sensitive_radius_m", self.sensitive_radius_m.to_string()),
             ("expiry_hours", self.expiry_hours.to_string()),
             ("retention_hours", self.retention_hours.to_string()),
+            ("alert_retention_hours", self.alert_retention().to_string()),
             ("min_member_hours", self.min_member_hours.to_string()),
             (
                 "max_reports_per_10min",
@@ -68,6 +76,17 @@ impl Tunables {
             ("timezone", self.timezone.name().to_owned()),
             ("verifiers", self.verifiers.len().to_string()),
         ]
+    }
+
+    /// Hours after an incident closes at which the bot's messages about it are redacted
+    /// in this neighborhood's rooms: `alert_retention_hours`, never less than
+    /// `retention_hours` (which may have been raised since) and never more than
+    /// [`MAX_ALERT_RETENTION_HOURS`] (closed incidents leave the store later).
+    pub fn alert_retention(&self) -> u32 {
+        self.alert_retention_hours
+            .unwrap_or(self.retention_hours)
+            .max(self.retention_hours)
+            .min(MAX_ALERT_RETENTION_HOURS)
     }
 
     /// Whether `user` is a listed verifier.
@@ -86,6 +105,7 @@ impl Default for Tunables {
             sensitive_radius_m: 300.0,
             expiry_hours: 4,
             retention_hours: 24,
+            alert_retention_hours: None,
             language: "en".into(),
             timezone: chrono_tz::America::Los_Angeles,
             min_member_hours: 0,

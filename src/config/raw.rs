@@ -133,6 +133,7 @@ tunable_tables! {
         sensitive_radius_m: Option<Spanned<Num>>,
         expiry_hours: Option<Spanned<Num>>,
         retention_hours: Option<Spanned<Num>>,
+        alert_retention_hours: Option<Spanned<Num>>,
         language: Option<Spanned<String>>,
         timezone: Option<Spanned<String>>,
         min_member_hours: Option<Spanned<Num>>,

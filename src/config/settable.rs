@@ -7,7 +7,7 @@
 
 use chrono_tz::Tz;
 
-use super::Tunables;
+use super::{MAX_ALERT_RETENTION_HOURS, Tunables};
 use crate::catalog::Catalogs;
 
 /// What kind of value a setting takes, with its range.
@@ -58,6 +58,13 @@ pub const SETTABLE: &[(&str, Kind)] = &[
         Kind::Whole {
             min: 1,
             max: 24 * 90,
+        },
+    ),
+    (
+        "alert_retention_hours",
+        Kind::Whole {
+            min: 1,
+            max: MAX_ALERT_RETENTION_HOURS,
         },
     ),
     (
@@ -128,6 +135,34 @@ pub enum Problem {
         /// What was given.
         got: String,
     },
+    /// `alert_retention_hours` out of its range: at least the neighborhood's
+    /// `retention_hours` (alerts never fade before the report text is purged), at most
+    /// [`MAX_ALERT_RETENTION_HOURS`].
+    #[error(
+        "must be at least retention_hours ({min}) and at most {max} hours (28 days), not {got}"
+    )]
+    AlertRetention {
+        /// Smallest allowed: the neighborhood's `retention_hours`.
+        min: u32,
+        /// Largest allowed.
+        max: u32,
+        /// What was given.
+        got: String,
+    },
+}
+
+/// Checks `alert_retention_hours` (already a whole number in its fixed range) against
+/// the neighborhood's `retention_hours`.
+pub(super) fn check_alert_retention(n: u32, retention_hours: u32) -> Result<u32, Problem> {
+    if n >= retention_hours && n <= MAX_ALERT_RETENTION_HOURS {
+        Ok(n)
+    } else {
+        Err(Problem::AlertRetention {
+            min: retention_hours,
+            max: MAX_ALERT_RETENTION_HOURS,
+            got: n.to_string(),
+        })
+    }
 }
 
 /// Checks a distance.
@@ -215,6 +250,15 @@ impl Tunables {
                 }
             }
             Kind::Whole { min, max } => {
+                if key == "alert_retention_hours" {
+                    let n = v.parse::<u32>().map_err(|_| Problem::AlertRetention {
+                        min: t.retention_hours,
+                        max,
+                        got: v.to_owned(),
+                    })?;
+                    t.alert_retention_hours = Some(check_alert_retention(n, t.retention_hours)?);
+                    return Ok(t);
+                }
                 let i = v.parse::<i64>().map_err(|_| Problem::Whole {
                     min,
                     max,

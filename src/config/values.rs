@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::load::Validator;
 use super::raw::{Num, RawTunables};
 use super::settable::{self, Problem};
-use super::{ConfigError, Tunables};
+use super::{ConfigError, MAX_ALERT_RETENTION_HOURS, Tunables};
 
 static ENV_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Z_][A-Z0-9_]*$").expect("static regex"));
@@ -138,6 +138,30 @@ impl Validator<'_> {
                 .map_err(|p| self.invalid(&t.span(), &k("timezone"), p.to_string()))?,
             None => base.timezone,
         };
+        let retention_hours = self.tunable_whole(
+            &raw.retention_hours,
+            table,
+            "retention_hours",
+            base.retention_hours,
+        )?;
+        let alert_retention_hours = match &raw.alert_retention_hours {
+            None => base.alert_retention_hours,
+            Some(v) => {
+                let key = k("alert_retention_hours");
+                let problem = |got: String| Problem::AlertRetention {
+                    min: retention_hours,
+                    max: MAX_ALERT_RETENTION_HOURS,
+                    got,
+                };
+                let n = match *v.get_ref() {
+                    Num::Int(i) => u32::try_from(i).map_err(|_| problem(i.to_string())),
+                    other => Err(problem(other.as_f64().to_string())),
+                }
+                .and_then(|n| settable::check_alert_retention(n, retention_hours))
+                .map_err(|p| self.invalid(&v.span(), &key, p.to_string()))?;
+                Some(n)
+            }
+        };
         Ok(Tunables {
             dedupe_radius_m: self.positive(
                 &raw.dedupe_radius_m,
@@ -172,12 +196,8 @@ impl Validator<'_> {
                 "expiry_hours",
                 base.expiry_hours,
             )?,
-            retention_hours: self.tunable_whole(
-                &raw.retention_hours,
-                table,
-                "retention_hours",
-                base.retention_hours,
-            )?,
+            retention_hours,
+            alert_retention_hours,
             min_member_hours: self.tunable_whole(
                 &raw.min_member_hours,
                 table,

@@ -40,9 +40,61 @@ pub struct BotProcess {
     log: PathBuf,
 }
 
+/// A test's hold on a bot's clock (see [`crate::matrix::Clock::offset_file`]): the bot
+/// started with it sees the time moved ahead by what [`TestClock::advance`] adds, and
+/// runs its timers every second.
+#[derive(Debug)]
+pub struct TestClock {
+    file: PathBuf,
+    ahead: std::sync::Mutex<chrono::Duration>,
+}
+
+impl TestClock {
+    /// A clock at the real time, its offset kept in `file`.
+    pub fn new(file: PathBuf) -> Self {
+        Self {
+            file,
+            ahead: std::sync::Mutex::new(chrono::Duration::zero()),
+        }
+    }
+
+    /// Moves the bot's clock ahead by `by`.
+    pub fn advance(&self, by: chrono::Duration) -> Result<(), DevnetError> {
+        let mut ahead = self
+            .ahead
+            .lock()
+            .map_err(|_| DevnetError("test clock poisoned".into()))?;
+        *ahead += by;
+        // Written whole, then renamed: the bot never reads half a number.
+        let tmp = self.file.with_extension("tmp");
+        std::fs::write(&tmp, ahead.num_milliseconds().to_string())
+            .and_then(|()| std::fs::rename(&tmp, &self.file))
+            .map_err(|e| DevnetError(format!("test clock: {e}")))
+    }
+}
+
 impl BotProcess {
     /// Starts `neighborwatch run --config config`, appending its output to `log`.
     pub fn start(opts: &BotOptions<'_>, config: &Path, log: &Path) -> Result<Self, DevnetError> {
+        Self::start_clocked(opts, config, log, None)
+    }
+
+    /// Like [`BotProcess::start`], with the bot's clock in the test's hands.
+    pub fn start_with_clock(
+        opts: &BotOptions<'_>,
+        config: &Path,
+        log: &Path,
+        clock: &TestClock,
+    ) -> Result<Self, DevnetError> {
+        Self::start_clocked(opts, config, log, Some(clock))
+    }
+
+    fn start_clocked(
+        opts: &BotOptions<'_>,
+        config: &Path,
+        log: &Path,
+        clock: Option<&TestClock>,
+    ) -> Result<Self, DevnetError> {
         let e = |x: std::io::Error| DevnetError(format!("bot: {x}"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -60,6 +112,8 @@ impl BotProcess {
             .envs(opts.log_filter.map(|f| ("RUST_LOG", f)))
             .env_remove("RUST_BACKTRACE")
             .env("NEIGHBORWATCH_FAULT", opts.fault.unwrap_or(""))
+            .env_remove(crate::matrix::TEST_CLOCK_ENV)
+            .envs(clock.map(|c| (crate::matrix::TEST_CLOCK_ENV, &c.file)))
             .stdout(Stdio::from(out.try_clone().map_err(e)?))
             .stderr(Stdio::from(out))
             .spawn()

@@ -271,6 +271,7 @@ mod tests {
             near: None,
             relayed_to: Vec::new(),
             linked_rooms: Vec::new(),
+            faded: Vec::new(),
             drill: false,
             confirmed_by: None,
             closed_at: None,

@@ -21,6 +21,9 @@ pub enum ContentError {
     /// An edit or thread reply whose alert has not been sent (or was refused).
     #[error("the alert this update refers to has no event ID yet")]
     NoAlertEvent,
+    /// An effect that is not a message (a redaction).
+    #[error("not a message")]
+    NotAMessage,
 }
 
 fn base(m: &OutgoingMessage) -> serde_json::Map<String, Value> {
@@ -114,6 +117,7 @@ pub fn message_content(effect: &Effect, alert_event: Option<&str>) -> Result<Val
             );
             Value::Object(c)
         }
+        Effect::Fade { .. } => return Err(ContentError::NotAMessage),
     })
 }
 

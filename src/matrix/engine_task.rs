@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, info_span, warn};
 
+use super::clock::Clock;
 use super::inbound::Received;
 use super::{Stop, stopped};
 use crate::incident::Engine;
@@ -28,6 +28,10 @@ const MAX_GROUP: usize = 64;
 /// for the group, before the sender is told: nothing is sent that is not on disk. A
 /// crash before the flush loses those commits whole, inputs' "handled" marks included,
 /// so they are handled again on the next start.
+///
+/// The engine is given the time of `clock`; the timers run every 30 s (every second on
+/// a test's clock, which jumps).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn engine_task(
     engine: Engine<SledStore>,
     store: SledStore,
@@ -35,16 +39,23 @@ pub(super) async fn engine_task(
     ready: Arc<Notify>,
     after_sync: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
+    clock: Clock,
     mut stop: Stop,
 ) {
+    let every = if clock.is_test() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(30)
+    };
     let mut task = EngineTask {
         engine,
         store,
         ready,
         after_sync,
         metrics,
+        clock,
     };
-    let mut tick = tokio::time::interval(Duration::from_secs(30));
+    let mut tick = tokio::time::interval(every);
     loop {
         // Effects queued by each input handled (or timer run) in this group.
         let mut queued: Vec<usize> = Vec::new();
@@ -56,7 +67,7 @@ pub(super) async fn engine_task(
                 }
                 None => break,
             },
-            _ = tick.tick() => match task.engine.tick(Utc::now()) {
+            _ = tick.tick() => match task.engine.tick(task.clock.now()) {
                 Ok(e) => queued.push(e.len()),
                 Err(e) => warn!(error = %e, "timers not run; they run again on the next tick"),
             },
@@ -80,6 +91,7 @@ struct EngineTask {
     ready: Arc<Notify>,
     after_sync: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
+    clock: Clock,
 }
 
 impl EngineTask {
@@ -92,7 +104,7 @@ impl EngineTask {
         rx: &mut mpsc::UnboundedReceiver<Received>,
         queued: &mut Vec<usize>,
     ) -> usize {
-        if let Err(e) = self.engine.tick(Utc::now()) {
+        if let Err(e) = self.engine.tick(self.clock.now()) {
             warn!(error = %e, "timers not run; they run again on the next input");
         }
         let (mut next, mut handled) = (Some(first), 0);
@@ -100,7 +112,7 @@ impl EngineTask {
             self.after_sync.fetch_max(r.after_sync, Ordering::SeqCst);
             let span = info_span!("event", room = %r.msg.room);
             let _g = span.enter();
-            match self.engine.handle_received(&r.msg, Utc::now(), r.at) {
+            match self.engine.handle_received(&r.msg, self.clock.now(), r.at) {
                 Ok(e) => queued.push(e.len()),
                 Err(e) => warn!(
                     error = %e,
@@ -150,6 +162,7 @@ mod tests {
     use crate::model::ReporterKey;
     use crate::render::Catalogs;
     use crate::store::Store;
+    use chrono::Utc;
 
     fn report(n: usize) -> Received {
         let now = Utc::now();
@@ -203,6 +216,7 @@ mod tests {
             Arc::clone(&ready),
             Arc::new(AtomicU64::new(0)),
             metrics,
+            Clock::real(),
             stop,
         )
         .await;

@@ -12,6 +12,7 @@
 //! `content`.
 
 mod catch_up;
+mod clock;
 pub mod content;
 mod engine_task;
 pub mod inbound;
@@ -21,6 +22,7 @@ mod schedule;
 mod session;
 mod sync;
 
+pub use clock::{Clock, TEST_CLOCK_ENV};
 pub use inbound::{incoming, member_of, reaction, redaction};
 pub use outbound::FAULT_ENV;
 pub use session::{SESSION_FILE, Secrets, connect, read_session};
@@ -121,6 +123,23 @@ pub async fn run(
     secrets: Secrets,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ShellError> {
+    run_with(net, secrets, RunOptions::default(), shutdown).await
+}
+
+/// How to run the bot, beyond the network file and the secrets.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The time the engine is given ([`Clock::real`] by default).
+    pub clock: Clock,
+}
+
+/// [`run`], with `options`.
+pub async fn run_with(
+    net: Network,
+    secrets: Secrets,
+    options: RunOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ShellError> {
     let storage = net
         .storage
         .clone()
@@ -170,6 +189,7 @@ pub async fn run(
         Arc::clone(&outbox_ready),
         Arc::clone(&after_sync),
         Arc::clone(&metrics),
+        options.clock,
         engine_stop,
     ));
     // The sender task: drains the outbox, rooms side by side, each with its own backoff.

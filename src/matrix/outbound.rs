@@ -1,6 +1,7 @@
 //! Outbound: draining the durable outbox into the rooms.
 //!
-//! Owns: sending each queued effect with its transaction ID, oldest first per room;
+//! Owns: sending each queued effect with its transaction ID, oldest first per room
+//! (a fade: redacting, one by one, the bot's messages the store lists for it);
 //! retrying with backoff what failed for now (rate limits, server errors, lost
 //! connections, rooms not joined yet); dropping what the server refused for good, and
 //! saying so in the coordination room; refusing alerts for unencrypted rooms. An entry
@@ -20,7 +21,7 @@ use tokio::time::Instant;
 
 use matrix_sdk::{
     Client, RoomState,
-    ruma::{OwnedRoomId, OwnedTransactionId},
+    ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId},
 };
 use tokio::sync::Notify;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -121,6 +122,21 @@ async fn send_one(
     let Some(room) = client.get_room(&room_id) else {
         return Ok(SendOutcome::Later("not in the room yet".into()));
     };
+    if let Effect::Fade { incident, .. } = effect {
+        if matches!(room.state(), RoomState::Left | RoomState::Banned) {
+            // Out of the room for good: its messages there can no longer be redacted by
+            // the bot, and waiting would keep the incident for ever.
+            warn!(room = %room_id, "the bot left a room; its messages there stay unredacted");
+            for event in store.sent_events(incident, room_id.as_str())? {
+                store.redacted(incident, room_id.as_str(), &event)?;
+            }
+            store.outbox_sent(seq, None)?;
+            return Ok(SendOutcome::Dropped);
+        }
+        if room.state() == RoomState::Joined {
+            return fade(store, &room, seq, incident).await;
+        }
+    }
     if room.state() != RoomState::Joined {
         return Ok(SendOutcome::Later("not joined yet".into()));
     }
@@ -192,6 +208,52 @@ async fn send_one(
     }
 }
 
+/// The transaction ID of the redaction of the bot's message `event_id`: derived from the
+/// event (which is redacted once), so a redaction sent again after a crash is
+/// recognised by the homeserver.
+fn redaction_txn(event_id: &str) -> OwnedTransactionId {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(event_id.as_bytes());
+    format!("nwfade{}", hex::encode(&h[..12])).into()
+}
+
+/// Redacts the bot's messages about `incident` in `room`, one by one, each leaving the
+/// store's list once the server accepted it (or refused it for good: the event is gone,
+/// or not the bot's to redact); the entry leaves the outbox when the list is empty. A
+/// failure keeps the rest for a retry: after a crash too, nothing is redacted twice.
+async fn fade(
+    store: &mut SledStore,
+    room: &matrix_sdk::Room,
+    seq: u64,
+    incident: &IncidentId,
+) -> Result<SendOutcome, ShellError> {
+    let room_id = room.room_id().as_str().to_owned();
+    for event in store.sent_events(incident, &room_id)? {
+        let Ok(event_id) = OwnedEventId::try_from(event.as_str()) else {
+            store.redacted(incident, &room_id, &event)?;
+            continue;
+        };
+        match room
+            .redact(&event_id, None, Some(redaction_txn(&event)))
+            .await
+        {
+            Ok(_) => store.redacted(incident, &room_id, &event)?,
+            Err(e)
+                if e.as_client_api_error().is_some_and(|api| {
+                    api.status_code.is_client_error() && api.status_code.as_u16() != 429
+                }) =>
+            {
+                warn!(room = %room_id, error = %e, "the server refused a redaction for good; skipped");
+                store.redacted(incident, &room_id, &event)?;
+            }
+            Err(e) => return Ok(SendOutcome::Later(e.to_string())),
+        }
+    }
+    debug!(room = %room_id, "the bot's messages about an incident are redacted");
+    store.outbox_sent(seq, None)?;
+    Ok(SendOutcome::Sent)
+}
+
 /// Fault injection for crash tests: with `NEIGHBORWATCH_FAULT=hold-outbox` the sender
 /// sends nothing, so a test can kill the bot between a commit and its sends.
 pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
@@ -214,6 +276,7 @@ fn kind(effect: &Effect) -> &'static str {
         Effect::Edit { .. } | Effect::ThreadReply { .. } | Effect::Location { .. } => "update",
         Effect::Reply { .. } => "reply",
         Effect::Notice { .. } => "notice",
+        Effect::Fade { .. } => "redaction",
     }
 }
 

@@ -288,6 +288,10 @@ pub struct Incident {
     /// with real reports and never counts in statistics; all clear a minute after.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub drill: bool,
+    /// Rooms where the bot's messages about it were set to be redacted (once closed, at
+    /// the room's `alert_retention_hours`): never twice. Emptied if it opens again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faded: Vec<Arc<str>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -332,6 +336,7 @@ impl Incident {
                 self.confirmed_by = by.or(self.confirmed_by);
                 self.confirmed_at.get_or_insert(now);
                 self.closed_at = None;
+                self.faded = Vec::new();
             }
             Status::FalseAlarm | Status::Resolved => self.closed_at = Some(now),
             Status::Unverified | Status::Expired => {}
@@ -357,6 +362,16 @@ impl Incident {
             }
         }
         changed
+    }
+
+    /// When it closed (`None` while open): a verifier's false alarm or all clear, or
+    /// its expiry (the last change of an expired incident).
+    pub fn closed(&self) -> Option<DateTime<Utc>> {
+        if self.status.is_open() {
+            None
+        } else {
+            Some(self.closed_at.unwrap_or(self.updated_at))
+        }
     }
 
     /// The tag carried by messages about this incident.
@@ -407,6 +422,7 @@ impl Incident {
             relayed_to,
             linked_rooms,
             drill,
+            faded,
         } = self;
         Self {
             id: *id,
@@ -432,6 +448,7 @@ impl Incident {
             relayed_to: relayed_to.clone(),
             linked_rooms: linked_rooms.clone(),
             drill: *drill,
+            faded: faded.clone(),
         }
     }
 

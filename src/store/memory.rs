@@ -1,7 +1,7 @@
 //! In-memory store: for tests, benchmarks and replays without `--store`.
 
-use std::collections::BTreeMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -10,7 +10,9 @@ use hashbrown::hash_table::Entry as TableEntry;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
-use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, gap};
+use super::{
+    Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, dropped_with, fades, gap,
+};
 use crate::config::RoomSetting;
 use crate::links::Link;
 use crate::model::{Incident, IncidentId, PendingReport, ReportRecord};
@@ -27,6 +29,8 @@ pub struct MemoryStore {
     outbox_next: u64,
     alerts: BTreeMap<(IncidentId, String), String>,
     events: FxHashMap<String, IncidentId>,
+    /// The bot's messages not redacted yet: (incident, room, event ID).
+    sent: BTreeSet<(IncidentId, String, String)>,
     settings: BTreeMap<(String, String), RoomSetting>,
     links: BTreeMap<String, Link>,
     refusals: BTreeMap<(String, i64), RefusalCount>,
@@ -170,6 +174,11 @@ impl Store for MemoryStore {
             }
             self.alerts.retain(|(id, _), _| !gone.contains(id));
             self.events.retain(|_, id| !gone.contains(id));
+            let fading = fades(self.outbox.values().chain(&batch.outbox));
+            self.sent.retain(|(id, room, _)| {
+                !gone.contains(id) || fading.iter().any(|(i, r)| i == id && r == room)
+            });
+            self.outbox.retain(|_, e| !dropped_with(&e.effect, gone));
         }
         for p in batch.pending_put {
             self.pending.insert(p.event_id.clone(), p);
@@ -228,6 +237,39 @@ impl Store for MemoryStore {
                 .insert((*s.incident, s.room.to_owned()), s.event_id.to_owned());
         }
         self.events.insert(s.event_id.to_owned(), *s.incident);
+        self.sent
+            .insert((*s.incident, s.room.to_owned(), s.event_id.to_owned()));
+        Ok(())
+    }
+
+    fn sent_events(&self, incident: &IncidentId, room: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .sent
+            .iter()
+            .filter(|(i, r, _)| i == incident && r == room)
+            .map(|(_, _, e)| e.clone())
+            .collect())
+    }
+
+    fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError> {
+        let mut rooms: Vec<String> = self
+            .sent
+            .iter()
+            .filter(|(i, _, _)| i == incident)
+            .map(|(_, r, _)| r.clone())
+            .collect();
+        rooms.dedup();
+        Ok(rooms)
+    }
+
+    fn redacted(
+        &mut self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        self.sent
+            .remove(&(*incident, room.to_owned(), event_id.to_owned()));
         Ok(())
     }
 

@@ -2,16 +2,17 @@
 //! implementation that pass the same contract tests.
 //!
 //! Owns: persistence of incidents, pending reports, handled event IDs, the ID counter,
-//! the settings changed from rooms, the relay links and the refusal counts; every commit
-//! is atomic; what is deleted is gone from the files too ([`shred`]); the files that
-//! hold secrets are sealed under the store passphrase ([`vault`]). Must not touch:
+//! the settings changed from rooms, the relay links, the refusal counts, the outbox and
+//! the bot's sent messages per incident and room until redacted; every commit is atomic;
+//! what is deleted is gone from the files too ([`shred`]); the files that hold secrets
+//! are sealed under the store passphrase ([`vault`]). Must not touch:
 //! decisions (the engine makes them), Matrix.
 
 mod memory;
 pub mod shred;
 mod sled_store;
-pub mod waiting;
 pub mod vault;
+pub mod waiting;
 
 pub use memory::MemoryStore;
 pub use sled_store::SledStore;
@@ -95,9 +96,12 @@ pub struct Batch {
     /// Pending reports (by event ID) to delete.
     pub pending_delete: Vec<Arc<str>>,
     /// Incidents to delete, with all their reports and everything the store keeps
-    /// about them: their alerts' event IDs and the event map's entries for the bot's
-    /// messages about them (an unconfirmed incident whose every report was withdrawn; a
-    /// closed incident past the statistics window).
+    /// about them: their alerts' event IDs, the event map's entries for the bot's
+    /// messages about them, the outbox entries still queued about them (an unconfirmed
+    /// incident whose every report was withdrawn; a closed incident past the statistics
+    /// window). Two things stay until they are done: outbox entries that redact the
+    /// bot's messages ([`Effect::Fade`]), queued before or in this batch, and the list
+    /// of those messages in the rooms they redact ([`Store::sent_events`]).
     pub incidents_delete: Vec<IncidentId>,
     /// New value of the incident counter.
     pub next_seq: Option<u64>,
@@ -154,8 +158,9 @@ pub struct OutboxEntry {
 }
 
 /// A message the server accepted, about an incident: the store remembers which incident
-/// each of the bot's events is about (reactions to any of them act on it) and, for an
-/// alert, its event ID per room (edits and thread replies refer to it).
+/// each of the bot's events is about (reactions to any of them act on it), for an
+/// alert its event ID per room (edits and thread replies refer to it), and every such
+/// event per incident and room until it is redacted ([`Store::sent_events`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sent<'a> {
     /// The incident.
@@ -179,6 +184,7 @@ impl<'a> Sent<'a> {
             | Effect::Notice { message, .. }
             | Effect::Edit { message, .. }
             | Effect::ThreadReply { message, .. } => (message.incident.as_ref()?, false),
+            Effect::Fade { .. } => return None,
         };
         Some(Self {
             incident: &incident.id,
@@ -250,12 +256,43 @@ pub trait Store {
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError>;
     /// The incident one of the bot's messages is about.
     fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError>;
+    /// The bot's messages about `incident` in `room` not redacted yet (event IDs, in no
+    /// particular order).
+    fn sent_events(&self, incident: &IncidentId, room: &str) -> Result<Vec<String>, StoreError>;
+    /// The rooms holding messages of the bot about `incident` not redacted yet.
+    fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError>;
+    /// Notes that the bot's message `event_id` about `incident` in `room` is redacted:
+    /// it leaves [`Store::sent_events`]. Flushed at once (a redaction is never sent
+    /// twice, even after a crash).
+    fn redacted(
+        &mut self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError>;
     /// Makes what was deleted or replaced unrecoverable from the files too (the engine
     /// calls it hourly, after purging report text). Nothing to do for a store that keeps
     /// no old copies.
     fn shred(&mut self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+/// Whether an outbox entry leaves with the deleted incidents `gone` (every entry about
+/// one of them but its redactions).
+fn dropped_with(effect: &Effect, gone: &[IncidentId]) -> bool {
+    !matches!(effect, Effect::Fade { .. }) && effect.incident().is_some_and(|id| gone.contains(id))
+}
+
+/// The (incident, room) pairs of the redactions queued in `entries`.
+fn fades<'a>(entries: impl IntoIterator<Item = &'a OutboxEntry>) -> Vec<(IncidentId, String)> {
+    entries
+        .into_iter()
+        .filter_map(|e| match &e.effect {
+            Effect::Fade { room, incident } => Some((*incident, room.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The error for a write that would leave a hole in an incident's reports.

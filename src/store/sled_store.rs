@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use super::shred::Sealer;
-use super::waiting::{self, WaitingEvents};
 use super::vault::Vault;
+use super::waiting::{self, WaitingEvents};
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Batch, Queued, Sent, Snapshot, Store, StoreError};
+use super::{Batch, OutboxEntry, Queued, Sent, Snapshot, Store, StoreError, dropped_with, fades};
 use rustc_hash::FxHashMap as HashMap;
 
 use crate::model::{Incident, IncidentId};
@@ -36,6 +36,26 @@ const SETTING: &str = "setting/";
 const LINK: &str = "link/";
 /// `refusal/<neighborhood>/<hour, ms since 1970>` → refusals counted in that hour.
 const REFUSAL: &str = "refusal/";
+/// `sent/<incident>/<room>\0<event id>` → nothing: a message of the bot about the
+/// incident, not redacted yet.
+const SENT: &str = "sent/";
+
+/// The prefix of the `sent/` records of `incident` (in `room`, when given).
+fn sent_prefix(incident: &IncidentId, room: Option<&str>) -> Vec<u8> {
+    let mut k = key(SENT, incident.as_str());
+    k.push(b'/');
+    if let Some(room) = room {
+        k.extend_from_slice(room.as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+fn sent_key(incident: &IncidentId, room: &str, event_id: &str) -> Vec<u8> {
+    let mut k = sent_prefix(incident, Some(room));
+    k.extend_from_slice(event_id.as_bytes());
+    k
+}
 
 fn refusal_key(neighborhood: &str, hour_ms: i64) -> Vec<u8> {
     self::key(REFUSAL, &format!("{neighborhood}/{hour_ms}"))
@@ -220,17 +240,42 @@ impl SledStore {
     }
 
     /// Deletes, in `b`, the incidents `gone` with everything keyed by them: their
-    /// reports, their alerts' event IDs (`alert/<incident>/…`) and the `event/` entries
-    /// naming them (found by reading the event map: it is not keyed by incident).
-    fn remove_incidents(&self, b: &mut sled::Batch, gone: &[IncidentId]) -> Result<(), StoreError> {
+    /// reports, their alerts' event IDs (`alert/<incident>/…`), the `event/` entries
+    /// naming them (found by reading the event map: it is not keyed by incident), and
+    /// the outbox entries about them queued before (`adding` is this batch's). Their
+    /// redactions stay, with the `sent/` records of the rooms they redact.
+    fn remove_incidents(
+        &self,
+        b: &mut sled::Batch,
+        gone: &[IncidentId],
+        adding: &[OutboxEntry],
+    ) -> Result<(), StoreError> {
         if gone.is_empty() {
             return Ok(());
         }
+        let queued = self.outbox()?;
+        for q in &queued {
+            if dropped_with(&q.entry.effect, gone) {
+                b.remove(outbox_key(q.seq));
+            }
+        }
+        let fading = fades(queued.iter().map(|q| &q.entry).chain(adding));
         for id in gone {
             self.remove_reports_from(b, id, 0)?;
             b.remove(key(INCIDENT, id.as_str()));
             for entry in self.tree.scan_prefix(alert_key(id, "")) {
                 b.remove(entry?.0);
+            }
+            let kept: Vec<Vec<u8>> = fading
+                .iter()
+                .filter(|(i, _)| i == id)
+                .map(|(_, room)| sent_prefix(id, Some(room)))
+                .collect();
+            for entry in self.tree.scan_prefix(sent_prefix(id, None)) {
+                let k = entry?.0;
+                if !kept.iter().any(|p| k.starts_with(p)) {
+                    b.remove(k);
+                }
             }
         }
         for entry in self.tree.scan_prefix(EVENT.as_bytes()) {
@@ -248,6 +293,7 @@ impl SledStore {
             b.insert(alert_key(s.incident, s.room), s.event_id.as_bytes());
         }
         b.insert(key(EVENT, s.event_id), s.incident.as_str().as_bytes());
+        b.insert(sent_key(s.incident, s.room, s.event_id), &[][..]);
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
@@ -353,7 +399,7 @@ impl Store for SledStore {
             // The incident's own record holds everything but its reports.
             b.insert(key(INCIDENT, head.id.as_str()), self.encode(&head)?);
         }
-        self.remove_incidents(&mut b, &batch.incidents_delete)?;
+        self.remove_incidents(&mut b, &batch.incidents_delete, &batch.outbox)?;
         for p in &batch.pending_put {
             b.insert(key(PENDING, &p.event_id), self.encode(p)?);
         }
@@ -473,6 +519,40 @@ impl Store for SledStore {
                     reason: "not an incident ID".into(),
                 }),
         }
+    }
+
+    fn sent_events(&self, incident: &IncidentId, room: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = sent_prefix(incident, Some(room));
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|r| Ok(String::from_utf8_lossy(&r?.0[prefix.len()..]).into_owned()))
+            .collect()
+    }
+
+    fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError> {
+        let prefix = sent_prefix(incident, None);
+        let mut rooms: Vec<String> = Vec::new();
+        for r in self.tree.scan_prefix(&prefix) {
+            let k = r?.0;
+            let rest = &k[prefix.len()..];
+            let end = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
+            let room = String::from_utf8_lossy(&rest[..end]);
+            if rooms.last().is_none_or(|l| *l != room) {
+                rooms.push(room.into_owned());
+            }
+        }
+        Ok(rooms)
+    }
+
+    fn redacted(
+        &mut self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        self.tree.remove(sent_key(incident, room, event_id))?;
+        self.tree.flush()?;
+        Ok(())
     }
 
     fn alert_event(&self, incident: &IncidentId, room: &str) -> Result<Option<String>, StoreError> {

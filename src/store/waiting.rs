@@ -219,7 +219,8 @@ mod tests {
     fn a_waiting_event_is_forgotten_once_its_rooms_retention_has_passed() {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::open(dir.path().join("db")).unwrap();
-        let w = WaitingEvents::open(&db, Sealer::open(&dir.path().join("db"), &vault()).unwrap()).unwrap();
+        let w = WaitingEvents::open(&db, Sealer::open(&dir.path().join("db"), &vault()).unwrap())
+            .unwrap();
         let hour = 3_600_000;
         let sent = |ts: i64| format!(r#"{{"origin_server_ts":{ts}}}"#);
         w.keep("!short:hs", "$a", &sent(0)).unwrap();

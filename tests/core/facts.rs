@@ -46,6 +46,7 @@ fn bodies<'a>(effects: &'a [Effect], event: &str) -> Vec<(&'a str, &'a str, bool
                 (room.as_str(), message.body.as_str(), false)
             }
             Effect::Location { room, body, .. } => (room.as_str(), body.as_str(), false),
+            Effect::Fade { room, .. } => (room.as_str(), "", false),
         })
         .collect()
 }

@@ -62,6 +62,7 @@ fn stored_incident(seq: u64, reports: u32) -> Incident {
         near: None,
         relayed_to: vec!["!a:x".into(), "!b:x".into()],
         linked_rooms: Vec::new(),
+        faded: Vec::new(),
         drill: false,
     }
 }

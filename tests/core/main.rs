@@ -3,6 +3,7 @@
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
 mod facts;
+mod fade;
 mod flood;
 mod keep_less;
 mod lifecycle;

@@ -266,6 +266,10 @@ fn a_value_typed_in_a_room_meets_the_network_files_rules_and_words() {
         ("dedupe_window_min", &["0", "1441", "1440"]),
         ("expiry_hours", &["337", "336"]),
         ("retention_hours", &["2161", "2160"]),
+        (
+            "alert_retention_hours",
+            &["23", "24", "672", "673", "-1", "2.5"],
+        ),
         ("min_member_hours", &["-1", "0", "2160", "2161"]),
         ("max_reports_per_10min", &["0", "1000", "1001"]),
         ("language", &["\"xx\"", "\"es\""]),
@@ -310,6 +314,14 @@ fn a_value_typed_in_a_room_meets_the_network_files_rules_and_words() {
                             ("problem.timezone", vec![("got", got.clone())])
                         }
                         Problem::Center { got } => ("problem.center", vec![("got", got.clone())]),
+                        Problem::AlertRetention { min, max, got } => (
+                            "problem.alert_retention",
+                            vec![
+                                ("min", min.to_string()),
+                                ("max", max.to_string()),
+                                ("got", got.clone()),
+                            ],
+                        ),
                     };
                     let a: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
                     assert_eq!(

@@ -41,6 +41,7 @@ fn incident(seq: u64, status: Status) -> Incident {
         near: None,
         relayed_to: vec!["!r:x".into()],
         linked_rooms: vec!["!r:x".into()],
+        faded: Vec::new(),
         drill: false,
     }
 }
@@ -854,6 +855,20 @@ impl Store for FailingStore {
     fn event_incident(&self, event_id: &str) -> Result<Option<IncidentId>, StoreError> {
         self.inner.event_incident(event_id)
     }
+    fn sent_events(&self, incident: &IncidentId, room: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.sent_events(incident, room)
+    }
+    fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError> {
+        self.inner.sent_rooms(incident)
+    }
+    fn redacted(
+        &mut self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.redacted(incident, room, event_id)
+    }
 }
 
 /// An engine over the example network whose store fails while the returned switch is
@@ -1231,4 +1246,122 @@ fn records_an_older_version_stored_in_the_clear_still_load_and_get_sealed() {
         let store = reopen(store);
         assert_eq!(store.load().unwrap().settings, vec![s]);
     });
+}
+
+/// The bot's messages about each incident, listed per room until redacted; deleting an
+/// incident drops what was queued about it, but not its redactions nor the list they
+/// work from.
+fn sent_contract<S: Store>(mut store: S, reopen: impl Fn(S) -> S) {
+    use neighborwatch::effect::Effect;
+    use neighborwatch::store::OutboxEntry;
+    let (i0, i1) = (IncidentId::from_seq(0), IncidentId::from_seq(1));
+    store
+        .commit(Batch {
+            incidents: smallvec::smallvec![
+                IncidentWrite::whole(incident(0, Status::Resolved)),
+                IncidentWrite::whole(incident(1, Status::Expired)),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    let sent = |incident, room, event_id, alert| Sent {
+        incident,
+        room,
+        event_id,
+        alert,
+    };
+    store
+        .note_sent(sent(&i0, "!a:x", "$alert-a", true))
+        .unwrap();
+    store
+        .note_sent(sent(&i0, "!a:x", "$edit-a", false))
+        .unwrap();
+    store
+        .note_sent(sent(&i0, "!b:y", "$alert-b", true))
+        .unwrap();
+    store.note_sent(sent(&i1, "!a:x", "$other", true)).unwrap();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(store.sent_rooms(&i0).unwrap()), ["!a:x", "!b:y"]);
+    assert_eq!(
+        sorted(store.sent_events(&i0, "!a:x").unwrap()),
+        ["$alert-a", "$edit-a"]
+    );
+    store.redacted(&i0, "!a:x", "$edit-a").unwrap();
+    let mut store = reopen(store);
+    assert_eq!(
+        store.sent_events(&i0, "!a:x").unwrap(),
+        ["$alert-a"],
+        "a redacted message leaves the list, for good"
+    );
+    let location = |id: u64, room: &str| Effect::Location {
+        room: room.into(),
+        incident: incident(id, Status::Confirmed).tag(),
+        geo_uri: "geo:37.8,-122.27".into(),
+        body: "here".into(),
+    };
+    let fade = |id: IncidentId, room: &str| Effect::Fade {
+        room: room.into(),
+        incident: id,
+    };
+    let entry = |txn: &str, effect| OutboxEntry {
+        txn_id: txn.into(),
+        at_ms: 0,
+        effect,
+    };
+    store
+        .commit(Batch {
+            outbox: vec![
+                entry("fade0a", fade(i0, "!a:x")),
+                entry("loc0b", location(0, "!b:y")),
+                entry("loc1a", location(1, "!a:x")),
+            ],
+            ..Batch::default()
+        })
+        .unwrap();
+    // Incident 0 is deleted: what was queued about it goes, but its redaction in !a and
+    // the messages it redacts stay; nothing of incident 1 changes.
+    store
+        .commit(Batch {
+            incidents_delete: vec![i0],
+            ..Batch::default()
+        })
+        .unwrap();
+    let mut store = reopen(store);
+    let txns = |s: &S| -> Vec<String> {
+        s.outbox()
+            .unwrap()
+            .into_iter()
+            .map(|q| q.entry.txn_id)
+            .collect()
+    };
+    assert_eq!(txns(&store), ["fade0a", "loc1a"]);
+    assert_eq!(store.sent_rooms(&i0).unwrap(), ["!a:x"]);
+    assert_eq!(store.sent_events(&i0, "!a:x").unwrap(), ["$alert-a"]);
+    assert!(store.sent_events(&i0, "!b:y").unwrap().is_empty());
+    assert_eq!(store.sent_events(&i1, "!a:x").unwrap(), ["$other"]);
+    // A redaction queued with the deletion keeps its list too.
+    store
+        .commit(Batch {
+            incidents_delete: vec![i1],
+            outbox: vec![entry("fade1a", fade(i1, "!a:x"))],
+            ..Batch::default()
+        })
+        .unwrap();
+    let store = reopen(store);
+    assert_eq!(txns(&store), ["fade0a", "fade1a"]);
+    assert_eq!(store.sent_events(&i1, "!a:x").unwrap(), ["$other"]);
+    assert!(store.load().unwrap().incidents.is_empty());
+}
+
+#[test]
+fn memory_store_lists_the_bots_messages_until_redacted() {
+    sent_contract(MemoryStore::new(), |s| s);
+}
+
+#[test]
+fn sled_store_lists_the_bots_messages_until_redacted() {
+    on_sled(|store, reopen| sent_contract(store, reopen));
 }

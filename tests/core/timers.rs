@@ -44,6 +44,7 @@ fn shapes(effects: &[Effect]) -> Vec<(&'static str, String, String)> {
             Effect::Location { room, body, .. } => ("location", room.clone(), body.clone()),
             Effect::Edit { room, message } => ("edit", room.clone(), message.body.clone()),
             Effect::ThreadReply { room, message } => ("thread", room.clone(), message.body.clone()),
+            Effect::Fade { room, .. } => ("fade", room.clone(), String::new()),
         })
         .collect()
 }

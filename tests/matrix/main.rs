@@ -16,6 +16,8 @@ use neighborwatch::devnet::proxy::{Mode as ProxyMode, Proxy};
 use neighborwatch::devnet::synapse::{self, Synapse};
 
 mod data_dir;
+mod fade;
+
 const PASSWORD: &str = "correct-horse-battery";
 
 mod downtime;

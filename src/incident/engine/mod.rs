@@ -11,11 +11,13 @@
 //! - `verify`: verifier actions, reactions, retractions;
 //! - `admin`: `!nw` commands, decided by [`crate::admin`] and applied here;
 //! - `alerts`: relays, alert updates and the one status transition;
-//! - `timers`: expiry, retention, stale pending reports, hourly bookkeeping.
+//! - `timers`: expiry, retention, stale pending reports, hourly bookkeeping;
+//! - `fade`: when the bot's messages about a closed incident are redacted.
 
 mod admin;
 mod alerts;
 mod budget;
+mod fade;
 mod input;
 mod reports;
 mod timers;
@@ -635,8 +637,15 @@ impl<S: Store> Engine<S> {
     /// Remembers that the bot's message `effect` was sent as `event_id`, so reactions to
     /// it act on its incident (the Matrix shell does this through the outbox; offline
     /// replay calls it for every effect).
+    ///
+    /// A redaction ([`Effect::Fade`]) is taken as done: the bot's messages it redacts
+    /// leave the store's list.
     pub fn mark_sent(&mut self, effect: &Effect, event_id: &str) -> Result<(), EngineError> {
-        if let Some(sent) = crate::store::Sent::of(effect, event_id) {
+        if let Effect::Fade { room, incident } = effect {
+            for e in self.store.sent_events(incident, room)? {
+                self.store.redacted(incident, room, &e)?;
+            }
+        } else if let Some(sent) = crate::store::Sent::of(effect, event_id) {
             self.store.note_sent(sent)?;
         }
         Ok(())

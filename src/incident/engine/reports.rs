@@ -376,6 +376,7 @@ impl<S: Store> Engine<S> {
             near: None,
             relayed_to: Vec::new(),
             linked_rooms: Vec::new(),
+            faded: Vec::new(),
             drill: r.standing.drill,
         };
         (self.incidents.insert(inc), true)

@@ -42,6 +42,11 @@ impl<S: Store> Engine<S> {
             if let Some(r) = inc.reports.iter().find(|r| r.text.is_some()) {
                 note(r.received_at + Duration::hours(i64::from(s.retention_hours)));
             }
+            if !inc.status.is_open() {
+                for (_, t) in self.fades_ahead(inc) {
+                    note(t);
+                }
+            }
         }
         for p in &self.pending {
             let s = self.net.settings_of_room(&p.room);
@@ -115,7 +120,16 @@ impl<S: Store> Engine<S> {
                 debug!(forgotten, "old refusal counts forgotten");
             }
             self.scrub_closed(now)?;
-            self.delete_closed(now)?;
+            let late = self.delete_closed(now)?;
+            if !late.is_empty() {
+                let mut tx = Tx::new(format!("late-fade/{}", now.timestamp_millis()).into());
+                tx.decisions = late;
+                let mut c = self.commit(tx, now, word)?;
+                let rest = self.timers(now, false, word)?;
+                c.decisions.extend(rest.decisions);
+                c.effects.extend(rest.effects);
+                return Ok(c);
+            }
         }
         if self.next_due.is_none_or(|d| now < d) {
             return Ok(Committed {
@@ -128,9 +142,21 @@ impl<S: Store> Engine<S> {
         let mut ids: Vec<(IncidentId, usize)> = self.incidents.ids().collect();
         ids.sort_unstable();
         for (id, key) in ids {
+            let fades = match self.incidents.in_slot(key) {
+                Some(inc) if !inc.status.is_open() => self.fades_due(inc, now),
+                _ => Vec::new(),
+            };
             let Some(mut inc) = self.incidents.at_mut(key) else {
                 continue;
             };
+            if !fades.is_empty() {
+                // Once per room: the incident records it, in this tick's commit.
+                for room in fades {
+                    inc.faded.push(Arc::clone(&room));
+                    tx.decisions.push(Decision::Fade { room, incident: id });
+                }
+                tx.touch(id, key, inc.reports.len());
+            }
             let s = net.settings(&inc.neighborhood);
             let drill_over = inc.drill
                 && inc.status.is_open()
@@ -191,10 +217,12 @@ impl<S: Store> Engine<S> {
         // Closed incidents whose text is gone stay in the store only (those purged by this
         // very tick too, now that their write is committed: no later timer may be due to
         // come back for them).
+        // Those whose messages are still to fade stay in memory until they have.
         let closed: Vec<IncidentId> = self
             .incidents
             .values()
             .filter(|i| !i.status.is_open() && i.reports.iter().all(|r| r.text.is_none()))
+            .filter(|i| self.fades_ahead(i).is_empty())
             .map(|i| i.id)
             .collect();
         for id in closed {
@@ -250,7 +278,11 @@ impl<S: Store> Engine<S> {
     /// reports, their alerts' event IDs, the event map's entries for the bot's messages
     /// about them). The numbers of `!nw stats` do not change: they go by the first
     /// sighting, older still, and were forgotten already.
-    fn delete_closed(&mut self, now: DateTime<Utc>) -> Result<(), EngineError> {
+    ///
+    /// Returns the fades of messages the bot sent about such an incident after its rooms
+    /// had faded (an answer to a late command), which keep it in the store until they
+    /// are redacted too.
+    fn delete_closed(&mut self, now: DateTime<Utc>) -> Result<Vec<Decision>, EngineError> {
         let before = now - Duration::hours(i64::from(MAX_STATS_HOURS));
         let mut gone: Vec<IncidentId> = self
             .resting
@@ -264,11 +296,15 @@ impl<S: Store> Engine<S> {
                 .filter(|i| !i.status.is_open() && last_change(i) < before)
                 .map(|i| i.id),
         );
-        if gone.is_empty() {
-            return Ok(());
-        }
+        // Never before the bot's messages about it are redacted: they are kept till then.
         gone.sort_unstable();
         gone.dedup();
+        let (pending, gone): (Vec<IncidentId>, Vec<IncidentId>) =
+            gone.into_iter().partition(|id| self.redactions_pending(id));
+        let late = self.late_fades(&pending)?;
+        if gone.is_empty() {
+            return Ok(late);
+        }
         self.store.commit(Batch {
             at_ms: now.timestamp_millis(),
             incidents_delete: gone.clone(),
@@ -285,6 +321,6 @@ impl<S: Store> Engine<S> {
             deleted = gone.len(),
             "closed incidents past the statistics window deleted"
         );
-        Ok(())
+        Ok(late)
     }
 }

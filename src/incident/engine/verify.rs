@@ -179,6 +179,9 @@ impl<S: Store> Engine<S> {
         }
         if status.is_open() {
             self.note_due(due);
+        } else {
+            let fade = now + self.soonest_fade();
+            self.note_due(fade);
         }
         rooms
     }
@@ -214,6 +217,7 @@ impl<S: Store> Engine<S> {
             drop(inc);
             self.incidents.remove(&id);
             tx.batch.incidents_delete.push(id);
+            self.fade_now(tx, id);
             debug!("an unconfirmed incident lost its only report; closed");
             return;
         }

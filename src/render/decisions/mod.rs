@@ -122,8 +122,8 @@ pub fn render_decisions<'i>(
     out
 }
 
-/// Words one decision, through the file of its family.
-fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
+/// Words an answer to a report (or to a message taken for one).
+fn word_answer_to_report(cx: &mut Cx<'_, '_>, d: &Decision) {
     match d {
         Decision::Ack {
             room,
@@ -167,6 +167,20 @@ fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
             reports::not_in_network(cx, room, in_reply_to)
         }
         Decision::SlowDown { room, in_reply_to } => reports::slow_down(cx, room, in_reply_to),
+        _ => {}
+    }
+}
+
+/// Words one decision, through the file of its family.
+fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
+    match d {
+        Decision::Ack { .. }
+        | Decision::Rejected { .. }
+        | Decision::Unresolved { .. }
+        | Decision::TooOld { .. }
+        | Decision::Undecryptable { .. }
+        | Decision::NotInNetwork { .. }
+        | Decision::SlowDown { .. } => word_answer_to_report(cx, d),
         Decision::ActionDone {
             room,
             in_reply_to,
@@ -268,6 +282,10 @@ fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
             in_reply_to,
             given,
         } => stats::stats_usage(cx, room, in_reply_to, given),
+        Decision::Fade { room, incident } => cx.out.push(Effect::Fade {
+            room: room.to_string(),
+            incident: *incident,
+        }),
     }
 }
 
@@ -276,6 +294,7 @@ fn mark_drill(e: &mut Effect, prefix: &str) {
     let escaped = html_escape::encode_safe(prefix);
     match e {
         Effect::Location { body, .. } => *body = format!("{prefix}{body}"),
+        Effect::Fade { .. } => {}
         Effect::Relay { message, .. }
         | Effect::Reply { message, .. }
         | Effect::Notice { message, .. }

@@ -164,5 +164,13 @@ pub(super) fn problem_words(r: &Renderer<'_>, p: &Problem) -> String {
         }
         Problem::Timezone { got } => r.plain("problem.timezone", &[("got", got)]),
         Problem::Center { got } => r.plain("problem.center", &[("got", got)]),
+        Problem::AlertRetention { min, max, got } => r.plain(
+            "problem.alert_retention",
+            &[
+                ("min", &min.to_string()),
+                ("max", &max.to_string()),
+                ("got", got),
+            ],
+        ),
     }
 }
