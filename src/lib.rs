@@ -58,6 +58,7 @@
 #![recursion_limit = "256"]
 
 pub mod admin;
+pub mod authority;
 pub mod budget;
 pub mod catalog;
 pub mod command;
