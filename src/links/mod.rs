@@ -5,8 +5,8 @@
 //! reported, never further.
 //!
 //! Owns: the link records and their state machine, as pure functions over plain data.
-//! Must not touch: rooms and power levels (the engine says which neighborhood and whether
-//! an admin acts), storage, wording.
+//! Must not touch: rooms and power levels (the engine says which neighborhood and room
+//! an admin acts from, and checked that they are an admin there), storage, wording.
 
 use serde::{Deserialize, Serialize};
 
