@@ -596,7 +596,12 @@ impl Decision {
             Self::AdminOnly { room, .. } | Self::ActionRefused { room, .. } => Some(room),
             Self::LinkReply {
                 room,
-                outcome: LinkOutcome::Refused(LinkRefusal::OtherSide { .. } | LinkRefusal::NotASide),
+                outcome:
+                    LinkOutcome::Refused(
+                        LinkRefusal::OtherSide { .. }
+                        | LinkRefusal::OtherRoom { .. }
+                        | LinkRefusal::NotASide,
+                    ),
                 ..
             } => Some(room),
             _ => None,

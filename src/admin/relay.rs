@@ -64,7 +64,7 @@ pub(super) fn run(cx: &AdminCx<'_>, cmd: RelayCommand) -> Outcome {
     let Some(link) = links::parse_link_id(&given).and_then(|id| cx.overlay.link(&id)) else {
         return say(LinkOutcome::UnknownLink(given));
     };
-    match links::transition(link, action, &here) {
+    match links::transition(link, action, &here, cx.room) {
         Err(r) => say(LinkOutcome::Refused(r)),
         Ok(state) => {
             let mut link = link.clone();

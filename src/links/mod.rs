@@ -1,12 +1,12 @@
 //! Relay links (PRODUCT.md §4, §5): two neighborhoods that agreed to hear each other's
 //! confirmed alerts whatever the distance. Consent takes both sides: an admin of one
-//! side requests, only an admin of the other accepts (or declines), and an admin of
-//! either side removes. A link carries an incident one hop from where it was first
+//! side requests, only an admin of the room asked accepts (or declines; not an admin of
+//! another room of that neighborhood), and an admin of either side removes. A link carries an incident one hop from where it was first
 //! reported, never further.
 //!
 //! Owns: the link records and their state machine, as pure functions over plain data.
-//! Must not touch: rooms and power levels (the engine says which neighborhood and whether
-//! an admin acts), storage, wording.
+//! Must not touch: rooms and power levels (the engine says which neighborhood and room
+//! an admin acts from, and checked that they are an admin there), storage, wording.
 
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +134,14 @@ pub enum LinkRefusal {
     OtherSide {
         /// The neighborhood whose admin must answer.
         to: String,
+        /// The room asked, where they answer.
+        room: String,
+    },
+    /// The right neighborhood, but only an admin of the room asked may accept or
+    /// decline, in that room.
+    OtherRoom {
+        /// The room asked.
+        room: String,
     },
     /// Only an admin of one of its two sides may remove it.
     NotASide,
@@ -161,9 +169,15 @@ pub fn check_request(links: &[&Link], from: &str, to: &str) -> Result<(), LinkRe
     }
 }
 
-/// The state an admin of `actor` (a neighborhood) moves `link` to with `action`, or why
-/// not. Permission to act at all (power level) is checked before: the actor is an admin.
-pub fn transition(link: &Link, action: LinkAction, actor: &str) -> Result<LinkState, LinkRefusal> {
+/// The state an admin of room `room` of neighborhood `actor` moves `link` to with
+/// `action`, or why not. Permission to act at all (power level) is checked before: the
+/// actor is an admin of `room`.
+pub fn transition(
+    link: &Link,
+    action: LinkAction,
+    actor: &str,
+    room: &str,
+) -> Result<LinkState, LinkRefusal> {
     match action {
         LinkAction::Accept | LinkAction::Decline => {
             if link.state != LinkState::Requested {
@@ -172,6 +186,12 @@ pub fn transition(link: &Link, action: LinkAction, actor: &str) -> Result<LinkSt
             if actor != link.to {
                 return Err(LinkRefusal::OtherSide {
                     to: link.to.clone(),
+                    room: link.to_room.clone(),
+                });
+            }
+            if room != link.to_room {
+                return Err(LinkRefusal::OtherRoom {
+                    room: link.to_room.clone(),
                 });
             }
             Ok(if action == LinkAction::Accept {
@@ -224,46 +244,51 @@ mod tests {
     }
 
     #[test]
-    fn only_the_asked_side_answers_and_either_side_removes() {
+    fn only_the_asked_room_answers_and_either_side_removes() {
         let l = link("a", "b", LinkState::Requested);
+        let other_side = Err(LinkRefusal::OtherSide {
+            to: "b".into(),
+            room: "!b".into(),
+        });
+        assert_eq!(transition(&l, LinkAction::Accept, "a", "!a"), other_side);
+        assert_eq!(transition(&l, LinkAction::Accept, "c", "!c"), other_side);
+        for action in [LinkAction::Accept, LinkAction::Decline] {
+            assert_eq!(
+                transition(&l, action, "b", "!b-other"),
+                Err(LinkRefusal::OtherRoom { room: "!b".into() }),
+                "another room of the asked neighborhood"
+            );
+        }
         assert_eq!(
-            transition(&l, LinkAction::Accept, "a"),
-            Err(LinkRefusal::OtherSide { to: "b".into() })
-        );
-        assert_eq!(
-            transition(&l, LinkAction::Accept, "c"),
-            Err(LinkRefusal::OtherSide { to: "b".into() })
-        );
-        assert_eq!(
-            transition(&l, LinkAction::Accept, "b"),
+            transition(&l, LinkAction::Accept, "b", "!b"),
             Ok(LinkState::Accepted)
         );
         assert_eq!(
-            transition(&l, LinkAction::Decline, "b"),
+            transition(&l, LinkAction::Decline, "b", "!b"),
             Ok(LinkState::Declined)
         );
         assert_eq!(
-            transition(&l, LinkAction::Remove, "a"),
+            transition(&l, LinkAction::Remove, "a", "!a"),
             Ok(LinkState::Removed)
         );
         let on = link("a", "b", LinkState::Accepted);
         assert_eq!(
-            transition(&on, LinkAction::Accept, "b"),
+            transition(&on, LinkAction::Accept, "b", "!b"),
             Err(LinkRefusal::Closed {
                 state: LinkState::Accepted
             })
         );
         assert_eq!(
-            transition(&on, LinkAction::Remove, "b"),
+            transition(&on, LinkAction::Remove, "b", "!b"),
             Ok(LinkState::Removed)
         );
         assert_eq!(
-            transition(&on, LinkAction::Remove, "c"),
+            transition(&on, LinkAction::Remove, "c", "!c"),
             Err(LinkRefusal::NotASide)
         );
         let off = link("a", "b", LinkState::Removed);
-        assert!(transition(&off, LinkAction::Remove, "a").is_err());
-        assert!(transition(&off, LinkAction::Accept, "b").is_err());
+        assert!(transition(&off, LinkAction::Remove, "a", "!a").is_err());
+        assert!(transition(&off, LinkAction::Accept, "b", "!b").is_err());
     }
 
     #[test]

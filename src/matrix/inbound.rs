@@ -349,12 +349,13 @@ impl Inbound {
         }
     }
 
-    /// A redaction from sync.
+    /// A redaction from sync, with what the room says of its sender (a moderator's
+    /// withdraws someone else's report).
     pub async fn redaction(&self, ev: &OriginalSyncRoomRedactionEvent, room: &Room) {
         if self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
             && let Some(m) = redaction(ev, room.room_id())
         {
-            self.hand(m, true);
+            self.send(room, m, &ev.sender, true).await;
         }
     }
 
@@ -390,7 +391,7 @@ impl Inbound {
                     && self.wanted(&ev.sender, i64::from(ev.origin_server_ts.get()))
                     && let Some(m) = redaction(&ev, room_id)
                 {
-                    return self.hand(m, false);
+                    return self.send(room, m, &ev.sender, false).await;
                 }
             }
             _ => {}

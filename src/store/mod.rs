@@ -259,6 +259,22 @@ pub trait Store {
     /// The bot's messages about `incident` in `room` not redacted yet (event IDs, in no
     /// particular order).
     fn sent_events(&self, incident: &IncidentId, room: &str) -> Result<Vec<String>, StoreError>;
+    /// Whether `event_id` is one of the bot's messages about `incident` sent to `room`
+    /// (and not redacted yet): a reaction acts only on a message of its own room.
+    /// The alert counts too when only its alert record is kept (sent by a version that
+    /// did not list every message).
+    fn is_sent_in(
+        &self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .sent_events(incident, room)?
+            .iter()
+            .any(|e| e == event_id)
+            || self.alert_event(incident, room)?.as_deref() == Some(event_id))
+    }
     /// The rooms holding messages of the bot about `incident` not redacted yet.
     fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError>;
     /// Notes that the bot's message `event_id` about `incident` in `room` is redacted:

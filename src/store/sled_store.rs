@@ -529,6 +529,19 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn is_sent_in(
+        &self,
+        incident: &IncidentId,
+        room: &str,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        if self.tree.contains_key(sent_key(incident, room, event_id))? {
+            return Ok(true);
+        }
+        let alert = self.tree.get(alert_key(incident, room))?;
+        Ok(alert.is_some_and(|v| *v == *event_id.as_bytes()))
+    }
+
     fn sent_rooms(&self, incident: &IncidentId) -> Result<Vec<String>, StoreError> {
         let prefix = sent_prefix(incident, None);
         let mut rooms: Vec<String> = Vec::new();

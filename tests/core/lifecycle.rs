@@ -558,9 +558,22 @@ fn reactions_on_any_bot_message_act_for_verifiers_and_do_nothing_for_neighbors()
         !c.iter().any(|x| matches!(x, Effect::Relay { .. })),
         "no second top-level alert: {c:#?}"
     );
-    // 🟢 on the alert: all clear.
+    // 🟢 on the alert of the room it is made in: all clear. (The same 🟢 made in
+    // Hoover-Foster on Clawson's alert does nothing: issue 24, tests/core/scoped.rs.)
+    let (hoover_i, _) = out
+        .iter()
+        .enumerate()
+        .find(|(_, x)| matches!(x, Effect::Relay { room, .. } if room == HOOVER))
+        .expect("alert in Hoover-Foster");
+    let hoover_alert = format!("$bot{hoover_i}");
     e.handle(&reaction("$x5", HOOVER, "@alice:x", 50, &alert, "🟢"), t)
         .unwrap();
+    assert_eq!(e.incident(&id).unwrap().status, Status::Confirmed);
+    e.handle(
+        &reaction("$x6", HOOVER, "@alice:x", 50, &hoover_alert, "🟢"),
+        t,
+    )
+    .unwrap();
     assert_eq!(e.incident(&id).unwrap().status, Status::Resolved);
 }
 
@@ -947,7 +960,7 @@ fn play(ops: &[Op]) -> Vec<(Vec<Effect>, HashMap<IncidentId, Status>)> {
         let ev = format!("$p{i}");
         let msg = match op {
             Op::Report { who, north_m } => {
-                reports.push(ev.clone());
+                reports.push((ev.clone(), *who));
                 let lat = 37.8262 + north_m / 111_320.0;
                 text(
                     &ev,
@@ -976,10 +989,12 @@ fn play(ops: &[Op]) -> Vec<(Vec<Effect>, HashMap<IncidentId, Status>)> {
                 m
             }
             Op::Withdraw { n } => {
-                let Some(r) = reports.get(n % reports.len().max(1)) else {
+                let Some((r, who)) = reports.get(n % reports.len().max(1)) else {
                     continue;
                 };
+                // By its reporter: only they (or a moderator) withdraw a report.
                 let mut m = redaction(&ev, HOOVER, r);
+                m.sender = format!("@n{who}:x");
                 m.ts = t;
                 m
             }

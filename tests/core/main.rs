@@ -12,6 +12,7 @@ mod parser_table;
 mod properties;
 mod relay_links;
 mod replay_fixtures;
+mod scoped;
 mod store_contract;
 mod support;
 mod timers;

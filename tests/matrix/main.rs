@@ -21,6 +21,7 @@ mod fade;
 const PASSWORD: &str = "correct-horse-battery";
 
 mod downtime;
+mod scoped;
 
 /// The bot process (killed with SIGKILL when dropped), with the tests' secrets.
 struct Bot(BotProcess);

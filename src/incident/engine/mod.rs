@@ -557,10 +557,16 @@ impl<S: Store> Engine<S> {
         // the coordination room. The coordination room's other messages are not reports.
         let handled = match &msg.content {
             Content::Reaction { key, relates_to } => {
+                // Only on a bot message of this very room, with the reactor's standing
+                // here: a relation pointing at another room's message does nothing.
                 if let Some(action) = Action::of_reaction(key)
                     && let Some(id) = self.store.event_incident(relates_to)?
                 {
-                    self.act(&mut tx, &room, None, msg, id, action, None, now);
+                    if self.store.is_sent_in(&id, &room, relates_to)? {
+                        self.act(&mut tx, &room, None, msg, id, action, None, now);
+                    } else {
+                        debug!("a reaction to a bot message of another room: ignored");
+                    }
                 }
                 true
             }
@@ -580,7 +586,7 @@ impl<S: Store> Engine<S> {
                 }
             }
             Content::Redaction { redacts } => {
-                self.retract(&mut tx, redacts, now);
+                self.retract(&mut tx, msg, redacts, now);
                 true
             }
             _ => false,

@@ -12,7 +12,7 @@ use super::{Engine, IncomingMessage, Tx};
 use crate::command::VerifierCommand;
 use crate::decision::{CoordinationKind, Decision, UpdateKind};
 use crate::lifecycle::{self, Role, Transition};
-use crate::model::{Action, ConfirmedBy, Incident, IncidentId, Status};
+use crate::model::{Action, ConfirmedBy, Incident, IncidentId, ReporterHash, Status};
 use crate::store::Store;
 
 impl<S: Store> Engine<S> {
@@ -186,12 +186,30 @@ impl<S: Store> Engine<S> {
         rooms
     }
 
-    /// A deleted message: if it was a report, it leaves its incident and its text is
-    /// purged now. An unconfirmed incident left without reports is closed quietly (it is
-    /// deleted); a confirmed one keeps its status (a verifier decides) and its alerts are
-    /// updated.
-    pub(super) fn retract(&mut self, tx: &mut Tx, redacts: &str, now: DateTime<Utc>) {
+    /// A deleted message (`msg` is the redaction): if it was a report of the room the
+    /// redaction was sent in, and the redaction comes from its reporter or from someone
+    /// with redact power there ([`may_withdraw`]), the report leaves its incident and
+    /// its text is purged now. An unconfirmed incident left without reports is closed
+    /// quietly (it is deleted); a confirmed one keeps its status (a verifier decides) and
+    /// its alerts are updated. Any other redaction does nothing: a homeserver passes on
+    /// a redaction it will not apply, and one sent in another room names any event.
+    pub(super) fn retract(
+        &mut self,
+        tx: &mut Tx,
+        msg: &IncomingMessage,
+        redacts: &str,
+        now: DateTime<Utc>,
+    ) {
+        let by = self.key.hash(&msg.sender);
+        let may = |room: &str, reporter: Option<&ReporterHash>| {
+            room == msg.room && may_withdraw(reporter == Some(&by), msg.member.power)
+        };
         if let Some(i) = self.pending.iter().position(|p| &*p.event_id == redacts) {
+            let p = &self.pending[i];
+            if !may(&p.room, Some(&p.reporter)) {
+                debug!("a redaction of a waiting report by someone else: ignored");
+                return;
+            }
             let p = self.pending.remove(i);
             tx.batch.pending_delete.push(p.event_id);
             return;
@@ -203,11 +221,16 @@ impl<S: Store> Engine<S> {
                 .reports
                 .iter()
                 .position(|r| r.event_id.as_deref() == Some(redacts))?;
-            Some((id, key, n))
+            let r = &inc.reports[n];
+            Some((id, key, n, may(r.room.as_deref()?, r.reporter.as_ref())))
         });
-        let Some((id, key, n)) = found else {
+        let Some((id, key, n, allowed)) = found else {
             return;
         };
+        if !allowed {
+            debug!("a redaction of a report by someone else, or from another room: ignored");
+            return;
+        }
         let net = Arc::clone(&self.net);
         let Some(mut inc) = self.incidents.at_mut(key) else {
             return;
@@ -242,4 +265,12 @@ impl<S: Store> Engine<S> {
             });
         }
     }
+}
+
+/// Whether a redaction withdraws a report of the room it was sent in: from the report's
+/// own reporter, or from someone with redact power there. The shell hands the sender's
+/// power level, not the room's `redact` level: a moderator's (the default `redact`
+/// level, [`lifecycle::MODERATOR_POWER`]) counts.
+fn may_withdraw(own: bool, power: i64) -> bool {
+    own || power >= lifecycle::MODERATOR_POWER
 }

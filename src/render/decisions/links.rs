@@ -114,8 +114,13 @@ fn outcome_words(
             ],
             None,
         ),
-        LinkOutcome::Refused(LinkRefusal::OtherSide { to }) => {
-            r.notice("link.other_side", &[("to", cx.hood_name(to))], None)
+        LinkOutcome::Refused(LinkRefusal::OtherSide { to, room }) => r.notice(
+            "link.other_side",
+            &[("to", cx.hood_name(to)), ("room", room)],
+            None,
+        ),
+        LinkOutcome::Refused(LinkRefusal::OtherRoom { room }) => {
+            r.notice("link.other_room", &[("room", room)], None)
         }
         LinkOutcome::Refused(LinkRefusal::NotASide) => r.notice("link.not_a_side", &[], None),
         LinkOutcome::Refused(LinkRefusal::Closed { state }) => r.notice(
