@@ -304,7 +304,12 @@ pub(super) async fn resolve_aliases(client: &Client, net: &Network) -> Network {
             Ok(alias) => match client.resolve_room_alias(&alias).await {
                 Ok(resp) => resp.room_id.to_string(),
                 Err(e) => {
-                    warn!(alias = r, error = %e, "cannot resolve room alias; its room is ignored until restart");
+                    // The alias names the room, and the server's error may repeat it:
+                    // both at debug only (PRODUCT.md §6, logs).
+                    tracing::debug!(alias = r, error = %e, "alias not resolved");
+                    warn!(
+                        "cannot resolve a room alias of the network file; its room is ignored until restart (details at debug)"
+                    );
                     r.to_owned()
                 }
             },
