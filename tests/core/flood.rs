@@ -89,3 +89,76 @@ fn a_room_moderator_is_never_budgeted() {
     }
     assert_eq!(n_replies, 20);
 }
+
+/// The example network, Hoover-Foster's budget set to 2 answers, one regained every 30 s.
+fn tight_hoover() -> neighborwatch::incident::Engine<neighborwatch::store::MemoryStore> {
+    use crate::support::example_path;
+    let text = std::fs::read_to_string(example_path()).unwrap().replace(
+        r#"rooms = ["!hooverfoster:oakland.example"]"#,
+        "rooms = [\"!hooverfoster:oakland.example\"]\nreply_burst = 2\nreply_refill_s = 30",
+    );
+    let net = neighborwatch::config::Network::parse(&text, &example_path()).unwrap();
+    neighborwatch::incident::Engine::open(
+        std::sync::Arc::new(net),
+        neighborwatch::store::MemoryStore::new(),
+        neighborwatch::model::ReporterKey::new(b"flood-test-key-0123456789"),
+        neighborwatch::render::Catalogs::builtin(),
+    )
+    .unwrap()
+}
+
+/// The replies `sender` draws in `room` with `n` junk messages at `after_s`.
+fn flood(
+    e: &mut neighborwatch::incident::Engine<neighborwatch::store::MemoryStore>,
+    room: &str,
+    first: usize,
+    n: usize,
+    after_s: i64,
+) -> Vec<String> {
+    let mut got = Vec::new();
+    for i in first..first + n {
+        let mut m = text(i, FLOODER, JUNK[i % JUNK.len()], 0, after_s);
+        m.room = room.into();
+        got.extend(replies(&e.handle(&m, m.ts).unwrap()));
+    }
+    got
+}
+
+#[test]
+fn a_neighborhood_with_a_burst_of_two_gives_two_answers_and_one_too_fast() {
+    // Hoover-Foster: `reply_burst = 2`, `reply_refill_s = 30`.
+    const K: usize = 3;
+    let mut e = tight_hoover();
+    let got = flood(&mut e, HOOVER, 0, 20, 0);
+    assert_eq!(got.len(), K, "{got:#?}");
+    assert!(got[K - 1].contains("too fast"), "{}", got[K - 1]);
+    assert!(got[..K - 1].iter().all(|b| !b.contains("too fast")));
+
+    // One answer is regained after 30 s, not before.
+    assert!(flood(&mut e, HOOVER, 100, 1, 29).is_empty());
+    let r = flood(&mut e, HOOVER, 101, 1, 31);
+    assert_eq!(r.len(), 1);
+    assert!(!r[0].contains("too fast"), "{}", r[0]);
+
+    // Another neighborhood keeps the defaults: 5 answers and one "too fast".
+    let other = flood(&mut e, "!clawson:eastbay.example", 200, 20, 0);
+    assert_eq!(other.len(), 6, "{other:#?}");
+}
+
+#[test]
+fn a_room_admin_raising_the_burst_gives_more_answers_at_once() {
+    let mut e = tight_hoover();
+    let mut set = text(
+        0,
+        "@admin:oakland.example",
+        "!nw settings reply_burst 4",
+        100,
+        0,
+    );
+    set.event_id = "$set".into();
+    let r = replies(&e.handle(&set, set.ts).unwrap());
+    assert_eq!(r.len(), 1, "{r:#?}");
+    let got = flood(&mut e, HOOVER, 1, 20, 0);
+    assert_eq!(got.len(), 5, "4 answers and one too fast: {got:#?}");
+    assert!(got[4].contains("too fast"));
+}
