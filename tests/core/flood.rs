@@ -162,3 +162,64 @@ fn a_room_admin_raising_the_burst_gives_more_answers_at_once() {
     assert_eq!(got.len(), 5, "4 answers and one too fast: {got:#?}");
     assert!(got[4].contains("too fast"));
 }
+
+const COORD: &str = "!coordination:oakland.example";
+
+/// (kind, room) of each effect.
+fn shape(effects: &[Effect]) -> Vec<(&'static str, String)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Reply { room, .. } => Some(("reply", room.clone())),
+            Effect::Notice { room, .. } => Some(("notice", room.clone())),
+            Effect::Relay { room, .. } => Some(("relay", room.clone())),
+            Effect::Location { room, .. } => Some(("location", room.clone())),
+            Effect::Edit { room, .. } => Some(("edit", room.clone())),
+            Effect::ThreadReply { room, .. } => Some(("thread_reply", room.clone())),
+            Effect::Fade { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_flooders_reports_past_the_limit_are_echoed_nowhere_and_coordination_hears_each_change_once() {
+    let mut e = engine(b"flood-test-key-0123456789");
+    let told = std::cell::Cell::new(0);
+    let handle = |e: &mut neighborwatch::incident::Engine<_>, m: IncomingMessage| {
+        let fx = e.handle(&m, m.ts).unwrap();
+        let s = shape(&fx);
+        told.set(told.get() + s.iter().filter(|(_, r)| r == COORD).count());
+        (fx, s)
+    };
+    let coordination = || told.get();
+    const REPORT: &str = "!r 3 agents at 31st & Market";
+    // Two neighbors confirm: the alert goes out; coordination hears "opened", then
+    // "confirmed and relayed", one line each.
+    let (_, s) = handle(&mut e, text(1, "@ana:oakland.example", REPORT, 0, 0));
+    assert!(s.contains(&("notice", COORD.into())), "{s:?}");
+    let (_, s) = handle(&mut e, text(2, "@ben:oakland.example", REPORT, 0, 10));
+    assert_eq!(s.iter().filter(|(k, _)| *k == "relay").count(), 2, "{s:?}");
+    assert_eq!(coordination(), 2);
+
+    // The flooder's reports within `max_reports_per_10min` (5) update the alert and are
+    // acknowledged, but coordination hears nothing of one more report.
+    for n in 0..5 {
+        let (_, s) = handle(&mut e, text(10 + n, FLOODER, REPORT, 0, 20));
+        assert!(s.iter().any(|(k, _)| *k == "edit"), "{s:?}");
+    }
+    assert_eq!(coordination(), 2, "no line per report");
+
+    // Past the limit: 50 more reports draw exactly one message in all, the note to the
+    // flooder that they are rate limited; no edit, thread reply, relay or notice.
+    let mut past = Vec::new();
+    for n in 0..50 {
+        let (fx, _) = handle(&mut e, text(100 + n, FLOODER, REPORT, 0, 30));
+        past.extend(fx);
+    }
+    assert_eq!(shape(&past), [("reply", HOOVER.to_owned())], "{past:#?}");
+    assert!(
+        replies(&past)[0].contains("more than 5 reports"),
+        "{past:#?}"
+    );
+    assert_eq!(coordination(), 2);
+}
