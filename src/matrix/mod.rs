@@ -18,6 +18,7 @@ mod engine_task;
 pub mod inbound;
 mod invites;
 pub mod outbound;
+mod ratelimit;
 mod schedule;
 mod session;
 mod sync;
