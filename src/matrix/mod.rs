@@ -22,6 +22,7 @@ mod ratelimit;
 mod schedule;
 mod session;
 mod sync;
+mod warnings;
 
 pub use clock::{Clock, TEST_CLOCK_ENV};
 pub use inbound::{incoming, member_of, reaction, redaction};

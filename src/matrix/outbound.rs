@@ -171,6 +171,11 @@ async fn send_one(
             return Ok(SendOutcome::Dropped);
         }
     }
+    if super::warnings::refuse_in_unencrypted_coordination(net, &room, effect).await {
+        debug!("incident details kept out of the unencrypted coordination room");
+        store.outbox_sent(seq, None)?;
+        return Ok(SendOutcome::Dropped);
+    }
     let alert = match effect {
         Effect::Edit { message, .. } | Effect::ThreadReply { message, .. } => {
             match &message.incident {
@@ -583,7 +588,7 @@ impl Sender {
             Ok(SendOutcome::RateLimited(why)) => {
                 if self.limits.limited(Instant::now().into_std()) {
                     warn!("the homeserver is rate-limiting the bot; telling the coordination room");
-                    tokio::spawn(super::ratelimit::tell_rate_limited(
+                    tokio::spawn(super::warnings::tell_rate_limited(
                         self.client.clone(),
                         Arc::clone(&self.net),
                     ));

@@ -1,23 +1,10 @@
-//! Rate-limit episodes of the bot's homeserver, and the coordination room's warning: the
+//! Rate-limit episodes of the bot's homeserver, for the coordination room's warning: the
 //! server answering 429 starts an episode, told once; the episode ends when sends have
-//! gone through for a while without a 429. [`Episodes`] is pure (time is an argument);
-//! [`tell_rate_limited`] sends the one notice.
+//! gone through for a while without a 429. Pure: time is an argument.
 //!
-//! Owns: when an episode starts and ends, the warning's send. Must not touch: the
-//! outbox, wording (the catalogs'), incident details (the notice carries none).
+//! Owns: when an episode starts and ends. Must not touch: sending, wording, Matrix.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use chrono::Utc;
-use matrix_sdk::Client;
-use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId};
-use tracing::{debug, warn};
-
-use super::content::{ROOM_MESSAGE, message_content};
-use crate::config::Network;
-use crate::effect::Effect;
-use crate::render::{Catalogs, Undelivered, undelivered_notice};
 
 /// Sends must go through this long without a 429 for an episode to end (so a server
 /// that lets one message through between refusals does not warn again and again).
@@ -50,43 +37,6 @@ impl Episodes {
             self.last_limited = None;
         }
     }
-}
-
-/// Tells the coordination room, once per episode, that the
-/// homeserver is rate-limiting the bot: a plain notice with no incident detail, tried a
-/// few times (it is rate-limited too).
-pub(crate) async fn tell_rate_limited(client: Client, net: Arc<Network>) {
-    let Some(c) = net
-        .coordination_room
-        .as_deref()
-        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
-        .and_then(|c| client.get_room(&c))
-    else {
-        return;
-    };
-    let message = undelivered_notice(&net, Catalogs::builtin(), "", "", Undelivered::RateLimited);
-    let notice = Effect::Notice {
-        room: c.room_id().to_string(),
-        message,
-    };
-    let Ok(content) = message_content(&notice, None) else {
-        return;
-    };
-    let txn: OwnedTransactionId = format!("nw-rate-limited-{}", Utc::now().timestamp()).into();
-    let mut wait = Duration::from_secs(2);
-    for _ in 0..6 {
-        match c
-            .send_raw(ROOM_MESSAGE, content.clone())
-            .with_transaction_id(&txn)
-            .await
-        {
-            Ok(_) => return,
-            Err(e) => debug!(error = %e, "could not warn the coordination room yet"),
-        }
-        tokio::time::sleep(wait).await;
-        wait *= 2;
-    }
-    warn!("could not tell the coordination room that the bot is rate-limited");
 }
 
 #[cfg(test)]

@@ -411,3 +411,29 @@ fn the_shells_notices_of_an_undelivered_alert_come_from_the_catalogs_escaped() {
         cat.get("en", "coord.refused_room")
     );
 }
+
+#[test]
+fn the_shells_warnings_to_coordination_carry_no_incident_and_exist_in_every_language() {
+    use neighborwatch::render::{Catalogs, Undelivered, undelivered_notice};
+    let net = crate::support::NETWORK.clone();
+    let cat = Catalogs::builtin();
+    let limited = undelivered_notice(&net, cat, "", "", Undelivered::RateLimited);
+    assert!(
+        limited.body.contains("rate-limiting") && limited.body.contains("override_ratelimit"),
+        "{}",
+        limited.body
+    );
+    let plain = undelivered_notice(&net, cat, "", "", Undelivered::CoordinationUnencrypted);
+    assert!(
+        plain.body.contains("not end-to-end encrypted"),
+        "{}",
+        plain.body
+    );
+    assert!(limited.incident.is_none() && plain.incident.is_none());
+    for key in ["coord.rate_limited", "coord.coordination_unencrypted"] {
+        for lang in cat.languages() {
+            assert!(cat.get(lang, key).is_some(), "{lang} lacks {key}");
+        }
+        assert_ne!(cat.get("es", key), cat.get("en", key), "{key} in Spanish");
+    }
+}

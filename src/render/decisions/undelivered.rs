@@ -19,6 +19,9 @@ pub enum Undelivered<'a> {
     /// Not about one alert: the homeserver is rate-limiting the bot (HTTP 429), so
     /// alerts and updates are delayed.
     RateLimited,
+    /// Not about one alert: the coordination room is not end-to-end encrypted, so no
+    /// incident details are posted there.
+    CoordinationUnencrypted,
 }
 
 /// The coordination room's notice that the alert for `incident` did not reach `room`, in
@@ -39,5 +42,8 @@ pub fn undelivered_notice(
             None,
         ),
         Undelivered::RateLimited => r.notice("coord.rate_limited", &[], None),
+        Undelivered::CoordinationUnencrypted => {
+            r.notice("coord.coordination_unencrypted", &[], None)
+        }
     }
 }
