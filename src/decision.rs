@@ -240,7 +240,7 @@ pub enum UpdateKind {
 /// What the coordination room is told.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CoordinationKind {
-    /// A report changed an incident.
+    /// An incident was opened, or confirmed by reports without alerting any room.
     Incident,
     /// The incident was relayed; `rooms` alerted so far.
     Relayed {

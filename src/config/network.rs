@@ -49,6 +49,11 @@ pub struct Tunables {
     /// Reports one reporter may send in 10 minutes that count; the rest are recorded, not
     /// counted.
     pub max_reports_per_10min: u32,
+    /// Answers (to junk, unknown commands, help) one member may draw in a row in a room
+    /// before the bot says once that they go too fast and then stays silent.
+    pub reply_burst: u32,
+    /// Seconds in which one of those answers is regained.
+    pub reply_refill_s: u32,
     /// Verifiers (user IDs): the network-wide ones of `[defaults]` plus the
     /// neighborhood's own.
     pub verifiers: Vec<String>,
@@ -72,6 +77,8 @@ impl Tunables {
                 "max_reports_per_10min",
                 self.max_reports_per_10min.to_string(),
             ),
+            ("reply_burst", self.reply_burst.to_string()),
+            ("reply_refill_s", self.reply_refill_s.to_string()),
             ("language", self.language.clone()),
             ("timezone", self.timezone.name().to_owned()),
             ("verifiers", self.verifiers.len().to_string()),
@@ -87,6 +94,14 @@ impl Tunables {
             .unwrap_or(self.retention_hours)
             .max(self.retention_hours)
             .min(MAX_ALERT_RETENTION_HOURS)
+    }
+
+    /// The reply budget of a member in one of this neighborhood's rooms.
+    pub fn budget_rule(&self) -> crate::budget::BudgetRule {
+        crate::budget::BudgetRule {
+            burst: self.reply_burst,
+            refill: chrono::Duration::seconds(i64::from(self.reply_refill_s)),
+        }
     }
 
     /// Whether `user` is a listed verifier.
@@ -110,6 +125,8 @@ impl Default for Tunables {
             timezone: chrono_tz::America::Los_Angeles,
             min_member_hours: 0,
             max_reports_per_10min: 5,
+            reply_burst: 5,
+            reply_refill_s: 120,
             verifiers: Vec::new(),
         }
     }

@@ -138,6 +138,8 @@ tunable_tables! {
         timezone: Option<Spanned<String>>,
         min_member_hours: Option<Spanned<Num>>,
         max_reports_per_10min: Option<Spanned<Num>>,
+        reply_burst: Option<Spanned<Num>>,
+        reply_refill_s: Option<Spanned<Num>>,
         verifiers: Option<Vec<Spanned<String>>>,
     }
 }

@@ -75,6 +75,8 @@ pub const SETTABLE: &[(&str, Kind)] = &[
         },
     ),
     ("max_reports_per_10min", Kind::Whole { min: 1, max: 1000 }),
+    ("reply_burst", Kind::Whole { min: 1, max: 50 }),
+    ("reply_refill_s", Kind::Whole { min: 10, max: 3600 }),
     ("language", Kind::Language),
     ("timezone", Kind::Timezone),
 ];
@@ -271,6 +273,8 @@ impl Tunables {
                     "expiry_hours" => t.expiry_hours = n,
                     "retention_hours" => t.retention_hours = n,
                     "min_member_hours" => t.min_member_hours = n,
+                    "reply_burst" => t.reply_burst = n,
+                    "reply_refill_s" => t.reply_refill_s = n,
                     _ => t.max_reports_per_10min = n,
                 }
             }

@@ -210,6 +210,18 @@ impl Validator<'_> {
                 "max_reports_per_10min",
                 base.max_reports_per_10min,
             )?,
+            reply_burst: self.tunable_whole(
+                &raw.reply_burst,
+                table,
+                "reply_burst",
+                base.reply_burst,
+            )?,
+            reply_refill_s: self.tunable_whole(
+                &raw.reply_refill_s,
+                table,
+                "reply_refill_s",
+                base.reply_refill_s,
+            )?,
             verifiers: {
                 // The defaults' verifiers serve every neighborhood; a neighborhood adds its own.
                 let mut v = base.verifiers.clone();

@@ -18,9 +18,11 @@ mod engine_task;
 pub mod inbound;
 mod invites;
 pub mod outbound;
+mod ratelimit;
 mod schedule;
 mod session;
 mod sync;
+mod warnings;
 
 pub use clock::{Clock, TEST_CLOCK_ENV};
 pub use inbound::{incoming, member_of, reaction, redaction};

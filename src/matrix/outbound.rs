@@ -43,8 +43,11 @@ enum SendOutcome {
     Sent,
     /// Left the outbox without being sent: refused for good, or nothing to send.
     Dropped,
-    /// Retry later (rate limit, server error, network, not joined yet).
+    /// Retry later (server error, network, not joined yet).
     Later(String),
+    /// The homeserver is rate-limiting the bot (429): retry later, and warn the
+    /// coordination room once per episode.
+    RateLimited(String),
     /// The send panicked inside the SDK: matrix-sdk 0.18 asserts, when it encrypts,
     /// that the room key has not expired, and a concurrent send to the same room can
     /// use up the key's last message between its check and the encryption. Retried at
@@ -59,6 +62,19 @@ enum SendOutcome {
 fn refused_for_good(e: &matrix_sdk::Error) -> bool {
     e.as_client_api_error()
         .is_some_and(|api| api.status_code.is_client_error() && api.status_code.as_u16() != 429)
+}
+
+/// Whether the homeserver refused a send because the bot is sending too fast.
+fn rate_limited(e: &matrix_sdk::Error) -> bool {
+    e.as_client_api_error()
+        .is_some_and(|api| api.status_code.as_u16() == 429)
+}
+
+/// The SDK's own retries of one send (it would otherwise retry a 429 for up to 15
+/// minutes before the outbox hears of it); the outbox retries after them, with the
+/// same transaction ID, and backs the room off.
+fn send_config() -> matrix_sdk::config::RequestConfig {
+    matrix_sdk::config::RequestConfig::default().retry_limit(3)
 }
 
 /// Tells the network's coordination room, if it has one, that the alert of outbox entry
@@ -155,6 +171,11 @@ async fn send_one(
             return Ok(SendOutcome::Dropped);
         }
     }
+    if super::warnings::refuse_in_unencrypted_coordination(net, &room, effect).await {
+        debug!("incident details kept out of the unencrypted coordination room");
+        store.outbox_sent(seq, None)?;
+        return Ok(SendOutcome::Dropped);
+    }
     let alert = match effect {
         Effect::Edit { message, .. } | Effect::ThreadReply { message, .. } => {
             match &message.incident {
@@ -177,6 +198,7 @@ async fn send_one(
     match room
         .send_raw(ROOM_MESSAGE, content)
         .with_transaction_id(&txn)
+        .with_request_config(send_config())
         .await
     {
         Ok(resp) => {
@@ -204,6 +226,7 @@ async fn send_one(
             store.outbox_sent(seq, None)?;
             Ok(SendOutcome::Dropped)
         }
+        Err(e) if rate_limited(&e) => Ok(SendOutcome::RateLimited(e.to_string())),
         Err(e) => Ok(SendOutcome::Later(e.to_string())),
     }
 }
@@ -413,6 +436,8 @@ struct Sender {
     alerts_out: HashMap<u64, Instant>,
     /// When the last alert was accepted.
     last_alert_done: Option<Instant>,
+    /// The homeserver's rate-limit episodes (the coordination room is told of each once).
+    limits: super::ratelimit::Episodes,
     /// Read the whole outbox (at start, and when idle); in between, only what is new.
     full: bool,
     /// Read the outbox before picking.
@@ -443,6 +468,7 @@ impl Sender {
             relaying: HashMap::new(),
             alerts_out: HashMap::new(),
             last_alert_done: None,
+            limits: super::ratelimit::Episodes::default(),
             full: true,
             fresh: false,
             last_seq: None,
@@ -533,6 +559,7 @@ impl Sender {
         };
         match done.outcome {
             Ok(SendOutcome::Sent) => {
+                self.limits.sent(Instant::now().into_std());
                 self.rooms.remove(&done.room);
                 self.solo.remove(&done.room);
                 if let Some(q) = &entry {
@@ -557,6 +584,17 @@ impl Sender {
                     debug!(room = %done.room, "a send raced a room-key rotation; retried");
                     self.metrics.send_retries.inc();
                 }
+            }
+            Ok(SendOutcome::RateLimited(why)) => {
+                if self.limits.limited(Instant::now().into_std()) {
+                    warn!("the homeserver is rate-limiting the bot; telling the coordination room");
+                    tokio::spawn(super::warnings::tell_rate_limited(
+                        self.client.clone(),
+                        Arc::clone(&self.net),
+                    ));
+                }
+                debug!(room = %done.room, reason = %why, "rate-limited; will retry");
+                failed(&mut self.rooms, &self.metrics, done.room.clone());
             }
             Ok(SendOutcome::Later(why)) => {
                 if self.rooms.contains_key(&done.room) {

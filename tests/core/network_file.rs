@@ -252,6 +252,37 @@ fn verifiers_add_up_from_defaults_and_fake_report_limits_are_checked() {
     assert_names(&e, 2, "min_member_hours");
 }
 
+#[test]
+fn the_reply_budget_is_set_in_defaults_and_per_neighborhood_within_its_range() {
+    let n = parse(BASE).unwrap();
+    assert_eq!(
+        (n.defaults.reply_burst, n.defaults.reply_refill_s),
+        (5, 120)
+    );
+    let text = BASE.replace("confirmations = 2", "confirmations = 2\nreply_burst = 3")
+        + "reply_refill_s = 600\n";
+    let n = parse(&text).unwrap();
+    let s = &n.neighborhoods()[0].settings;
+    assert_eq!(
+        (s.reply_burst, s.reply_refill_s),
+        (3, 600),
+        "own over defaults"
+    );
+    assert_eq!(n.defaults.reply_burst, 3);
+    for (line, key) in [
+        ("reply_burst = 0", "reply_burst"),
+        ("reply_burst = 51", "reply_burst"),
+        ("reply_refill_s = 9", "reply_refill_s"),
+        ("reply_refill_s = 3601", "reply_refill_s"),
+    ] {
+        let e = err(&BASE.replace("confirmations = 2", line));
+        assert_names(&e, 2, key);
+        assert!(e.to_string().contains("whole number from"), "{e}");
+    }
+    let e = err(&(BASE.to_owned() + "reply_burst = 500\n"));
+    assert_names(&e, 10, "reply_burst");
+}
+
 /// A value typed in a room (`!nw settings KEY VALUE`) is checked by the same rules as the
 /// network file: whatever the file refuses, a room is refused, with the file's words (the
 /// English catalog says the same), and the other way round.
@@ -272,6 +303,8 @@ fn a_value_typed_in_a_room_meets_the_network_files_rules_and_words() {
         ),
         ("min_member_hours", &["-1", "0", "2160", "2161"]),
         ("max_reports_per_10min", &["0", "1000", "1001"]),
+        ("reply_burst", &["0", "1", "50", "51", "2.5"]),
+        ("reply_refill_s", &["9", "10", "3600", "3601"]),
         ("language", &["\"xx\"", "\"es\""]),
         ("timezone", &["\"Mars/Olympus\"", "\"America/Chicago\""]),
     ] {
@@ -377,4 +410,30 @@ fn the_shells_notices_of_an_undelivered_alert_come_from_the_catalogs_escaped() {
         cat.get("es", "coord.refused_room"),
         cat.get("en", "coord.refused_room")
     );
+}
+
+#[test]
+fn the_shells_warnings_to_coordination_carry_no_incident_and_exist_in_every_language() {
+    use neighborwatch::render::{Catalogs, Undelivered, undelivered_notice};
+    let net = crate::support::NETWORK.clone();
+    let cat = Catalogs::builtin();
+    let limited = undelivered_notice(&net, cat, "", "", Undelivered::RateLimited);
+    assert!(
+        limited.body.contains("rate-limiting") && limited.body.contains("override_ratelimit"),
+        "{}",
+        limited.body
+    );
+    let plain = undelivered_notice(&net, cat, "", "", Undelivered::CoordinationUnencrypted);
+    assert!(
+        plain.body.contains("not end-to-end encrypted"),
+        "{}",
+        plain.body
+    );
+    assert!(limited.incident.is_none() && plain.incident.is_none());
+    for key in ["coord.rate_limited", "coord.coordination_unencrypted"] {
+        for lang in cat.languages() {
+            assert!(cat.get(lang, key).is_some(), "{lang} lacks {key}");
+        }
+        assert_ne!(cat.get("es", key), cat.get("en", key), "{key} in Spanish");
+    }
 }

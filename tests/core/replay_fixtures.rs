@@ -113,15 +113,15 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
             ("relay", CL),
             ("location", CL),
             ("reply", HF),
+            // one coordination line for the change: confirmed and relayed
             ("notice", CO),
-            ("notice", CO),
-            // $a3: third neighbor, other room → edits + thread replies, no new alert
+            // $a3: third neighbor, other room → edits + thread replies, no new alert;
+            // coordination hears nothing of one more report (issue 24)
             ("edit", HF),
             ("thread_reply", HF),
             ("edit", CL),
             ("thread_reply", CL),
             ("reply", CL),
-            ("notice", CO),
         ]),
         "the duplicate $a2, the chat line, the bot's own echo and the m.notice produce nothing"
     );
@@ -191,16 +191,22 @@ fn school_drop_off_sighting_corroborated_by_a_second_neighbor() {
     // Confirmation acknowledgment to the second neighbor.
     assert_eq!(s(&a[6]["in_reply_to"]), "$a2");
     assert!(s(&a[6]["body"]).contains("confirmed") && s(&a[6]["body"]).contains("2 rooms"));
+    // Coordination hears the change once: confirmed and relayed.
+    assert!(
+        s(&a[7]["body"]).contains("confirmed and relayed to 2 rooms"),
+        "{}",
+        a[7]["body"]
+    );
     // Update: the edit carries the new version and count; the thread reply is quiet.
-    assert_eq!(a[9]["incident"]["version"], 3);
-    assert!(s(&a[9]["body"]).contains("3 independent"));
+    assert_eq!(a[8]["incident"]["version"], 3);
+    assert!(s(&a[8]["body"]).contains("3 independent"));
     assert_eq!(
-        a[9]["mentions_room"], false,
+        a[8]["mentions_room"], false,
         "an edit never pings the room again"
     );
-    assert_eq!(s(&a[10]["msgtype"]), "m.notice");
-    assert!(s(&a[10]["body"]).contains("3 independent reports"));
-    assert_eq!(s(&a[13]["in_reply_to"]), "$a3");
+    assert_eq!(s(&a[9]["msgtype"]), "m.notice");
+    assert!(s(&a[9]["body"]).contains("3 independent reports"));
+    assert_eq!(s(&a[12]["in_reply_to"]), "$a3");
 }
 
 #[test]
@@ -435,7 +441,7 @@ fn verifier_lifecycle_through_replay_refusal_false_alarm_undo_withdrawal_all_cle
     );
     let id = s(&a[4]["incident"]["id"]).to_owned();
     assert_eq!(id, "C9TU", "the fixture types the first incident's ID");
-    let after_confirm = 9;
+    let after_confirm = 8;
     let status_change = |room: &str| {
         vec![
             ("edit".to_owned(), HF.to_owned()),

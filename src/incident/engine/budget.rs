@@ -32,10 +32,9 @@ impl<S: Store> Engine<S> {
         if self.budgets.len() >= PRUNE_AT {
             self.budgets.forget_full(now);
         }
-        match self
-            .budgets
-            .draw(&msg.room, &msg.sender, now, self.budget_rule)
-        {
+        // The room's neighborhood's effective settings (a room may have changed them).
+        let rule = self.net.settings_of_room(&msg.room).budget_rule();
+        match self.budgets.draw(&msg.room, &msg.sender, now, rule) {
             Verdict::Answer => {}
             verdict => {
                 tx.decisions.retain(|d| !d.is_budgeted_answer());

@@ -91,6 +91,9 @@ pub struct Standing {
     pub note: Option<AckNote>,
     /// No acknowledgment at all (a rate-limited reporter was already told).
     pub quiet: bool,
+    /// Over `max_reports_per_10min`: recorded, but echoed nowhere (no alert update, no
+    /// relay, no coordination notice); only the one rate-limit note to its sender.
+    pub limited: bool,
     /// The synthetic report of a drill: it opens a drill incident of its own.
     pub drill: bool,
 }
@@ -102,6 +105,7 @@ impl Default for Standing {
             by_verifier: false,
             note: None,
             quiet: false,
+            limited: false,
             drill: false,
         }
     }

@@ -32,7 +32,7 @@ use tracing::debug;
 
 use super::index::{IncidentIndex, LinearIndex, SpatialIndex};
 use super::table::Incidents;
-use crate::budget::{BudgetRule, Budgets};
+use crate::budget::Budgets;
 use crate::command::{parse_room_command, parse_verifier_command};
 use crate::config::{Network, Overlay};
 use crate::decision::{Decision, Render};
@@ -152,8 +152,6 @@ pub struct Engine<S: Store> {
     tallies: Option<Vec<Tally>>,
     /// Each member's reply budget per room (only while not full).
     budgets: Budgets,
-    /// How many answers a member may draw in a row, and how fast they come back.
-    budget_rule: BudgetRule,
 }
 
 impl<S: Store> std::fmt::Debug for Engine<S> {
@@ -232,7 +230,6 @@ impl<S: Store> Engine<S> {
             resting: Vec::new(),
             tallies: None,
             budgets: Budgets::default(),
-            budget_rule: BudgetRule::default(),
         };
         e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
         e.origin = Arc::from(e.net.origin());

@@ -449,7 +449,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// After a merge: alerts already sent are updated, rooms newly in range alerted, the
-    /// reporter acknowledged, the coordination room told. Returns the incident's newest
+    /// reporter acknowledged, the coordination room told of a change (not of every
+    /// report). A report over its sender's limit does none of this but the one note to
+    /// its sender. Returns the incident's newest
     /// sighting.
     fn announce_report(
         &mut self,
@@ -463,11 +465,14 @@ impl<S: Store> Engine<S> {
             return now;
         };
         let id = inc.id;
+        // A report over the sender's limit is echoed nowhere: recorded, not counted, and
+        // only its sender hears of it (once).
+        let limited = r.standing.limited;
         // Rooms already alerted: edit + one thread reply each. New rooms in range: alert.
-        if m.was_confirmed {
+        if m.was_confirmed && !limited {
             update_alerts(&inc, &UpdateKind::Reports, &mut tx.decisions);
         }
-        let relayed = if inc.status == Status::Confirmed {
+        let relayed = if inc.status == Status::Confirmed && !limited {
             relay_to_new_rooms(&net, &mut inc, &mut tx.decisions)
         } else {
             0
@@ -494,13 +499,18 @@ impl<S: Store> Engine<S> {
                 note: r.standing.note,
             });
         }
-        if let Some(coord) = &self.coordination_room {
-            tx.decisions.push(Decision::Coordination {
-                room: Arc::clone(coord),
-                incident: id,
-                kind: CoordinationKind::Incident,
-                needed: m.needed,
-            });
+        // The coordination room hears of changes, not of every report: an incident opened,
+        // confirmed (with the rooms alerted, if any), relayed to more rooms.
+        let newly_confirmed = !m.was_confirmed && inc.status == Status::Confirmed;
+        if let Some(coord) = self.coordination_room.as_ref().filter(|_| !limited) {
+            if m.created || (newly_confirmed && relayed == 0) {
+                tx.decisions.push(Decision::Coordination {
+                    room: Arc::clone(coord),
+                    incident: id,
+                    kind: CoordinationKind::Incident,
+                    needed: m.needed,
+                });
+            }
             if relayed > 0 {
                 tx.decisions.push(Decision::Coordination {
                     room: Arc::clone(coord),
@@ -555,6 +565,7 @@ impl<S: Store> Engine<S> {
                     max: s.max_reports_per_10min,
                 }),
                 quiet: told,
+                limited: true,
                 drill: false,
             };
         }

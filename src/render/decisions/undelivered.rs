@@ -1,5 +1,5 @@
 //! The shell's only words of its own: the coordination room's notice that an alert did
-//! not reach a room.
+//! not reach a room, or that the homeserver is rate-limiting the bot.
 
 use crate::config::Network;
 use crate::effect::OutgoingMessage;
@@ -16,6 +16,12 @@ pub enum Undelivered<'a> {
         /// What the server said.
         reason: &'a str,
     },
+    /// Not about one alert: the homeserver is rate-limiting the bot (HTTP 429), so
+    /// alerts and updates are delayed.
+    RateLimited,
+    /// Not about one alert: the coordination room is not end-to-end encrypted, so no
+    /// incident details are posted there.
+    CoordinationUnencrypted,
 }
 
 /// The coordination room's notice that the alert for `incident` did not reach `room`, in
@@ -35,5 +41,9 @@ pub fn undelivered_notice(
             &[("id", incident), ("room", room), ("reason", reason)],
             None,
         ),
+        Undelivered::RateLimited => r.notice("coord.rate_limited", &[], None),
+        Undelivered::CoordinationUnencrypted => {
+            r.notice("coord.coordination_unencrypted", &[], None)
+        }
     }
 }

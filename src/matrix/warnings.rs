@@ -1,0 +1,110 @@
+//! The shell's own warnings to the coordination room, plain notices with no incident
+//! detail: the homeserver rate-limits the bot; the coordination room is not encrypted.
+//!
+//! Owns: sending those notices (best effort, a few tries). Must not touch: the outbox,
+//! wording (the catalogs'), incident details.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId};
+use matrix_sdk::{Client, Room};
+use tracing::{debug, warn};
+
+use super::content::{ROOM_MESSAGE, message_content};
+use crate::config::Network;
+use crate::effect::Effect;
+use crate::render::{Catalogs, Undelivered, undelivered_notice};
+
+/// The coordination room was told (this run) that it must be encrypted.
+static TOLD_UNENCRYPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether `room` is end-to-end encrypted (unknown: not).
+pub(crate) async fn encrypted(room: &Room) -> bool {
+    room.latest_encryption_state()
+        .await
+        .map(|s| s.is_encrypted())
+        .unwrap_or(false)
+}
+
+/// Whether `effect` would put incident details into the coordination room while it is
+/// not encrypted and the network file does not allow that; the room is told once (per
+/// run, and the transaction ID is fixed so the homeserver drops a repeat) that it must be
+/// encrypted, in a message with no details.
+pub(crate) async fn refuse_in_unencrypted_coordination(
+    net: &Network,
+    room: &Room,
+    effect: &Effect,
+) -> bool {
+    if net.allow_unencrypted
+        || net.coordination_room.as_deref() != Some(effect.room())
+        || effect.incident().is_none()
+        || encrypted(room).await
+    {
+        return false;
+    }
+    if !TOLD_UNENCRYPTED.swap(true, Ordering::Relaxed) {
+        warn!("the coordination room is not encrypted: no incident details are posted there");
+        let message = undelivered_notice(
+            net,
+            Catalogs::builtin(),
+            "",
+            "",
+            Undelivered::CoordinationUnencrypted,
+        );
+        send_notice(room, message, "nw-coordination-unencrypted".into(), 1).await;
+    }
+    true
+}
+
+/// Sends a plain notice to `room`, trying `tries` times (waiting 2 s, 4 s, … between).
+async fn send_notice(
+    room: &Room,
+    message: crate::effect::OutgoingMessage,
+    txn: OwnedTransactionId,
+    tries: u32,
+) -> bool {
+    let notice = Effect::Notice {
+        room: room.room_id().to_string(),
+        message,
+    };
+    let Ok(content) = message_content(&notice, None) else {
+        return false;
+    };
+    let mut wait = Duration::from_secs(2);
+    for n in 0..tries {
+        match room
+            .send_raw(ROOM_MESSAGE, content.clone())
+            .with_transaction_id(&txn)
+            .await
+        {
+            Ok(_) => return true,
+            Err(e) => debug!(error = %e, "could not warn the coordination room yet"),
+        }
+        if n + 1 < tries {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+    }
+    false
+}
+
+/// Tells the coordination room, once per episode (see [`super::ratelimit`]), that the
+/// homeserver is rate-limiting the bot, trying a few times (it is rate-limited too).
+pub(crate) async fn tell_rate_limited(client: Client, net: Arc<Network>) {
+    let Some(c) = net
+        .coordination_room
+        .as_deref()
+        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
+        .and_then(|c| client.get_room(&c))
+    else {
+        return;
+    };
+    let message = undelivered_notice(&net, Catalogs::builtin(), "", "", Undelivered::RateLimited);
+    let txn = format!("nw-rate-limited-{}", Utc::now().timestamp()).into();
+    if !send_notice(&c, message, txn, 6).await {
+        warn!("could not tell the coordination room that the bot is rate-limited");
+    }
+}
