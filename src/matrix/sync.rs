@@ -150,6 +150,12 @@ pub(super) async fn sync_loop(
             noted_at = now;
         }
         let gaps = gaps(&client, &net, &resp, first);
+        if first {
+            let (client, net) = (client.clone(), Arc::clone(&net));
+            reads.spawn(async move {
+                super::warnings::check_coordination_at_start(&client, &net).await;
+            });
+        }
         if first || !gaps.is_empty() {
             let (client, h, mut stop) = (client.clone(), Arc::clone(&inbound), stop.clone());
             reads.spawn(async move {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId};
-use matrix_sdk::{Client, Room};
+use matrix_sdk::{Client, Room, RoomState};
 use tracing::{debug, warn};
 
 use super::content::{ROOM_MESSAGE, message_content};
@@ -29,6 +29,49 @@ pub(crate) async fn encrypted(room: &Room) -> bool {
         .unwrap_or(false)
 }
 
+/// At start (after the first sync, when the room's state is known): an unencrypted
+/// coordination room is said in the log and told once, in the room, that it must be
+/// encrypted; no incident details go there until it is (see
+/// [`refuse_in_unencrypted_coordination`]).
+pub(crate) async fn check_coordination_at_start(client: &Client, net: &Network) {
+    if net.allow_unencrypted {
+        return;
+    }
+    let Some(room) = net
+        .coordination_room
+        .as_deref()
+        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
+        .and_then(|c| client.get_room(&c))
+    else {
+        return;
+    };
+    if encrypted(&room).await {
+        return;
+    }
+    warn!(
+        "the coordination room is not encrypted: no incident details will be posted there until it is; turn on encryption in its settings"
+    );
+    tell_unencrypted(net, &room).await;
+}
+
+/// Tells the coordination room, once per run, that it must be encrypted (again at the
+/// next refusal if the room could not be told yet: not joined, say).
+async fn tell_unencrypted(net: &Network, room: &Room) {
+    if TOLD_UNENCRYPTED.load(Ordering::Relaxed) || room.state() != RoomState::Joined {
+        return;
+    }
+    let message = undelivered_notice(
+        net,
+        Catalogs::builtin(),
+        "",
+        "",
+        Undelivered::CoordinationUnencrypted,
+    );
+    if send_notice(room, message, "nw-coordination-unencrypted".into(), 3).await {
+        TOLD_UNENCRYPTED.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Whether `effect` would put incident details into the coordination room while it is
 /// not encrypted and the network file does not allow that; the room is told once (per
 /// run, and the transaction ID is fixed so the homeserver drops a repeat) that it must be
@@ -45,17 +88,10 @@ pub(crate) async fn refuse_in_unencrypted_coordination(
     {
         return false;
     }
-    if !TOLD_UNENCRYPTED.swap(true, Ordering::Relaxed) {
+    if !TOLD_UNENCRYPTED.load(Ordering::Relaxed) {
         warn!("the coordination room is not encrypted: no incident details are posted there");
-        let message = undelivered_notice(
-            net,
-            Catalogs::builtin(),
-            "",
-            "",
-            Undelivered::CoordinationUnencrypted,
-        );
-        send_notice(room, message, "nw-coordination-unencrypted".into(), 1).await;
     }
+    tell_unencrypted(net, room).await;
     true
 }
 

@@ -20,6 +20,7 @@ mod fade;
 
 const PASSWORD: &str = "correct-horse-battery";
 
+mod coordination;
 mod downtime;
 mod scoped;
 

@@ -1,0 +1,88 @@
+//! An unencrypted coordination room gets no incident details (issue 24): the bot says
+//! so once, in that room, at start, and keeps every incident out of it.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unencrypted_coordination_room_is_told_once_and_gets_no_incident_details() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        a,
+        coord,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    // The organizer's coordination room is replaced by an unencrypted one.
+    let open = alice.create_room(&[&bot_user], false).await;
+    edit_config(
+        &cfg,
+        &format!("coordination_room = \"{coord}\""),
+        &format!("coordination_room = \"{open}\""),
+    );
+    let log = dir.path().join("bot.log");
+    let bot = Bot::start_full(&cfg, &log, None, Some("info,neighborwatch=debug"));
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&alice, &open, &bot_user).await;
+    // Said at start in the log; in the room at start if the bot is in it by then, or
+    // at the first incident detail kept out.
+    wait_for_log(&bot, "the coordination room is not encrypted", 1, 90).await;
+    // Two reports confirm an incident: A is answered, the coordination room hears
+    // nothing of it.
+    alice
+        .say(
+            &a,
+            &[&bot_user, &bob.user],
+            "!r agents in vests at 31st & Market",
+        )
+        .await;
+    let r2 = bob
+        .say(
+            &a,
+            &[&bot_user, &alice.user],
+            "!r 4 agents near Hoover Elementary",
+        )
+        .await;
+    wait_for("the confirmation", 60, || async {
+        bob.replies(&a, &bot_user, r2.as_str()).into_iter().next()
+    })
+    .await;
+    wait_for_log(
+        &bot,
+        "incident details kept out of the unencrypted coordination room",
+        1,
+        60,
+    )
+    .await;
+    let told = wait_for("the notice in the coordination room", 60, || async {
+        alice.from(&open, &bot_user).into_iter().next()
+    })
+    .await;
+    let body = told["content"]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("not end-to-end encrypted"), "{body}");
+
+    // Told once; nothing there carries an incident or a place (the notice that room U,
+    // also unencrypted, got no alert names only that room).
+    let said = alice.from(&open, &bot_user);
+    let told_n = said
+        .iter()
+        .filter(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("coordination room is not end-to-end encrypted"))
+        })
+        .count();
+    assert_eq!(told_n, 1, "{said:#?}");
+    for v in &said {
+        assert!(
+            v["content"]["org.neighborwatch.incident"].is_null(),
+            "{v:#?}"
+        );
+        let body = v["content"]["body"].as_str().unwrap_or_default();
+        assert!(!body.contains("31st") && !body.contains("Hoover"), "{body}");
+    }
+}
