@@ -45,8 +45,14 @@ pub(crate) async fn check_coordination_at_start(client: &Client, net: &Network) 
     else {
         return;
     };
-    if encrypted(&room).await {
+    // Judged only in a joined room whose state is known: a room just joined, or only
+    // invited to, says nothing yet (the refusal at the first detail still tells it).
+    if room.state() != RoomState::Joined {
         return;
+    }
+    match room.latest_encryption_state().await {
+        Ok(state) if !state.is_encrypted() => {}
+        _ => return,
     }
     warn!(
         "the coordination room is not encrypted: no incident details will be posted there until it is; turn on encryption in its settings"

@@ -28,9 +28,8 @@ async fn an_unencrypted_coordination_room_is_told_once_and_gets_no_incident_deta
     let bot = Bot::start_full(&cfg, &log, None, Some("info,neighborwatch=debug"));
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&alice, &open, &bot_user).await;
-    // Said at start in the log; in the room at start if the bot is in it by then, or
+    // Said in the log and in the room: at start if the bot is in the room by then, or
     // at the first incident detail kept out.
-    wait_for_log(&bot, "the coordination room is not encrypted", 1, 90).await;
     // Two reports confirm an incident: A is answered, the coordination room hears
     // nothing of it.
     alice
@@ -58,6 +57,7 @@ async fn an_unencrypted_coordination_room_is_told_once_and_gets_no_incident_deta
         60,
     )
     .await;
+    wait_for_log(&bot, "the coordination room is not encrypted", 1, 60).await;
     let told = wait_for("the notice in the coordination room", 60, || async {
         alice.from(&open, &bot_user).into_iter().next()
     })
