@@ -88,13 +88,7 @@ async fn tell_undelivered(
     effect: &Effect,
     why: Undelivered<'_>,
 ) {
-    let Some(coord) = net.coordination_room.as_deref() else {
-        return;
-    };
-    let Some(c) = <OwnedRoomId>::try_from(coord)
-        .ok()
-        .and_then(|c| client.get_room(&c))
-    else {
+    let Some(c) = super::warnings::coordination_room(client, net) else {
         return;
     };
     let incident = match effect {
@@ -103,20 +97,9 @@ async fn tell_undelivered(
     }
     .unwrap_or_default();
     let message = undelivered_notice(net, Catalogs::builtin(), &incident, effect.room(), why);
-    let notice = Effect::Notice {
-        room: coord.to_owned(),
-        message,
-    };
-    let Ok(content) = message_content(&notice, None) else {
-        return;
-    };
     let txn: OwnedTransactionId = format!("{txn_id}-undelivered").into();
-    if let Err(e) = c
-        .send_raw(ROOM_MESSAGE, content)
-        .with_transaction_id(&txn)
-        .await
-    {
-        warn!(error = %e, "could not tell the coordination room");
+    if !super::warnings::send_notice(&c, message, txn, 1).await {
+        warn!("could not tell the coordination room");
     }
 }
 
@@ -156,20 +139,13 @@ async fn send_one(
     if room.state() != RoomState::Joined {
         return Ok(SendOutcome::Later("not joined yet".into()));
     }
-    if is_alert(effect) && !net.allow_unencrypted {
-        let encrypted = room
-            .latest_encryption_state()
-            .await
-            .map(|s| s.is_encrypted())
-            .unwrap_or(false);
-        if !encrypted {
-            warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
-            if matches!(effect, Effect::Relay { .. }) {
-                tell_undelivered(client, net, txn_id, effect, Undelivered::Unencrypted).await;
-            }
-            store.outbox_sent(seq, None)?;
-            return Ok(SendOutcome::Dropped);
+    if is_alert(effect) && !net.allow_unencrypted && !super::warnings::encrypted(&room).await {
+        warn!(room = %room_id, "refusing to post an alert into an unencrypted room");
+        if matches!(effect, Effect::Relay { .. }) {
+            tell_undelivered(client, net, txn_id, effect, Undelivered::Unencrypted).await;
         }
+        store.outbox_sent(seq, None)?;
+        return Ok(SendOutcome::Dropped);
     }
     if super::warnings::refuse_in_unencrypted_coordination(net, &room, effect).await {
         debug!("incident details kept out of the unencrypted coordination room");

@@ -29,6 +29,14 @@ pub(crate) async fn encrypted(room: &Room) -> bool {
         .unwrap_or(false)
 }
 
+/// The network's coordination room, if it has one the client knows.
+pub(crate) fn coordination_room(client: &Client, net: &Network) -> Option<Room> {
+    net.coordination_room
+        .as_deref()
+        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
+        .and_then(|c| client.get_room(&c))
+}
+
 /// At start (after the first sync, when the room's state is known): an unencrypted
 /// coordination room is said in the log and told once, in the room, that it must be
 /// encrypted; no incident details go there until it is (see
@@ -37,12 +45,7 @@ pub(crate) async fn check_coordination_at_start(client: &Client, net: &Network) 
     if net.allow_unencrypted {
         return;
     }
-    let Some(room) = net
-        .coordination_room
-        .as_deref()
-        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
-        .and_then(|c| client.get_room(&c))
-    else {
+    let Some(room) = coordination_room(client, net) else {
         return;
     };
     // Judged only in a joined room whose state is known: a room just joined, or only
@@ -102,7 +105,7 @@ pub(crate) async fn refuse_in_unencrypted_coordination(
 }
 
 /// Sends a plain notice to `room`, trying `tries` times (waiting 2 s, 4 s, … between).
-async fn send_notice(
+pub(crate) async fn send_notice(
     room: &Room,
     message: crate::effect::OutgoingMessage,
     txn: OwnedTransactionId,
@@ -136,12 +139,7 @@ async fn send_notice(
 /// Tells the coordination room, once per episode (see [`super::ratelimit`]), that the
 /// homeserver is rate-limiting the bot, trying a few times (it is rate-limited too).
 pub(crate) async fn tell_rate_limited(client: Client, net: Arc<Network>) {
-    let Some(c) = net
-        .coordination_room
-        .as_deref()
-        .and_then(|c| <OwnedRoomId>::try_from(c).ok())
-        .and_then(|c| client.get_room(&c))
-    else {
+    let Some(c) = coordination_room(&client, &net) else {
         return;
     };
     let message = undelivered_notice(&net, Catalogs::builtin(), "", "", Undelivered::RateLimited);
