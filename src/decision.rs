@@ -235,6 +235,12 @@ pub enum UpdateKind {
     },
     /// A report was withdrawn by its sender (quiet).
     Retracted,
+    /// This room's neighborhood, not the incident's home, marked it a false alarm or all
+    /// clear for its own rooms (its mark is in the incident's state): the thread reply
+    /// notifies.
+    MarkedHere,
+    /// This room's neighborhood took its own mark back (quiet).
+    UnmarkedHere,
 }
 
 /// What the coordination room is told.
@@ -289,6 +295,37 @@ pub enum Decision {
         incident: IncidentId,
         /// Alerts being updated.
         rooms: usize,
+    },
+    /// A verifier action from another alerted neighborhood than the incident's home was
+    /// applied there only (a false alarm or all clear in its rooms, a confirmation as
+    /// support): tell who asked that the home decides for everyone (quiet reply).
+    ActionHere {
+        /// Room of the command.
+        room: Arc<str>,
+        /// The command's event.
+        in_reply_to: Arc<str>,
+        /// The incident.
+        incident: IncidentId,
+        /// What was done.
+        action: Action,
+        /// Alerts being updated (this neighborhood's).
+        rooms: usize,
+    },
+    /// The incident's home is asked to decide what another alerted neighborhood said of
+    /// it: a notice in each of the home's rooms and in the coordination room.
+    OriginAsked {
+        /// Where the notice goes.
+        room: Arc<str>,
+        /// The incident.
+        incident: IncidentId,
+        /// The neighborhood (ID) that said it.
+        from: Arc<str>,
+        /// What it said.
+        action: Action,
+        /// Said by a room moderator there (else by a listed verifier).
+        by_moderator: bool,
+        /// The reason given, for a false alarm.
+        reason: Option<Arc<str>>,
     },
     /// Someone who may not act asked to (quiet reply; never for reactions).
     ActionRefused {

@@ -16,8 +16,9 @@ pub const MODERATOR_POWER: i64 = 50;
 pub enum Role {
     /// Everybody else: reports count, actions do not.
     Neighbor,
-    /// Listed as a verifier of the incident's neighborhood, or of a neighborhood whose
-    /// room received its alert.
+    /// Listed as a verifier of the incident's neighborhood, of the whole network, or of
+    /// the neighborhood whose room they act in (how far that reaches:
+    /// [`crate::authority::reach`]).
     Verifier,
     /// Power level ≥ 50 in the room the action was taken in (room creators of room
     /// version 12 included: the shell hands their power as the highest).

@@ -253,6 +253,7 @@ fn run() -> Result<ExitCode> {
         ),
         Command::Check { config, state } => {
             let file = Network::load(&config)?;
+            let mut warnings = Vec::new();
             let overlay = match &state {
                 Some(path) => {
                     if !path.join("conf").exists() {
@@ -267,11 +268,15 @@ fn run() -> Result<ExitCode> {
                             path.display()
                         )
                     })?;
+                    warnings.extend(coordination_warning(&file, &store));
                     Overlay::new(store.load()?.settings)
                 }
                 None => Overlay::default(),
             };
             print!("{}", check_summary(&config, &file, &overlay));
+            for w in &warnings {
+                println!("warning: {w}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -290,6 +295,22 @@ fn store_vault(net: &Network) -> Result<neighborwatch::store::Vault> {
         Ok(p) if !p.is_empty() => Ok(Vault::new(&p, var)),
         _ => Err(StoreError::NoPassphrase(var.to_owned()).into()),
     }
+}
+
+/// The coordination room, if the bot found it unencrypted when it last started (and the
+/// network file does not allow that): it gets no incident details.
+fn coordination_warning(file: &Network, store: &SledStore) -> Option<String> {
+    let (room, at) = neighborwatch::matrix::coordination_seen_unencrypted(store)?;
+    if file.allow_unencrypted || file.coordination_room.as_deref() != Some(room.as_str()) {
+        return None;
+    }
+    let when = chrono::DateTime::from_timestamp_millis(at).map_or_else(String::new, |t| {
+        t.format(" (%Y-%m-%d %H:%M UTC)").to_string()
+    });
+    Some(format!(
+        "the coordination room {room} was not end-to-end encrypted when the bot last started{when}: \
+         it gets no incident details until encryption is turned on in its settings"
+    ))
 }
 
 /// What `check` prints: each neighborhood with its effective settings; the values set

@@ -272,6 +272,8 @@ mod tests {
             relayed_to: Vec::new(),
             linked_rooms: Vec::new(),
             faded: Vec::new(),
+            marked_here: Vec::new(),
+            support: Vec::new(),
             drill: false,
             confirmed_by: None,
             closed_at: None,

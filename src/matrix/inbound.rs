@@ -141,6 +141,8 @@ pub fn redaction(ev: &OriginalSyncRoomRedactionEvent, room: &RoomId) -> Option<I
         ts: to_utc(ev.origin_server_ts),
         content: Content::Redaction {
             redacts: redacts.to_string(),
+            // Read from the room's power levels when it is handed on (`send`).
+            may_redact_others: false,
         },
         member: Member::default(),
     })
@@ -165,6 +167,18 @@ pub async fn member_of(room: &Room, user: &UserId) -> Member {
         _ => None,
     };
     Member { power, since }
+}
+
+/// Whether `room`'s power levels let `user` redact other people's events (their level
+/// reaches the room's `redact` level); no when they cannot be read.
+async fn may_redact_others_in(room: &Room, user: &UserId) -> bool {
+    match room.power_levels().await {
+        Ok(levels) => levels.user_can_redact_event_of_other(user),
+        Err(e) => {
+            warn!(error = %e, "cannot read the room's power levels; a redaction withdraws only the sender's own report");
+            false
+        }
+    }
 }
 
 /// A `!nw relay request #alias:server` names its room by alias; the core knows rooms by
@@ -322,6 +336,12 @@ impl Inbound {
         from_sync: bool,
     ) -> bool {
         m.member = member_of(room, sender).await;
+        if let Content::Redaction {
+            may_redact_others, ..
+        } = &mut m.content
+        {
+            *may_redact_others = may_redact_others_in(room, sender).await;
+        }
         resolve_alias_in_command(room, &mut m).await;
         self.hand(m, from_sync)
     }

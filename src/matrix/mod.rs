@@ -28,6 +28,7 @@ pub use clock::{Clock, TEST_CLOCK_ENV};
 pub use inbound::{incoming, member_of, reaction, redaction};
 pub use outbound::FAULT_ENV;
 pub use session::{SESSION_FILE, Secrets, connect, read_session};
+pub use warnings::coordination_seen_unencrypted;
 
 use std::path::PathBuf;
 use std::sync::Arc;

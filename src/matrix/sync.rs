@@ -151,9 +151,9 @@ pub(super) async fn sync_loop(
         }
         let gaps = gaps(&client, &net, &resp, first);
         if first {
-            let (client, net) = (client.clone(), Arc::clone(&net));
+            let (client, net, store) = (client.clone(), Arc::clone(&net), store.clone());
             reads.spawn(async move {
-                super::warnings::check_coordination_at_start(&client, &net).await;
+                super::warnings::check_coordination_at_start(&client, &net, &store).await;
             });
         }
         if first || !gaps.is_empty() {

@@ -1,8 +1,9 @@
 //! The shell's own warnings to the coordination room, plain notices with no incident
 //! detail: the homeserver rate-limits the bot; the coordination room is not encrypted.
 //!
-//! Owns: sending those notices (best effort, a few tries). Must not touch: the outbox,
-//! wording (the catalogs'), incident details.
+//! Owns: sending those notices (best effort, a few tries), and the record of the
+//! coordination room found unencrypted (for `neighborwatch check --state`). Must not
+//! touch: the outbox, wording (the catalogs'), incident details.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,7 @@ use super::content::{ROOM_MESSAGE, message_content};
 use crate::config::Network;
 use crate::effect::Effect;
 use crate::render::{Catalogs, Undelivered, undelivered_notice};
+use crate::store::SledStore;
 
 /// The coordination room was told (this run) that it must be encrypted.
 static TOLD_UNENCRYPTED: AtomicBool = AtomicBool::new(false);
@@ -37,11 +39,46 @@ pub(crate) fn coordination_room(client: &Client, net: &Network) -> Option<Room> 
         .and_then(|c| client.get_room(&c))
 }
 
+/// Where the shell records what it last found of the coordination room's encryption,
+/// for `neighborwatch check --state` (the room ID, a space, and when, in ms).
+const UNENCRYPTED_KEY: &[u8] = b"coordination_unencrypted";
+
+/// The coordination room the bot last found unencrypted at a start, and when (ms since
+/// 1970); `None` if it found it encrypted, or never looked.
+pub fn coordination_seen_unencrypted(store: &SledStore) -> Option<(String, i64)> {
+    let stored = store
+        .db()
+        .open_tree("shell")
+        .ok()?
+        .get(UNENCRYPTED_KEY)
+        .ok()??;
+    let text = std::str::from_utf8(&stored).ok()?;
+    let (room, at) = text.split_once(' ')?;
+    Some((room.to_owned(), at.parse().ok()?))
+}
+
+/// Records what the bot found of the coordination room's encryption at start.
+fn note_coordination(store: &SledStore, room: &Room, unencrypted: bool) {
+    let tree = store.db().open_tree("shell");
+    let done = tree.and_then(|t| {
+        if unencrypted {
+            let v = format!("{} {}", room.room_id(), Utc::now().timestamp_millis());
+            t.insert(UNENCRYPTED_KEY, v.as_bytes()).map(|_| ())
+        } else {
+            t.remove(UNENCRYPTED_KEY).map(|_| ())
+        }
+    });
+    // Once per start: flushed now, so a bot stopped right after still has it on disk.
+    if let Err(e) = done.and_then(|()| store.db().flush().map(|_| ())) {
+        warn!(error = %e, "cannot record the coordination room's encryption");
+    }
+}
+
 /// At start (after the first sync, when the room's state is known): an unencrypted
-/// coordination room is said in the log and told once, in the room, that it must be
-/// encrypted; no incident details go there until it is (see
-/// [`refuse_in_unencrypted_coordination`]).
-pub(crate) async fn check_coordination_at_start(client: &Client, net: &Network) {
+/// coordination room is said in the log, recorded for `neighborwatch check --state`,
+/// and told once, in the room, that it must be encrypted; no incident details go there
+/// until it is (see [`refuse_in_unencrypted_coordination`]).
+pub(crate) async fn check_coordination_at_start(client: &Client, net: &Network, store: &SledStore) {
     if net.allow_unencrypted {
         return;
     }
@@ -54,8 +91,9 @@ pub(crate) async fn check_coordination_at_start(client: &Client, net: &Network) 
         return;
     }
     match room.latest_encryption_state().await {
-        Ok(state) if !state.is_encrypted() => {}
-        _ => return,
+        Ok(state) if !state.is_encrypted() => note_coordination(store, &room, true),
+        Ok(_) => return note_coordination(store, &room, false),
+        Err(_) => return,
     }
     warn!(
         "the coordination room is not encrypted: no incident details will be posted there until it is; turn on encryption in its settings"

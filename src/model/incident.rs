@@ -7,6 +7,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::LocalMark;
 use crate::places::{LatLon, PlaceKind};
 use crate::report::{Details, ParsedReport, ReportForm};
 
@@ -292,6 +293,16 @@ pub struct Incident {
     /// the room's `alert_retention_hours`): never twice. Emptied if it opens again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faded: Vec<Arc<str>>,
+    /// False alarms and all clears from other alerted neighborhoods, each holding in
+    /// that neighborhood's rooms only, until the incident's home decides (any status
+    /// change empties it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marked_here: Vec<LocalMark>,
+    /// Neighborhoods (IDs) whose verifiers or moderators confirmed it without being its
+    /// home: support shown to the home, never its own verification (any status change
+    /// empties it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub support: Vec<Arc<str>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -331,6 +342,9 @@ impl Incident {
     ) -> bool {
         self.status = status;
         self.updated_at = now;
+        // The incident's home (or the network) decided: for every room.
+        self.marked_here = Vec::new();
+        self.support = Vec::new();
         match status {
             Status::Confirmed => {
                 self.confirmed_by = by.or(self.confirmed_by);
@@ -345,6 +359,27 @@ impl Incident {
             return false;
         }
         self.forget_reporters()
+    }
+
+    /// What another neighborhood marked for its own rooms, if anything and the incident
+    /// is still open.
+    pub fn mark_of(&self, neighborhood: &str) -> Option<&LocalMark> {
+        self.marked_here
+            .iter()
+            .find(|m| &*m.neighborhood == neighborhood && self.status.is_open())
+    }
+
+    /// The incident as `neighborhood`'s rooms show it: with that neighborhood's own
+    /// false alarm or all clear in place of the open status, if it marked one.
+    pub fn as_seen_in(&self, neighborhood: &str) -> std::borrow::Cow<'_, Self> {
+        match self.mark_of(neighborhood) {
+            Some(m) => {
+                let mut seen = self.clone();
+                seen.status = m.status;
+                std::borrow::Cow::Owned(seen)
+            }
+            None => std::borrow::Cow::Borrowed(self),
+        }
     }
 
     /// Drops every report's event ID, room and reporter hash, and the reporters' hashes
@@ -423,6 +458,8 @@ impl Incident {
             linked_rooms,
             drill,
             faded,
+            marked_here,
+            support,
         } = self;
         Self {
             id: *id,
@@ -449,6 +486,8 @@ impl Incident {
             linked_rooms: linked_rooms.clone(),
             drill: *drill,
             faded: faded.clone(),
+            marked_here: marked_here.clone(),
+            support: support.clone(),
         }
     }
 

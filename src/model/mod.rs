@@ -1,5 +1,5 @@
-//! The shared vocabulary: incidents and their IDs, statuses, verifier actions, the tag
-//! every bot message carries, hashed reporters and report records.
+//! The shared vocabulary: incidents and their IDs, statuses, verifier actions, what
+//! another neighborhood marked, the tag every bot message carries, hashed reporters and report records.
 //!
 //! Owns: these plain data types and their small invariants (ID encoding, status order,
 //! hashing a reporter, the incident's derived counts). Must not touch: the engine's
@@ -8,9 +8,11 @@
 
 mod action;
 mod incident;
+mod local;
 
 pub use action::Action;
 pub use incident::{
     ConfirmedBy, Incident, IncidentId, IncidentTag, NearPlace, PendingReport, ReportRecord,
     ReporterHash, ReporterKey, Status,
 };
+pub use local::LocalMark;

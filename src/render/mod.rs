@@ -28,7 +28,7 @@ impl crate::decision::Render for Catalogs {
 
 use crate::config::Neighborhood;
 use crate::effect::{LocationContent, MsgType, OutgoingMessage};
-use crate::model::{ConfirmedBy, Incident, IncidentTag, Status};
+use crate::model::{ConfirmedBy, Incident, IncidentTag, LocalMark, Status};
 use crate::places::Gazetteer;
 
 /// One line of a message: its catalog key and arguments, rendered twice (plain text and
@@ -192,6 +192,11 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// The incident as `to`'s rooms show it: its own mark, if it made one.
+    pub fn status_words_in(&self, inc: &Incident, to: &str) -> String {
+        self.status_words(&inc.as_seen_in(to))
+    }
+
     /// Whether messages people must hear about this incident mention the whole room: the
     /// alert did, because it is near a school, church, hospital or shelter.
     pub fn alert_mentions_room(&self, inc: &Incident) -> bool {
@@ -230,6 +235,12 @@ impl<'a> Renderer<'a> {
         to: &Neighborhood,
         gazetteer: &Gazetteer,
     ) -> OutgoingMessage {
+        // Another neighborhood's own false alarm or all clear shows in its rooms only;
+        // the tag keeps the incident's own status.
+        let tag = inc.tag();
+        let mark = inc.mark_of(&to.id).map(|m| self.marked_here(inc, m, to));
+        let seen = inc.as_seen_in(&to.id);
+        let inc = &*seen;
         let status = self.status_words(inc);
         let urgent = inc.status == Status::Confirmed && self.alert_mentions_room(inc);
         // A false alarm or an all clear no longer presents the sighting as current.
@@ -251,14 +262,34 @@ impl<'a> Renderer<'a> {
                 ("id", inc.id.to_string()),
             ],
         ));
-        self.alert_notes(inc, current, &mut lines);
+        match mark {
+            Some(line) => lines.push(line),
+            None => self.alert_notes(inc, current, &mut lines),
+        }
         OutgoingMessage {
             msgtype: MsgType::Text,
             body: self.alert_text(&lines, false),
             html: self.alert_text(&lines, true),
             mentions_room: urgent,
-            incident: Some(inc.tag()),
+            incident: Some(tag),
         }
+    }
+
+    /// The line of an alert marked false alarm or all clear by `to`, not the incident's
+    /// home: by whom, and that the home decides for everyone.
+    fn marked_here(&self, inc: &Incident, m: &LocalMark, to: &Neighborhood) -> Line {
+        let key = match m.status {
+            Status::Resolved => "alert.marked_here_resolved",
+            _ => "alert.marked_here_false_alarm",
+        };
+        (
+            key,
+            vec![
+                ("who", self.plain(who_key(m.by_moderator), &[])),
+                ("neighborhood", to.name.clone()),
+                ("status", self.status_words(inc)),
+            ],
+        )
     }
 
     /// The alert's first line: what, where and its status; urgent when it is confirmed
@@ -416,6 +447,15 @@ impl<'a> Renderer<'a> {
                 &[("id", inc.id.as_str()), ("place", &inc.label)],
             ),
         }
+    }
+}
+
+/// The catalog key naming who marked or confirmed: a room moderator or a verifier.
+pub fn who_key(by_moderator: bool) -> &'static str {
+    if by_moderator {
+        "who.moderator"
+    } else {
+        "who.verifier"
     }
 }
 

@@ -100,7 +100,11 @@ impl InputLine {
             since,
         };
         let content = if let Some(redacts) = self.redacts {
-            Content::Redaction { redacts }
+            // The default `redact` level: a moderator's.
+            Content::Redaction {
+                redacts,
+                may_redact_others: member.power >= crate::lifecycle::MODERATOR_POWER,
+            }
         } else if let Some(key) = self.reaction {
             let relates_to = self
                 .relates_to

@@ -331,6 +331,7 @@ fn a_withdrawn_unconfirmed_report_fades_the_bots_acknowledgment_at_once() {
         event_id: "$redaction".into(),
         content: Content::Redaction {
             redacts: "$a".into(),
+            may_redact_others: false,
         },
         ..report("$redaction", "@maria:oakland.example", "", t1)
     };

@@ -63,6 +63,8 @@ fn stored_incident(seq: u64, reports: u32) -> Incident {
         relayed_to: vec!["!a:x".into(), "!b:x".into()],
         linked_rooms: Vec::new(),
         faded: Vec::new(),
+        marked_here: Vec::new(),
+        support: Vec::new(),
         drill: false,
     }
 }

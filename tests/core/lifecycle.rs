@@ -415,7 +415,8 @@ fn a_verifier_of_another_neighborhood_may_not_act_until_its_room_got_the_alert()
             .any(|x| matches!(x, Effect::Relay { room, .. } if room == CLAWSON)),
         "relayed to the room nearby: {out:#?}"
     );
-    // Now Clawson received the alert: a Clawson moderator acts there.
+    // Now Clawson received the alert: a Clawson moderator's false alarm holds in Clawson
+    // only (tests/core/authority.rs); Hoover-Foster's verifier decides for everyone.
     let t = t + Duration::minutes(1);
     e.handle(
         &text(
@@ -426,6 +427,12 @@ fn a_verifier_of_another_neighborhood_may_not_act_until_its_room_got_the_alert()
             t,
             &format!("!false {id}"),
         ),
+        t,
+    )
+    .unwrap();
+    assert_eq!(e.incident(&id).unwrap().status, Status::Confirmed);
+    e.handle(
+        &text("$f2", HOOVER, HOOD_VERIFIER, 0, t, &format!("!false {id}")),
         t,
     )
     .unwrap();
@@ -515,7 +522,8 @@ fn reactions_on_any_bot_message_act_for_verifiers_and_do_nothing_for_neighbors()
         )
         .unwrap();
     assert!(m.is_empty());
-    // A moderator of the remote room reacts ❌ to the alert there: every alert is edited.
+    // A moderator of the remote room reacts ❌ to the alert there: Clawson is not the
+    // incident's home, so only Clawson's alert shows it (issue 24, tests/core/authority.rs).
     let f = e
         .handle(
             &reaction(
@@ -529,12 +537,16 @@ fn reactions_on_any_bot_message_act_for_verifiers_and_do_nothing_for_neighbors()
             t,
         )
         .unwrap();
-    assert_eq!(e.incident(&id).unwrap().status, Status::FalseAlarm);
-    let edited: Vec<&str> = edits(&f).iter().map(|(r, _)| *r).collect();
-    assert_eq!(edited.len(), e.incident(&id).unwrap().relayed_to.len());
+    assert_eq!(e.incident(&id).unwrap().status, Status::Confirmed);
+    let edited = edits(&f);
+    assert_eq!(edited.len(), 1, "{edited:?}");
+    assert_eq!(edited[0].0, CLAWSON);
     assert!(
-        edited.contains(&HOOVER) && edited.contains(&CLAWSON),
-        "{edited:?}"
+        edited[0]
+            .1
+            .contains("Marked false alarm here by a moderator of Clawson"),
+        "{}",
+        edited[0].1
     );
     assert!(
         !f.iter().any(|x| matches!(x, Effect::Reply { .. })),
@@ -549,11 +561,17 @@ fn reactions_on_any_bot_message_act_for_verifiers_and_do_nothing_for_neighbors()
         .unwrap()
         .is_empty()
     );
-    // A verifier's ✅ on the acknowledgment undoes the mistaken false alarm.
+    // A verifier's ✅ on the acknowledgment keeps it confirmed everywhere: Clawson's
+    // alert is confirmed again.
     let c = e
         .handle(&reaction("$x4", HOOVER, NET_VERIFIER, 0, &ack, "✅"), t)
         .unwrap();
     assert_eq!(e.incident(&id).unwrap().status, Status::Confirmed);
+    let edited = edits(&c);
+    assert!(
+        edited.len() == 1 && edited[0].0 == CLAWSON && edited[0].1.contains("CONFIRMED"),
+        "{edited:?}"
+    );
     assert!(
         !c.iter().any(|x| matches!(x, Effect::Relay { .. })),
         "no second top-level alert: {c:#?}"
@@ -694,6 +712,7 @@ fn redaction(event: &str, room: &str, redacts: &str) -> IncomingMessage {
         ts: sent_at() + Duration::minutes(5),
         content: Content::Redaction {
             redacts: redacts.into(),
+            may_redact_others: false,
         },
         member: Member::default(),
     }

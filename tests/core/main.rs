@@ -2,6 +2,7 @@
 //! undecryptable messages, the verifier lifecycle, relay links.
 //! One binary with modules (as in mini-redis and matrix-sdk), no network needed.
 
+mod authority;
 mod facts;
 mod fade;
 mod flood;

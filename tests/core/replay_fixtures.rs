@@ -453,7 +453,15 @@ fn verifier_lifecycle_through_replay_refusal_false_alarm_undo_withdrawal_all_cle
     };
     let rest = shape(&a[after_confirm..]);
     let mut want = pairs(&[("reply", HF)]); // $v3: a neighbor's !false is refused
-    // $v3r: a neighbor's ❌ does nothing. $v4: Clawson's moderator's ❌: false alarm.
+    // $v3r: a neighbor's ❌ does nothing. $v4: Clawson's moderator's ❌: Clawson is not
+    // the incident's home, so Clawson's alert only, and the home and coordination asked.
+    want.extend(pairs(&[
+        ("edit", CL),
+        ("thread_reply", CL),
+        ("notice", HF),
+        ("notice", CO),
+    ]));
+    // $v4b: Hoover-Foster's moderator's ❌: false alarm everywhere.
     want.extend(status_change(CO));
     // $v5: a verifier's !confirm undoes it.
     want.extend(status_change(CO));
@@ -472,29 +480,47 @@ fn verifier_lifecycle_through_replay_refusal_false_alarm_undo_withdrawal_all_cle
         "{refusal}"
     );
 
-    let fa_edit = &a[after_confirm + 1];
+    let mark = &a[after_confirm + 1];
+    assert!(
+        s(&mark["body"]).starts_with("❌ FALSE ALARM")
+            && s(&mark["body"]).contains("Marked false alarm here by a moderator of Clawson"),
+        "{mark}"
+    );
+    assert_eq!(
+        s(&mark["incident"]["status"]),
+        "confirmed",
+        "the incident itself is not changed by Clawson"
+    );
+    let asked = &a[after_confirm + 3];
+    assert!(
+        s(&asked["body"]).contains("C9TU") && s(&asked["body"]).contains("!false C9TU"),
+        "{asked}"
+    );
+    for (i, what) in [(2, "a mark"), (6, "a false alarm")] {
+        assert_eq!(
+            s(&a[after_confirm + i]["msgtype"]),
+            "m.text",
+            "{what} notifies"
+        );
+        assert_eq!(
+            a[after_confirm + i]["mentions_room"],
+            true,
+            "{what} mentions the room as the alert did (near a school)"
+        );
+    }
+    let fa_edit = &a[after_confirm + 5];
     assert!(
         s(&fa_edit["body"]).starts_with("❌ FALSE ALARM"),
         "{fa_edit}"
     );
     assert_eq!(s(&fa_edit["incident"]["status"]), "false_alarm");
-    assert_eq!(
-        s(&a[after_confirm + 2]["msgtype"]),
-        "m.text",
-        "a false alarm notifies"
-    );
-    assert_eq!(
-        a[after_confirm + 2]["mentions_room"],
-        true,
-        "as the alert did (near a school)"
-    );
 
-    let undo = &a[after_confirm + 6];
+    let undo = &a[after_confirm + 10];
     assert!(
         s(&undo["body"]).contains("confirmed by a verifier"),
         "{undo}"
     );
-    let clear = &a[after_confirm + 12];
+    let clear = &a[after_confirm + 16];
     assert!(
         s(&clear["body"]).contains("Reports: 2 independent"),
         "the reporters counted before the false alarm still count, by number: {clear}"

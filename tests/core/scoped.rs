@@ -62,6 +62,8 @@ fn reaction(
 fn redaction(event: &str, room: &str, sender: &str, power: i64, redacts: &str) -> IncomingMessage {
     let content = Content::Redaction {
         redacts: redacts.into(),
+        // The default `redact` level: a moderator's.
+        may_redact_others: power >= 50,
     };
     msg(event, room, sender, power, content)
 }

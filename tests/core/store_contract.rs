@@ -42,6 +42,8 @@ fn incident(seq: u64, status: Status) -> Incident {
         relayed_to: vec!["!r:x".into()],
         linked_rooms: vec!["!r:x".into()],
         faded: Vec::new(),
+        marked_here: Vec::new(),
+        support: Vec::new(),
         drill: false,
     }
 }
@@ -1188,6 +1190,7 @@ fn purged_and_redacted_report_text_cannot_be_read_back_from_the_files_after_a_re
         "@dlee:oakland.example",
         Content::Redaction {
             redacts: "$2".into(),
+            may_redact_others: false,
         },
         3,
     );

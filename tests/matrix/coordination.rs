@@ -1,5 +1,6 @@
 //! An unencrypted coordination room gets no incident details (issue 24): the bot says
-//! so once, in that room, at start, and keeps every incident out of it.
+//! so once, in that room, at start, and keeps every incident out of it; after a restart
+//! it says so in its log at start, and `neighborwatch check --state` tells organizers.
 
 use super::*;
 
@@ -25,7 +26,7 @@ async fn an_unencrypted_coordination_room_is_told_once_and_gets_no_incident_deta
         &format!("coordination_room = \"{open}\""),
     );
     let log = dir.path().join("bot.log");
-    let bot = Bot::start_full(&cfg, &log, None, Some("info,neighborwatch=debug"));
+    let mut bot = Bot::start_full(&cfg, &log, None, Some("info,neighborwatch=debug"));
     bot_joined(&alice, &a, &bot_user).await;
     bot_joined(&alice, &open, &bot_user).await;
     // Said in the log and in the room: at start if the bot is in the room by then, or
@@ -85,4 +86,38 @@ async fn an_unencrypted_coordination_room_is_told_once_and_gets_no_incident_deta
         let body = v["content"]["body"].as_str().unwrap_or_default();
         assert!(!body.contains("31st") && !body.contains("Hoover"), "{body}");
     }
+
+    // Restarted, already in the room: the bot says it at start, and records it for
+    // `neighborwatch check --state`.
+    bot.kill();
+    let log2 = dir.path().join("bot2.log");
+    let mut bot = Bot::start(&cfg, &log2);
+    wait_for_log(
+        &bot,
+        "the coordination room is not encrypted: no incident details will be posted there until it is",
+        1,
+        90,
+    )
+    .await;
+    bot.kill();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .arg("--state")
+        .arg(dir.path().join("state.sled"))
+        .env("NW_STORE_PASSPHRASE", STORE_PASSPHRASE)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "warning: the coordination room {open} was not end-to-end encrypted"
+        )),
+        "{stdout}"
+    );
 }

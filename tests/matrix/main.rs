@@ -560,6 +560,7 @@ async fn a_rate_limited_bot_still_delivers_every_reply_once_and_location_shares_
         carol,
         a,
         b,
+        coord,
         dir,
         cfg,
         ..
@@ -652,6 +653,26 @@ async fn a_rate_limited_bot_still_delivers_every_reply_once_and_location_shares_
             .any(|l| l.contains(" 429 ") && l.contains("/send/")),
         "the homeserver did refuse some sends"
     );
+    // The coordination room was warned, once for this whole episode (issue 24).
+    let warned = |v: &serde_json::Value| {
+        v["content"]["body"].as_str().is_some_and(|b| {
+            b.contains("rate-limiting the bot") && b.contains("override_ratelimit")
+        })
+    };
+    wait_for("the rate-limit warning in coordination", 60, || async {
+        alice
+            .from(&coord, &bot_user)
+            .iter()
+            .find(|v| warned(v))
+            .cloned()
+    })
+    .await;
+    let n = alice
+        .from(&coord, &bot_user)
+        .iter()
+        .filter(|v| warned(v))
+        .count();
+    assert_eq!(n, 1, "one warning per rate-limit episode");
 }
 
 /// What `neighborwatch demo` printed, by room: the lines under each `── name ──` heading.
@@ -1357,26 +1378,74 @@ async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() 
     );
 
     // The creator of room B (its moderator, on the other homeserver) reacts ❌ to the
-    // alert there: the alert is edited to a false alarm in every room, on both servers.
+    // alert there. Room B is Clawson's, not the incident's home (issue 24): room B's
+    // alert shows it marked false alarm there, room A's stays confirmed, and room A and
+    // the coordination room are asked to decide.
     carol.react(&b, &event_id(&alert_b), "❌").await;
+    let marked = wait_for("the mark in room B", 90, || async {
+        edits_of(&carol, &b, &bot_user, &alert_b, "Marked false alarm here")
+            .into_iter()
+            .next()
+    })
+    .await;
+    let new = &marked["content"]["m.new_content"];
+    let body = new["body"].as_str().unwrap();
+    assert!(
+        body.lines().next().unwrap().contains("FALSE ALARM")
+            && body.contains("by a moderator of Clawson & McClymonds"),
+        "{body}"
+    );
+    assert_eq!(
+        new["org.neighborwatch.incident"]["status"], "confirmed",
+        "the incident itself stays confirmed"
+    );
+    thread_reply(&carol, &b, &bot_user, &alert_b, "marked false alarm here").await;
+    let asks = format!("!false {id}");
+    for (who, room) in [(&alice, &a), (&alice, &coord)] {
+        wait_for("the home asked to decide", 90, || async {
+            who.from(room, &bot_user).into_iter().find(|v| {
+                v["content"]["body"].as_str().is_some_and(|t| {
+                    t.contains(&id) && t.contains("Clawson & McClymonds") && t.contains(&asks)
+                })
+            })
+        })
+        .await;
+    }
+    // The ask comes after any edit of room A's alert (alerts and edits go out first).
+    assert!(
+        edits_of(&alice, &a, &bot_user, &alert_a, "").is_empty(),
+        "room A's alert is untouched"
+    );
+
+    // Room A's moderator decides: a false alarm in every room, on both servers.
+    let decided = mona.say(&a, &[&bot_user], &asks).await;
+    wait_for("the reply to !false", 60, || async {
+        mona.replies(&a, &bot_user, decided.as_str())
+            .into_iter()
+            .next()
+    })
+    .await;
     for (who, room, alert) in [(&carol, &b, &alert_b), (&alice, &a, &alert_a)] {
         let edit = wait_for("the false-alarm edit", 90, || async {
             edits_of(who, room, &bot_user, alert, "FALSE ALARM")
                 .into_iter()
-                .next()
+                .find(|e| {
+                    e["content"]["m.new_content"]["org.neighborwatch.incident"]["status"]
+                        == "false_alarm"
+                })
         })
         .await;
         let new = &edit["content"]["m.new_content"];
         let body = new["body"].as_str().unwrap();
         assert!(
-            body.lines().next().unwrap().contains("FALSE ALARM"),
+            body.lines().next().unwrap().contains("FALSE ALARM")
+                && !body.contains("Marked false alarm here"),
             "{body}"
         );
         assert!(
             !body.contains("SUVs"),
             "the sighting is no longer shown as current: {body}"
         );
-        assert_eq!(new["org.neighborwatch.incident"]["status"], "false_alarm");
         assert!(
             new["org.neighborwatch.incident"]["version"].as_u64()
                 > alert["content"]["org.neighborwatch.incident"]["version"].as_u64()
@@ -1388,7 +1457,7 @@ async fn verifiers_and_moderators_on_both_homeservers_run_the_alert_lifecycle() 
         alice.from(&coord, &bot_user).into_iter().find(|v| {
             v["content"]["body"]
                 .as_str()
-                .is_some_and(|t| t.contains(&id) && t.contains("false alarm"))
+                .is_some_and(|t| t.contains(&id) && t.contains("is now false alarm"))
         })
     })
     .await;

@@ -73,10 +73,13 @@ pub enum Content {
         relates_to: String,
     },
     /// `m.room.redaction`: a message was deleted (by its sender or a moderator; the
-    /// server checked who may).
+    /// server checked who may, but passes on a redaction it will not apply).
     Redaction {
         /// The deleted event.
         redacts: String,
+        /// The room's power levels let the sender redact others' events (their level
+        /// reaches the room's `redact` level), as the shell read them.
+        may_redact_others: bool,
     },
 }
 

@@ -18,6 +18,7 @@ mod admin;
 mod alerts;
 mod budget;
 mod fade;
+mod here;
 mod input;
 mod reports;
 mod timers;
@@ -582,8 +583,11 @@ impl<S: Store> Engine<S> {
                     false
                 }
             }
-            Content::Redaction { redacts } => {
-                self.retract(&mut tx, msg, redacts, now);
+            Content::Redaction {
+                redacts,
+                may_redact_others,
+            } => {
+                self.retract(&mut tx, msg, redacts, *may_redact_others, now);
                 true
             }
             _ => false,

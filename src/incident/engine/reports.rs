@@ -377,6 +377,8 @@ impl<S: Store> Engine<S> {
             relayed_to: Vec::new(),
             linked_rooms: Vec::new(),
             faded: Vec::new(),
+            marked_here: Vec::new(),
+            support: Vec::new(),
             drill: r.standing.drill,
         };
         (self.incidents.insert(inc), true)

@@ -1,5 +1,7 @@
-//! Verifier actions (`!confirm`, `!false`, `!clear` and their reactions) and
-//! retractions (a deleted report leaves its incident).
+//! Verifier actions (`!confirm`, `!false`, `!clear` and their reactions), how far each
+//! reaches ([`crate::authority`]: everywhere from the incident's home, the network or
+//! the coordination room; see `here` for the rest), and retractions (a deleted report
+//! leaves its incident).
 
 use std::sync::Arc;
 
@@ -7,8 +9,10 @@ use chrono::{DateTime, Duration, Utc};
 use tracing::debug;
 
 use super::alerts::{Told, announce_status, near_of, update_alerts};
+use super::here::Asked;
 use super::reports::FalseAlarmMark;
 use super::{Engine, IncomingMessage, Tx};
+use crate::authority::{self, Reach, Seat};
 use crate::command::VerifierCommand;
 use crate::decision::{CoordinationKind, Decision, UpdateKind};
 use crate::lifecycle::{self, Role, Transition};
@@ -16,18 +20,33 @@ use crate::model::{Action, ConfirmedBy, Incident, IncidentId, ReporterHash, Stat
 use crate::store::Store;
 
 impl<S: Store> Engine<S> {
-    /// The role of `msg`'s sender for `inc`: a verifier of its neighborhood or of any
-    /// neighborhood whose room received its alert, or a moderator of the room they act
-    /// in.
-    fn role_for(&self, inc: &Incident, msg: &IncomingMessage) -> Role {
-        let net = &self.net;
-        let lists = std::iter::once(net.settings(&inc.neighborhood).verifiers.as_slice()).chain(
-            inc.relayed_to
-                .iter()
-                .filter_map(|r| net.neighborhood_of_room(r))
-                .map(|n| n.settings.verifiers.as_slice()),
-        );
-        lifecycle::role(&msg.sender, msg.member.power, lists)
+    /// Who `msg`'s sender is for `inc`, acting in `room`, and from where (see
+    /// [`authority::reach`]): in the coordination room, a moderator there or a verifier
+    /// of the incident's neighborhood; anywhere, a network-wide verifier or a verifier of
+    /// the incident's own neighborhood; otherwise a moderator or verifier of the
+    /// neighborhood whose room they act in. A room of no neighborhood gives no standing.
+    fn standing_for(&self, inc: &Incident, room: &str, msg: &IncomingMessage) -> (Role, Seat<'_>) {
+        let net = &*self.net;
+        let (user, power) = (msg.sender.as_str(), msg.member.power);
+        let home = net.settings(&inc.neighborhood);
+        let own = |lists: &[&[String]]| lifecycle::role(user, power, lists.iter().copied());
+        if self.coordination_room.as_deref() == Some(room) {
+            return (own(&[&home.verifiers]), Seat::Coordination);
+        }
+        if net.defaults.is_verifier(user) {
+            return (own(&[&net.defaults.verifiers]), Seat::Network);
+        }
+        let Some(nb) = net.neighborhood_of_room(room) else {
+            return (Role::Neighbor, Seat::Network);
+        };
+        if home.is_verifier(user) {
+            // A verifier of the incident's home stands for it wherever they act.
+            let seat = net
+                .neighborhood(&inc.neighborhood)
+                .map_or(Seat::Network, |h| Seat::Neighborhood(&h.id));
+            return (own(&[&home.verifiers]), seat);
+        }
+        (own(&[&nb.settings.verifiers]), Seat::Neighborhood(&nb.id))
     }
 
     /// The open incidents of `room` (of the whole network, in the coordination room).
@@ -97,29 +116,68 @@ impl<S: Store> Engine<S> {
         let (Some(key), Some(inc)) = (self.incidents.key_of(&id), self.incidents.get(&id)) else {
             return;
         };
-        let role = self.role_for(inc, msg);
-        match lifecycle::transition(inc.status, action, role) {
-            Transition::Refused => {
-                debug!(?action, "action refused: not a verifier or moderator");
-                if let Some(c) = command {
-                    tx.decisions.push(Decision::ActionRefused {
-                        room: Arc::clone(room),
-                        in_reply_to: Arc::clone(c),
-                        action,
-                    });
-                }
+        let (role, seat) = self.standing_for(inc, room, msg);
+        let reach = match authority::reach(role, seat, &inc.neighborhood, action) {
+            Reach::None => None,
+            Reach::Everywhere => Some(None),
+            Reach::Here(nb) | Reach::Support(nb) => Some(Some(Arc::<str>::from(nb))),
+        };
+        let status = inc.status;
+        let Some(reach) = reach else {
+            debug!(?action, "action refused: not a verifier or moderator");
+            if let Some(c) = command {
+                tx.decisions.push(Decision::ActionRefused {
+                    room: Arc::clone(room),
+                    in_reply_to: Arc::clone(c),
+                    action,
+                });
             }
+            return;
+        };
+        let asked = Asked {
+            room,
+            command,
+            id,
+            key,
+            action,
+            by_moderator: role == Role::Moderator,
+            reason,
+        };
+        if let Some(nb) = reach {
+            // Another alerted neighborhood: its own rooms only, or support.
+            self.act_here(
+                tx,
+                asked,
+                &nb,
+                lifecycle::transition(status, action, role),
+                now,
+            );
+            return;
+        }
+        match lifecycle::transition(status, action, role) {
+            Transition::Refused => {}
             Transition::Unchanged => {
+                // The home confirms what another neighborhood marked: its rooms again.
+                let rooms = self.unmark_all(tx, key, action, now);
                 if let Some(c) = command {
-                    tx.decisions.push(Decision::ActionUnchanged {
-                        room: Arc::clone(room),
-                        in_reply_to: Arc::clone(c),
-                        incident: id,
+                    tx.decisions.push(if rooms > 0 {
+                        Decision::ActionDone {
+                            room: Arc::clone(room),
+                            in_reply_to: Arc::clone(c),
+                            incident: id,
+                            rooms,
+                        }
+                    } else {
+                        Decision::ActionUnchanged {
+                            room: Arc::clone(room),
+                            in_reply_to: Arc::clone(c),
+                            incident: id,
+                        }
                     });
                 }
             }
             Transition::To(status) => {
-                let rooms = self.apply_status(tx, key, status, reason, now);
+                let rooms = self.apply_status(tx, key, status, asked.reason, now);
                 if let Some(c) = command {
                     tx.decisions.push(Decision::ActionDone {
                         room: Arc::clone(room),
@@ -188,7 +246,7 @@ impl<S: Store> Engine<S> {
 
     /// A deleted message (`msg` is the redaction): if it was a report of the room the
     /// redaction was sent in, and the redaction comes from its reporter or from someone
-    /// with redact power there ([`may_withdraw`]), the report leaves its incident and
+    /// with redact power there (`may_redact_others`), the report leaves its incident and
     /// its text is purged now. An unconfirmed incident left without reports is closed
     /// quietly (it is deleted); a confirmed one keeps its status (a verifier decides) and
     /// its alerts are updated. Any other redaction does nothing: a homeserver passes on
@@ -198,11 +256,12 @@ impl<S: Store> Engine<S> {
         tx: &mut Tx,
         msg: &IncomingMessage,
         redacts: &str,
+        may_redact_others: bool,
         now: DateTime<Utc>,
     ) {
         let by = self.key.hash(&msg.sender);
         let may = |room: &str, reporter: Option<&ReporterHash>| {
-            room == msg.room && may_withdraw(reporter == Some(&by), msg.member.power)
+            room == msg.room && (reporter == Some(&by) || may_redact_others)
         };
         if let Some(i) = self.pending.iter().position(|p| &*p.event_id == redacts) {
             let p = &self.pending[i];
@@ -265,12 +324,4 @@ impl<S: Store> Engine<S> {
             });
         }
     }
-}
-
-/// Whether a redaction withdraws a report of the room it was sent in: from the report's
-/// own reporter, or from someone with redact power there. The shell hands the sender's
-/// power level, not the room's `redact` level: a moderator's (the default `redact`
-/// level, [`lifecycle::MODERATOR_POWER`]) counts.
-fn may_withdraw(own: bool, power: i64) -> bool {
-    own || power >= lifecycle::MODERATOR_POWER
 }

@@ -1,10 +1,11 @@
 //! The alert in each relayed room: the alert and its location when relayed, then the
 //! edit and the thread reply when its reports or status change.
 
+use crate::config::Neighborhood;
 use crate::decision::UpdateKind;
 use crate::effect::{Effect, MsgType, OutgoingMessage};
 use crate::model::{ConfirmedBy, Incident, IncidentId, Status};
-use crate::render::Renderer;
+use crate::render::{Renderer, who_key};
 
 use super::Cx;
 
@@ -49,8 +50,38 @@ pub(super) fn update_alert(cx: &mut Cx<'_, '_>, room: &str, id: &IncidentId, upd
     });
     cx.push(Effect::ThreadReply {
         room: room.to_string(),
-        message: thread_reply(&r, inc, room, update, hours),
+        message: thread_reply(&r, inc, room, to, update, hours),
     });
+}
+
+/// Under the alert in `room` of `to`, which marked it (or took its mark back): what
+/// holds here and that the incident's home decides for everyone. A new mark notifies.
+fn marked_reply(
+    r: &Renderer<'_>,
+    inc: &Incident,
+    room: &str,
+    to: &Neighborhood,
+) -> OutgoingMessage {
+    let mut args = vec![
+        ("id", inc.id.to_string()),
+        ("place", inc.label.to_string()),
+        ("neighborhood", to.name.clone()),
+        ("status", r.status_words(inc)),
+        ("here", r.status_words_in(inc, &to.id)),
+    ];
+    let Some(m) = inc.mark_of(&to.id) else {
+        return r.notice_parts(&[("update.unmarked_here", args)], Some(inc.tag_in(room)));
+    };
+    args.push(("who", r.plain(who_key(m.by_moderator), &[])));
+    let mut parts = vec![("update.marked_here", args)];
+    if let Some(reason) = &m.reason {
+        parts.push(("update.reason", vec![("reason", reason.to_string())]));
+    }
+    // A change people must hear about, as a status change is.
+    let mut message = r.notice_parts(&parts, Some(inc.tag_in(room)));
+    message.msgtype = MsgType::Text;
+    message.mentions_room = r.alert_mentions_room(inc);
+    message
 }
 
 /// What changed, under the alert in `room`: quiet for reports, retraction and expiry; a
@@ -59,6 +90,7 @@ fn thread_reply(
     r: &Renderer<'_>,
     inc: &Incident,
     room: &str,
+    to: &Neighborhood,
     update: &UpdateKind,
     hours: String,
 ) -> OutgoingMessage {
@@ -77,6 +109,7 @@ fn thread_reply(
             r.notice_parts(&[("update.retracted", args)], Some(inc.tag_in(room)))
         }
         UpdateKind::Expired => r.notice_parts(&[("update.expired", args)], Some(inc.tag_in(room))),
+        UpdateKind::MarkedHere | UpdateKind::UnmarkedHere => marked_reply(r, inc, room, to),
         UpdateKind::Status { reason } => {
             let key = match (inc.status, inc.confirmed_by) {
                 (Status::FalseAlarm, _) => "update.false_alarm",

@@ -187,6 +187,14 @@ fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
             incident,
             rooms,
         } => verify::action_done(cx, room, in_reply_to, incident, *rooms),
+        Decision::ActionHere {
+            room,
+            in_reply_to,
+            incident,
+            action,
+            rooms,
+        } => verify::action_here(cx, room, in_reply_to, incident, *action, *rooms),
+        Decision::OriginAsked { room, incident, .. } => verify::origin_asked(cx, room, incident, d),
         Decision::ActionRefused {
             room,
             in_reply_to,
