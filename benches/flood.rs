@@ -20,6 +20,13 @@
 //! (`NW_FLOOD_ROOM=c`: another room of the network on hs1, a neighborhood far away, so
 //! only the bot and the homeservers' cores are shared with the relay).
 //!
+//! "As fast as the homeserver takes them": hs1 holds dave to `NW_FLOOD_RATE` messages a
+//! second in bursts of five seconds' worth (default 10, fifty times Synapse's default
+//! `rc_message`; its admin API's `override_ratelimit`, as an organizer's server would
+//! hold any account), and answers him 429 past it (matrix-sdk waits and sends again).
+//! `NW_FLOOD_RATE=0` floods unthrottled (devnet gives every account 1000 a second): then
+//! hs1 itself saturates, and every request on it waits, the bot's or not.
+//!
 //! Run: `cargo bench --features devnet --bench flood` (`NW_FLOOD_LOG`, the bot's
 //! `RUST_LOG`). Prints a markdown table; a missed target says MISSED in its row.
 //! Not a criterion benchmark: each sample costs a whole network round trip.
@@ -407,6 +414,8 @@ struct Outcome {
     caught_up: Duration,
     room: &'static str,
     in_flight: usize,
+    /// dave's messages a second on hs1 (0: unthrottled).
+    rate: usize,
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -443,8 +452,14 @@ fn print_table(o: &Outcome) {
     let sent = f.junk() + f.help;
     row(
         &format!(
-            "flooder's messages accepted (room {}, {} in flight)",
-            o.room, o.in_flight
+            "flooder's messages accepted (room {}, {} in flight, {})",
+            o.room,
+            o.in_flight,
+            if o.rate == 0 {
+                "unthrottled".to_owned()
+            } else {
+                format!("hs1 takes {}/s in bursts of {}", o.rate, o.rate * 5)
+            }
         ),
         String::new(),
         format!(
@@ -510,11 +525,17 @@ fn print_table(o: &Outcome) {
 async fn main() {
     let samples = env_usize("NW_FLOOD_SAMPLES", 20);
     let in_flight = env_usize("NW_FLOOD_IN_FLIGHT", 12).max(1);
+    let rate = env_usize("NW_FLOOD_RATE", 10);
     let in_c = std::env::var("NW_FLOOD_ROOM").is_ok_and(|r| r.eq_ignore_ascii_case("c"));
     let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
     let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
     let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
     let dave = Neighbor::new(&hs1, "dave", PASSWORD).await.unwrap();
+    if rate > 0 {
+        let rate = u32::try_from(rate).unwrap_or(u32::MAX);
+        hs1.limit_messages(&dave.user, rate, rate.saturating_mul(5))
+            .expect("hs1 limits dave's messages");
+    }
     let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
     // Kept afterwards, for a look at the bot's log.
     let dir = tempfile::tempdir().unwrap().keep();
@@ -604,6 +625,7 @@ async fn main() {
         caught_up,
         room: if in_c { "C" } else { "A" },
         in_flight,
+        rate,
     });
     println!("bot log and homeserver logs: {}", dir.display());
 }
