@@ -228,17 +228,19 @@ async fn spread(
 }
 
 /// The second client (`scripts/floor-check`) against the same servers: its local and
-/// federated hops, in ms.
+/// federated hops, in ms; `matched`: with as many devices syncing as the Rust floor.
 async fn python_floor(
     hs1: &Synapse,
     hs2: &Synapse,
     samples: usize,
+    matched: bool,
 ) -> Option<(Vec<f64>, Vec<f64>)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/floor-check");
     let python = venv().ok()?.join("bin/python");
     let out = tokio::process::Command::new(python)
         .arg(script)
         .args([&hs1.url, &hs2.url, SHARED_SECRET, &samples.to_string()])
+        .args(matched.then_some("--matched"))
         .output()
         .await
         .ok()?;
@@ -328,7 +330,8 @@ async fn floors(net: &Net, samples: usize, fig: &mut Figures) {
         }
     }
     eprintln!("floor measured: {:.1} ms", fig.two_hops());
-    fig.python = python_floor(&net.hs1, &net.hs2, samples).await;
+    fig.python = python_floor(&net.hs1, &net.hs2, samples, false).await;
+    fig.python_matched = python_floor(&net.hs1, &net.hs2, samples, true).await;
 }
 
 /// Relay latency: alice created room A, so she is its moderator and her report
@@ -383,7 +386,8 @@ async fn relay(
 }
 
 /// The bot's fan-out to `rooms` (all on hs2): for each confirmed incident, when its
-/// alert reached the first and the last room.
+/// alert reached the first and the last room. `k`: the place of its report, one no
+/// earlier report used.
 async fn bot_fan_out(
     net: &Net,
     a: &OwnedRoomId,
@@ -394,12 +398,7 @@ async fn bot_fan_out(
     let raced = std::sync::atomic::AtomicUsize::new(0);
     let room_a = net.alice.room(a).await;
     let t0 = Instant::now();
-    send(
-        &room_a,
-        &format!("!r agents at {}", place(1000 + k)),
-        &raced,
-    )
-    .await;
+    send(&room_a, &format!("!r agents at {}", place(k)), &raced).await;
     // Which events are the alerts: carol's client decrypts them.
     let mut ids = Vec::new();
     let mut tag = None;
@@ -497,9 +496,9 @@ async fn fan_out(
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The first alert in each room after the bot joined (a new room key per room), then
     // the next ones (keys already shared, as in a network that had an alert this week).
-    fig.fan_bot_cold = bot_fan_out(net, a, &rooms, 0, seen).await;
+    fig.fan_bot_cold = bot_fan_out(net, a, &rooms, fig.samples, seen).await;
     for k in 1..=warm {
-        let w = bot_fan_out(net, a, &rooms, k, seen).await;
+        let w = bot_fan_out(net, a, &rooms, fig.samples + k, seen).await;
         fig.fan_bot_warm.push(w);
     }
     drop(bot);

@@ -36,6 +36,8 @@ pub struct Figures {
     pub federated_plain: Vec<f64>,
     /// The second client's (local, federated) hops, unencrypted.
     pub python: Option<(Vec<f64>, Vec<f64>)>,
+    /// The same with as many devices syncing in its rooms as the Rust floor's.
+    pub python_matched: Option<(Vec<f64>, Vec<f64>)>,
     pub relay: Vec<f64>,
     /// (first, last) room.
     pub fan_floor_cold: (f64, f64),
@@ -220,29 +222,45 @@ impl Figures {
     /// The floor by two client implementations, unencrypted, same servers, same run.
     fn print_cross_check(&self) {
         println!(
-            "\n| hop, unencrypted rooms (same servers, same run) | matrix-sdk + raw /sync p50 | p90 | Python urllib p50 | p90 | Python ÷ Rust (p50) |"
+            "\n| hop, unencrypted rooms (same servers, same run) | matrix-sdk + raw /sync p50 / p90 | Python urllib, one device syncing p50 / p90 | ÷ Rust (p50) | Python urllib, two devices per user syncing (as the Rust rooms) p50 / p90 | ÷ Rust (p50) |"
         );
         println!("| --- | --- | --- | --- | --- | --- |");
         let rust = (p(&self.local_plain), p(&self.federated_plain));
-        let py = self.python.as_ref().map(|(l, f)| (p(l), p(f)));
+        let py = |x: &Option<(Vec<f64>, Vec<f64>)>| x.as_ref().map(|(l, f)| (p(l), p(f)));
+        let (py, matched) = (py(&self.python), py(&self.python_matched));
         let sum = |a: (f64, f64), b: (f64, f64)| (a.0 + b.0, a.1 + b.1);
         let rows = [
-            ("local hop (hs1 → hs1)", rust.0, py.map(|x| x.0)),
-            ("federated hop (hs1 → hs2)", rust.1, py.map(|x| x.1)),
-            ("two hops", sum(rust.0, rust.1), py.map(|x| sum(x.0, x.1))),
+            (
+                "local hop (hs1 → hs1)",
+                rust.0,
+                py.map(|x| x.0),
+                matched.map(|x| x.0),
+            ),
+            (
+                "federated hop (hs1 → hs2)",
+                rust.1,
+                py.map(|x| x.1),
+                matched.map(|x| x.1),
+            ),
+            (
+                "two hops",
+                sum(rust.0, rust.1),
+                py.map(|x| sum(x.0, x.1)),
+                matched.map(|x| sum(x.0, x.1)),
+            ),
         ];
-        for (what, r, py) in rows {
-            let (a, b, ratio) =
-                py.map_or(("failed".to_owned(), String::new(), String::new()), |x| {
-                    (
-                        format!("{:.1} ms", x.0),
-                        format!("{:.1} ms", x.1),
-                        format!("{:.2}×", x.0 / r.0),
-                    )
-                });
+        let cell = |x: Option<(f64, f64)>, r: f64| {
+            x.map_or("failed | ".to_owned(), |x| {
+                format!("{:.1} / {:.1} ms | {:.2}×", x.0, x.1, x.0 / r)
+            })
+        };
+        for (what, r, py, matched) in rows {
             println!(
-                "| {what} | {:.1} ms | {:.1} ms | {a} | {b} | {ratio} |",
-                r.0, r.1
+                "| {what} | {:.1} / {:.1} ms | {} | {} |",
+                r.0,
+                r.1,
+                cell(py, r.0),
+                cell(matched, r.0)
             );
         }
     }

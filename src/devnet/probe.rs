@@ -37,8 +37,12 @@ pub struct Arrival {
 #[derive(Default)]
 struct Log {
     events: Vec<Arrival>,
-    /// Incremental syncs whose timeline was cut (`limited`): events may be missing.
+    /// Timelines of rooms it had seen before that a sync cut (`limited`): events may be
+    /// missing. (A newly joined room's first timeline is often `limited`: that is not
+    /// a gap.)
     gaps: usize,
+    /// The rooms it has seen.
+    rooms: std::collections::HashSet<String>,
 }
 
 /// A neighbor's second device, long-polling `/sync` (see the module documentation).
@@ -124,7 +128,8 @@ impl Probe {
         self.lock().events.len()
     }
 
-    /// How many incremental syncs came back cut (`limited`); 0 in a sound measurement.
+    /// How many timelines of rooms it knew a sync cut (`limited`); 0 in a sound
+    /// measurement.
     pub fn gaps(&self) -> usize {
         self.lock().gaps
     }
@@ -249,35 +254,33 @@ async fn poll(
         if let Some(next) = v["next_batch"].as_str() {
             since = next.to_owned();
         }
-        let (events, gaps) = timeline(&v, at);
         let mut l = log
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        l.events.extend(events);
-        l.gaps += gaps;
+        timeline(&v, at, &mut l);
         let n = l.events.len();
         drop(l);
         seq.send_replace(n);
     }
 }
 
-/// Every timeline event of the joined rooms of a sync response, and how many rooms'
-/// timelines were cut.
-fn timeline(v: &Value, at: Instant) -> (Vec<Arrival>, usize) {
-    let (mut out, mut gaps) = (Vec::new(), 0);
+/// Logs every timeline event of the joined rooms of a sync response, and counts the
+/// known rooms' timelines it cut.
+fn timeline(v: &Value, at: Instant, log: &mut Log) {
     let Some(rooms) = v["rooms"]["join"].as_object() else {
-        return (out, gaps);
+        return;
     };
     for (room, r) in rooms {
-        if r["timeline"]["limited"] == true {
-            gaps += 1;
+        let known = !log.rooms.insert(room.clone());
+        if known && r["timeline"]["limited"] == true {
+            log.gaps += 1;
         }
         let Some(events) = r["timeline"]["events"].as_array() else {
             continue;
         };
         for e in events {
             let s = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
-            out.push(Arrival {
+            log.events.push(Arrival {
                 room: room.clone(),
                 event_id: s("event_id"),
                 sender: s("sender"),
@@ -286,5 +289,4 @@ fn timeline(v: &Value, at: Instant) -> (Vec<Arrival>, usize) {
             });
         }
     }
-    (out, gaps)
 }
