@@ -178,19 +178,17 @@ impl Probe {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         let mut rx = self.seq.subscribe();
         loop {
-            {
-                let log = self.lock();
-                let found: Vec<Instant> = log
-                    .events
-                    .iter()
-                    .filter(|a| want.contains(a.event_id.as_str()))
-                    .map(|a| a.at)
-                    .collect();
-                if found.len() >= want.len() {
-                    if let Some(last) = found.into_iter().max() {
-                        return Ok(last);
-                    }
+            // The first arrival of each wanted event (its first sync response).
+            let mut found = std::collections::HashMap::new();
+            for a in self.lock().events.iter() {
+                if want.contains(a.event_id.as_str()) {
+                    found.entry(a.event_id.clone()).or_insert(a.at);
                 }
+            }
+            if found.len() == want.len()
+                && let Some(last) = found.into_values().max()
+            {
+                return Ok(last);
             }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
