@@ -455,10 +455,13 @@ async fn fan_out(
     }
     // Its floor: a plain client on hs1 sends one message into each of `fan` rooms on hs2
     // at once, first into rooms where it has no room key yet (each send shares a new
-    // one over federation), then again (keys already shared).
+    // one over federation), then again (keys already shared). The sender creates these
+    // rooms, so its client knows them as encrypted at once (a room created on hs2 and
+    // joined while its encryption was being turned on could stay unknown as encrypted
+    // to the joiner's client for over a minute on a loaded machine).
     let mut plain_rooms = Vec::new();
     for _ in 0..fan {
-        plain_rooms.push(carol.create_room(&[&bob.user], true).await);
+        plain_rooms.push(bob.create_room(&[&carol.user], true).await);
     }
     for r in &plain_rooms {
         bob.ready_for(r, &[&carol.user]).await;
