@@ -1,34 +1,53 @@
 //! End-to-end benchmark over the local test network: two Synapse homeservers federating
 //! on loopback, real `matrix-sdk` neighbors, the real (release) `neighborwatch run`
-//! process. Measures, in one run:
+//! process. Measures, in one run, each figure next to the floor a plain client reaches
+//! on the same servers:
 //!
-//! - the floor: an encrypted message between plain clients, one local hop (hs1 → hs1)
-//!   and one federated hop (hs1 → hs2);
-//! - relay latency: a confirming report sent in room A (hs1) → its alert decrypted by a
-//!   neighbor in room B (hs2);
+//! - the floors: an encrypted message between plain clients, one local hop (hs1 → hs1)
+//!   and one federated hop (hs1 → hs2); the two-hop floor is their sum. The same hops in
+//!   unencrypted rooms, next to a second client implementation (`scripts/floor-check`,
+//!   Python's standard library) run against the same servers;
+//! - relay latency: a confirming report sent in room A (hs1) → its alert in room B (hs2);
 //! - fan-out: one confirmed incident → its alert in each of N rooms on hs2, for the
-//!   first alert after the bot joined (a new room key per room) and the next one, each
-//!   next to its floor (a plain client sending into N rooms at once);
+//!   first alert after the bot joined (a new room key per room) and the next ones, next
+//!   to a plain client sending one message into N rooms at once (cold, then warm keys);
 //! - catch-up: N reports queued while the bot was down → every acknowledgment received,
 //!   counted from the bot's process start, next to a plain client sending N messages
-//!   into one room one after another;
+//!   into one room with 16 in flight, until the receiver has all of them;
 //! - the bot's resident memory after all of the above;
 //! - recovery: the bot's homeserver crashes and restarts → the next report answered.
 //!
-//! Run: `cargo bench --bench e2e` (sizes: `NW_E2E_SAMPLES`, default 20; `NW_E2E_ROOMS`,
-//! default 50; `NW_E2E_REPORTS`, default 400; `NW_E2E_LOG`, the bot's `RUST_LOG`). Prints
-//! a table with ratios to the floor.
+//! Every arrival, for the floors and the bot alike, is taken by the same receiver
+//! (`devnet::probe`): a second device of the receiving neighbor that long-polls `/sync`
+//! over raw HTTP and stamps each response when it has arrived, before parsing it. Sends
+//! are timed from just before their request. The `matrix-sdk` neighbors only confirm
+//! what the stamped events were (they decrypt them), and pace the samples.
+//!
+//! Run: `cargo bench --features devnet --bench e2e` (sizes: `NW_E2E_SAMPLES`, default
+//! 20; `NW_E2E_ROOMS`, default 50; `NW_E2E_REPORTS`, default 400; `NW_E2E_FANOUTS`, warm
+//! fan-outs, default 3; `NW_E2E_LOG`, the bot's `RUST_LOG`). Prints two tables.
 //! Not a criterion benchmark: each sample costs a whole network round trip.
 
 #![recursion_limit = "256"]
 
+#[path = "e2e/report.rs"]
+mod report;
+
+use std::collections::HashSet;
+use std::future::IntoFuture;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use matrix_sdk::Room;
 use matrix_sdk::ruma::OwnedRoomId;
+use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use neighborwatch::devnet::bot::{BotOptions, BotProcess, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, wait_for};
-use neighborwatch::devnet::synapse::Synapse;
+use neighborwatch::devnet::probe::Probe;
+use neighborwatch::devnet::synapse::{SHARED_SECRET, Synapse, venv};
+use report::{Figures, IN_FLIGHT, ms};
 use serde_json::Value;
 
 const PASSWORD: &str = "bench-password-0123";
@@ -108,132 +127,341 @@ fn is_alert(v: &Value) -> bool {
     v["content"]["msgtype"] == "m.text" && v["content"]["m.relates_to"].is_null()
 }
 
+fn is_location(v: &Value) -> bool {
+    v["content"]["msgtype"] == "m.location"
+}
+
 fn tag_id(v: &Value) -> Option<String> {
     v["content"]["org.neighborwatch.incident"]["id"]
         .as_str()
         .map(str::to_owned)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return f64::NAN;
+/// Sends `body` into `room` (plain `matrix-sdk`): its event ID. A send that races the
+/// room key's rotation (matrix-sdk 0.18 panics then, before any request; see
+/// ARCHITECTURE.md) goes again; `raced` counts those.
+async fn send(room: &Room, body: &str, raced: &std::sync::atomic::AtomicUsize) -> String {
+    loop {
+        let content = RoomMessageEventContent::text_plain(body);
+        match std::panic::AssertUnwindSafe(room.send(content).into_future())
+            .catch_unwind()
+            .await
+        {
+            Ok(r) => {
+                return r
+                    .expect("a plain client's send")
+                    .response
+                    .event_id
+                    .to_string();
+            }
+            Err(_) => {
+                raced.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
     }
-    s[((s.len() - 1) as f64 * q).round() as usize]
 }
 
-/// `from` sends one message into each of `rooms` at once: the time until `to` has
-/// decrypted the first and the last.
-async fn spread(
+/// Waits until `who` has decrypted the event `id` in `room`: its content.
+async fn decrypted(who: &Neighbor, room: &OwnedRoomId, id: &str) -> Value {
+    wait_for("the event to be decrypted", 60, || async {
+        who.received
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|(r, v, _)| r == room && v["event_id"] == id)
+            .map(|(_, v, _)| v.clone())
+    })
+    .await
+}
+
+/// Time from sending in `room` (by `from`) to `to` (the receiver's probe) having the
+/// message, `n` times; `to_sdk`, the receiver's own client, decrypting it paces them.
+async fn hop(
     from: &Neighbor,
-    to: &Neighbor,
-    rooms: &[OwnedRoomId],
-    body: &str,
-) -> (Duration, Duration) {
-    let t0 = Instant::now();
-    let ids = futures_util::future::join_all(rooms.iter().map(|r| from.send_now(r, body))).await;
-    let (mut first, mut last) = (Duration::MAX, Duration::ZERO);
-    for (r, id) in rooms.iter().zip(&ids) {
-        let at = wait_for("the message in every room", 120, || async {
-            to.arrived(r, |v| v["event_id"] == id.as_str())
-        })
-        .await;
-        first = first.min(at - t0);
-        last = last.max(at - t0);
-    }
-    (first, last)
-}
-
-/// Time from sending in `room` (by `from`) to `to` decrypting it, `n` times.
-async fn hop(from: &Neighbor, to: &Neighbor, room: &OwnedRoomId, n: usize) -> Vec<f64> {
+    room: &OwnedRoomId,
+    to: &Probe,
+    to_sdk: &Neighbor,
+    n: usize,
+) -> Vec<f64> {
+    let r = from.room(room).await;
+    let raced = std::sync::atomic::AtomicUsize::new(0);
     let mut out = Vec::new();
     for i in 0..n {
+        let mark = to.mark();
         let t0 = Instant::now();
-        let id = from.send_now(room, &format!("ping {i}")).await;
-        let at = wait_for("the ping", 30, || async {
-            to.arrived(room, |v| v["event_id"] == id.as_str())
-        })
-        .await;
-        out.push(ms(at - t0));
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let id = send(&r, &format!("ping {i}"), &raced).await;
+        let got = to
+            .wait("the ping", 30, mark, |a| a.event_id == id)
+            .await
+            .expect("the ping arrives");
+        out.push(ms(got.at - t0));
+        decrypted(to_sdk, room, &id).await;
     }
     out
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
-async fn main() {
-    let samples = env_usize("NW_E2E_SAMPLES", 20);
-    let fan = env_usize("NW_E2E_ROOMS", 50);
-    let reports = env_usize("NW_E2E_REPORTS", 400);
-    let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
-    let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
-    let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
-    let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
-    let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
-    // Kept afterwards, for a look at the bot's log.
-    let dir = tempfile::tempdir().unwrap().keep();
-    let log = dir.join("bot.log");
-    eprintln!("bot log: {}", log.display());
+/// `from` sends one message into each of `rooms` at once: the time until `to` (a probe)
+/// has the first and the last; `to_sdk` decrypting every one paces the next.
+async fn spread(
+    from: &Neighbor,
+    rooms: &[OwnedRoomId],
+    to: &Probe,
+    to_sdk: &Neighbor,
+    body: &str,
+) -> (f64, f64) {
+    let mut rs = Vec::new();
+    for r in rooms {
+        rs.push(from.room(r).await);
+    }
+    let raced = std::sync::atomic::AtomicUsize::new(0);
+    let t0 = Instant::now();
+    let ids = futures_util::future::join_all(rs.iter().map(|r| send(r, body, &raced))).await;
+    let last = to
+        .wait_all("the message in every room", 120, &ids)
+        .await
+        .expect("every room gets it");
+    let first = to.arrivals(&ids).into_iter().min().unwrap_or(last);
+    for (r, id) in rooms.iter().zip(&ids) {
+        decrypted(to_sdk, r, id).await;
+    }
+    (ms(first - t0), ms(last - t0))
+}
 
-    // The floor, between plain clients.
-    let f1 = alice.create_room(&[&bob.user], true).await;
-    let f2 = alice.create_room(&[&carol.user], true).await;
-    alice.say(&f1, &[&bob.user], "warm-up").await;
-    alice.say(&f2, &[&carol.user], "warm-up").await;
-    let local = hop(&alice, &bob, &f1, samples).await;
-    let federated = hop(&alice, &carol, &f2, samples).await;
-    let floor = quantile(&local, 0.5) + quantile(&federated, 0.5);
-    eprintln!("floor measured: {floor:.1} ms");
+/// The second client (`scripts/floor-check`) against the same servers: its local and
+/// federated hops, in ms; `matched`: with as many devices syncing as the Rust floor.
+async fn python_floor(
+    hs1: &Synapse,
+    hs2: &Synapse,
+    samples: usize,
+    matched: bool,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/floor-check");
+    let python = venv().ok()?.join("bin/python");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .args([&hs1.url, &hs2.url, SHARED_SECRET, &samples.to_string()])
+        .args(matched.then_some("--matched"))
+        .output()
+        .await
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "floor-check failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let list = |k: &str| -> Vec<f64> {
+        v[k].as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    };
+    Some((list("local"), list("federated")))
+}
 
-    // Relay latency: alice created room A, so she is its moderator and her report
-    // confirms at once; room B is on hs2.
-    let a = alice.create_room(&[&bob.user, &bot_user], true).await;
-    let b = carol.create_room(&[&bot_user], true).await;
-    let cfg = network(&dir, &hs1, &bot_user, &a, std::slice::from_ref(&b));
-    let (bot, _) = start_bot(&cfg, &log);
-    bot_joined(&alice, &a, &bot_user).await;
-    bot_joined(&carol, &b, &bot_user).await;
-    alice.say(&a, &[&bot_user, &bob.user], "hello").await;
-    carol.say(&b, &[&bot_user], "hello").await;
-    let mut seen = std::collections::HashSet::new();
-    let mut relay = Vec::new();
+/// Everyone taking part: two homeservers, three neighbors and their probes.
+struct Net {
+    hs1: Synapse,
+    hs2: Synapse,
+    bot_user: String,
+    alice: Neighbor,
+    bob: Neighbor,
+    carol: Neighbor,
+    /// Alice's second device (hs1): receives the catch-up.
+    alice_p: Probe,
+    /// Bob's (hs1): receives the local hop.
+    bob_p: Probe,
+    /// Carol's (hs2): receives the federated hop, the relay and the fan-out.
+    carol_p: Probe,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Net {
+    async fn new() -> Net {
+        let (hs1, hs2) = (Synapse::start().unwrap(), Synapse::start().unwrap());
+        let bot_user = hs1.register("neighborwatch", PASSWORD).unwrap();
+        let alice = Neighbor::new(&hs1, "alice", PASSWORD).await.unwrap();
+        let bob = Neighbor::new(&hs1, "bob", PASSWORD).await.unwrap();
+        let carol = Neighbor::new(&hs2, "carol", PASSWORD).await.unwrap();
+        let alice_p = Probe::start(&hs1, &alice.user, PASSWORD).await.unwrap();
+        let bob_p = Probe::start(&hs1, &bob.user, PASSWORD).await.unwrap();
+        let carol_p = Probe::start(&hs2, &carol.user, PASSWORD).await.unwrap();
+        // Kept afterwards, for a look at the bot's log.
+        let dir = tempfile::tempdir().unwrap().keep();
+        let log = dir.join("bot.log");
+        eprintln!("bot log: {}", log.display());
+        Net {
+            hs1,
+            hs2,
+            bot_user,
+            alice,
+            bob,
+            carol,
+            alice_p,
+            bob_p,
+            carol_p,
+            dir,
+            log,
+        }
+    }
+}
+
+/// The hop floors, encrypted and not, and the second client's.
+async fn floors(net: &Net, samples: usize, fig: &mut Figures) {
+    let (alice, bob, carol) = (&net.alice, &net.bob, &net.carol);
+    for encrypted in [true, false] {
+        let f1 = alice.create_room(&[&bob.user], encrypted).await;
+        let f2 = alice.create_room(&[&carol.user], encrypted).await;
+        // Warm-up: members and devices known, room keys shared.
+        let w1 = alice.say(&f1, &[&bob.user], "warm-up").await;
+        let w2 = alice.say(&f2, &[&carol.user], "warm-up").await;
+        decrypted(bob, &f1, w1.as_str()).await;
+        decrypted(carol, &f2, w2.as_str()).await;
+        let local = hop(alice, &f1, &net.bob_p, bob, samples).await;
+        let federated = hop(alice, &f2, &net.carol_p, carol, samples).await;
+        if encrypted {
+            fig.local = local;
+            fig.federated = federated;
+        } else {
+            fig.local_plain = local;
+            fig.federated_plain = federated;
+        }
+    }
+    eprintln!("floor measured: {:.1} ms", fig.two_hops());
+    fig.python = python_floor(&net.hs1, &net.hs2, samples, false).await;
+    fig.python_matched = python_floor(&net.hs1, &net.hs2, samples, true).await;
+}
+
+/// Relay latency: alice created room A, so she is its moderator and her report
+/// confirms at once; room B is on hs2. Returns rooms A and B.
+async fn relay(
+    net: &Net,
+    samples: usize,
+    seen: &mut HashSet<String>,
+    fig: &mut Figures,
+) -> (OwnedRoomId, OwnedRoomId) {
+    let (alice, bob, carol, bot_user) = (&net.alice, &net.bob, &net.carol, net.bot_user.as_str());
+    let a = alice.create_room(&[&bob.user, bot_user], true).await;
+    let b = carol.create_room(&[bot_user], true).await;
+    let cfg = network(&net.dir, &net.hs1, bot_user, &a, std::slice::from_ref(&b));
+    let (bot, _) = start_bot(&cfg, &net.log);
+    bot_joined(alice, &a, bot_user).await;
+    bot_joined(carol, &b, bot_user).await;
+    alice.say(&a, &[bot_user, &bob.user], "hello").await;
+    carol.say(&b, &[bot_user], "hello").await;
+    let room_a = alice.room(&a).await;
+    let raced = std::sync::atomic::AtomicUsize::new(0);
     for i in 0..samples {
+        let mark = net.carol_p.mark();
         let t0 = Instant::now();
-        alice
-            .send_now(&a, &format!("!r agents at {}", place(i)))
-            .await;
-        let at = wait_for("the alert in room B", 60, || async {
+        send(&room_a, &format!("!r agents at {}", place(i)), &raced).await;
+        // The bot's first event in room B after the report: in this phase it sends
+        // nothing there but alerts and their locations (checked below).
+        let got = net
+            .carol_p
+            .wait("the bot's next event in room B", 60, mark, |e| {
+                e.room == b.as_str() && e.sender == bot_user
+            })
+            .await
+            .expect("the alert arrives");
+        fig.relay.push(ms(got.at - t0));
+        let v = decrypted(carol, &b, &got.event_id).await;
+        let id = tag_id(&v).filter(|id| is_alert(&v) && !seen.contains(id));
+        let Some(id) = id else {
+            panic!("the bot's first event in room B after a report is not a new alert: {v}");
+        };
+        seen.insert(id.clone());
+        // Its location follows: received before the next sample starts.
+        wait_for("the alert's location", 60, || async {
             carol.arrived(&b, |v| {
-                is_alert(v) && tag_id(v).is_some_and(|id| !seen.contains(&id))
+                is_location(v) && tag_id(v).as_deref() == Some(id.as_str())
             })
         })
         .await;
-        for v in carol.from(&b, &bot_user) {
-            if let Some(id) = tag_id(&v) {
-                seen.insert(id);
-            }
-        }
-        relay.push(ms(at - t0));
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     drop(bot);
+    (a, b)
+}
 
-    // Fan-out to `fan` rooms on hs2.
+/// The bot's fan-out to `rooms` (all on hs2): for each confirmed incident, when its
+/// alert reached the first and the last room. `k`: the place of its report, one no
+/// earlier report used.
+async fn bot_fan_out(
+    net: &Net,
+    a: &OwnedRoomId,
+    rooms: &[OwnedRoomId],
+    k: usize,
+    seen: &mut HashSet<String>,
+) -> (f64, f64) {
+    let raced = std::sync::atomic::AtomicUsize::new(0);
+    let room_a = net.alice.room(a).await;
+    let t0 = Instant::now();
+    send(&room_a, &format!("!r agents at {}", place(k)), &raced).await;
+    // Which events are the alerts: carol's client decrypts them.
+    let mut ids = Vec::new();
+    let mut tag = None;
+    for r in rooms {
+        let v = wait_for("the alert in every room", 120, || async {
+            net.carol
+                .received
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .find(|(room, v, _)| {
+                    room == r && is_alert(v) && tag_id(v).is_some_and(|id| !seen.contains(&id))
+                })
+                .map(|(_, v, _)| v.clone())
+        })
+        .await;
+        ids.push(v["event_id"].as_str().unwrap_or_default().to_owned());
+        tag = tag_id(&v);
+    }
+    let last = net
+        .carol_p
+        .wait_all("the alerts", 60, &ids)
+        .await
+        .expect("the probe saw the alerts");
+    let first = net.carol_p.arrivals(&ids).into_iter().min().unwrap_or(last);
+    let tag = tag.unwrap_or_default();
+    seen.insert(tag.clone());
+    // Every location follows before the next incident.
+    for r in rooms {
+        wait_for("the alert's location", 120, || async {
+            net.carol.arrived(r, |v| {
+                is_location(v) && tag_id(v).as_deref() == Some(tag.as_str())
+            })
+        })
+        .await;
+    }
+    (ms(first - t0), ms(last - t0))
+}
+
+/// Fan-out to `fan` rooms on hs2: the plain client's floor, then the bot's.
+async fn fan_out(
+    net: &Net,
+    a: &OwnedRoomId,
+    b: &OwnedRoomId,
+    fan: usize,
+    warm: usize,
+    seen: &mut HashSet<String>,
+    fig: &mut Figures,
+) -> Vec<OwnedRoomId> {
+    let (bob, carol, bot_user) = (&net.bob, &net.carol, net.bot_user.as_str());
     let mut rooms = vec![b.clone()];
     for _ in 1..fan {
-        rooms.push(carol.create_room(&[&bot_user], true).await);
+        rooms.push(carol.create_room(&[bot_user], true).await);
     }
     // Its floor: a plain client on hs1 sends one message into each of `fan` rooms on hs2
     // at once, first into rooms where it has no room key yet (each send shares a new
-    // one over federation), then again (keys already shared).
+    // one over federation), then again (keys already shared). The sender creates these
+    // rooms, so its client knows them as encrypted at once (a room created on hs2 and
+    // joined while its encryption was being turned on could stay unknown as encrypted
+    // to the joiner's client for over a minute on a loaded machine).
     let mut plain_rooms = Vec::new();
     for _ in 0..fan {
-        plain_rooms.push(carol.create_room(&[&bob.user], true).await);
+        plain_rooms.push(bob.create_room(&[&carol.user], true).await);
     }
     for r in &plain_rooms {
         bob.ready_for(r, &[&carol.user]).await;
@@ -244,98 +472,145 @@ async fn main() {
         })
         .await;
     }
-    let plain_cold = spread(&bob, &carol, &plain_rooms, "first").await;
-    let plain_warm = spread(&bob, &carol, &plain_rooms, "second").await;
+    fig.fan_floor_cold = spread(bob, &plain_rooms, &net.carol_p, carol, "first").await;
+    for i in 0..warm {
+        let w = spread(
+            bob,
+            &plain_rooms,
+            &net.carol_p,
+            carol,
+            &format!("again {i}"),
+        )
+        .await;
+        fig.fan_floor_warm.push(w);
+    }
     eprintln!(
-        "fan-out floor measured: {:.1} ms cold, {:.1} ms warm",
-        ms(plain_cold.1),
-        ms(plain_warm.1)
+        "fan-out floor measured: {:.1} ms cold",
+        fig.fan_floor_cold.1
     );
 
-    let cfg = network(&dir, &hs1, &bot_user, &a, &rooms);
-    let (bot, _) = start_bot(&cfg, &log);
+    let cfg = network(&net.dir, &net.hs1, bot_user, a, &rooms);
+    let (bot, _) = start_bot(&cfg, &net.log);
     for r in &rooms {
-        bot_joined(&carol, r, &bot_user).await;
-        carol.say(r, &[&bot_user], "hello").await;
+        bot_joined(carol, r, bot_user).await;
+        carol.say(r, &[bot_user], "hello").await;
     }
     // A bot joins its rooms long before their first alert: let it finish reading them.
     tokio::time::sleep(Duration::from_secs(3)).await;
     // The first alert in each room after the bot joined (a new room key per room), then
-    // the next one (keys already shared, as in a network that had an alert this week).
-    let mut fan_out = Vec::new();
-    for k in 1..=2 {
-        let t0 = Instant::now();
-        alice
-            .send_now(&a, &format!("!r agents at {}", place(samples + k)))
-            .await;
-        let (mut first, mut last) = (Duration::MAX, Duration::ZERO);
-        for r in &rooms {
-            let at = wait_for("the alert in every room", 120, || async {
-                carol.arrived(r, |v| {
-                    is_alert(v) && tag_id(v).is_some_and(|id| !seen.contains(&id))
-                })
-            })
-            .await;
-            last = last.max(at - t0);
-            first = first.min(at - t0);
-        }
-        for v in carol.from(&b, &bot_user) {
-            if let Some(id) = tag_id(&v) {
-                seen.insert(id);
-            }
-        }
-        fan_out.push((first, last));
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    // the next ones (keys already shared, as in a network that had an alert this week).
+    fig.fan_bot_cold = bot_fan_out(net, a, &rooms, fig.samples, seen).await;
+    for k in 1..=warm {
+        let w = bot_fan_out(net, a, &rooms, fig.samples + k, seen).await;
+        fig.fan_bot_warm.push(w);
     }
     drop(bot);
+    rooms
+}
 
-    // Catch-up: reports queued while the bot is down (two per place, one reporter, so
-    // nothing is confirmed: every one is answered with an acknowledgment).
-    let mut sent = Vec::new();
-    let sending = Instant::now();
+/// Catch-up: `reports` reports queued while the bot is down (two per place, one
+/// reporter, so nothing is confirmed: every one is answered with an acknowledgment),
+/// sent 16 at a time: the floor. Then the bot starts and answers them all. Returns the
+/// running bot.
+async fn catch_up(net: &Net, a: &OwnedRoomId, reports: usize, fig: &mut Figures) -> BotProcess {
+    let room = net.bob.room(a).await;
+    let raced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut set = tokio::task::JoinSet::new();
+    let t0 = Instant::now();
     for i in 0..reports {
-        sent.push(
-            bob.send_now(&a, &format!("!r agents at {}", place(1000 + i / 2)))
-                .await,
-        );
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        let (room, raced) = (room.clone(), raced.clone());
+        set.spawn(async move {
+            let id = send(
+                &room,
+                &format!("!r agents at {}", place(2000 + i / 2)),
+                &raced,
+            )
+            .await;
+            drop(permit);
+            id
+        });
     }
-    let sequential = sending.elapsed();
-    let cfg = network(&dir, &hs1, &bot_user, &a, &[]);
-    let (bot, started) = start_bot(&cfg, &log);
-    let done = wait_for("every queued report answered", 300, || async {
-        let replied = bob
-            .from(&a, &bot_user)
+    let sent: Vec<String> = set.join_all().await;
+    let last = net
+        .alice_p
+        .wait_all("every queued report", 300, &sent)
+        .await
+        .expect("the receiver has every report");
+    fig.catch_up_floor = ms(last - t0) / 1000.0;
+    fig.catch_up_raced = raced.load(std::sync::atomic::Ordering::Relaxed);
+
+    let cfg = network(&net.dir, &net.hs1, &net.bot_user, a, &[]);
+    let (bot, started) = start_bot(&cfg, &net.log);
+    let sent: HashSet<&str> = sent.iter().map(String::as_str).collect();
+    // Which events are the answers: bob's client decrypts them.
+    let answers = wait_for("every queued report answered", 300, || async {
+        let answers: Vec<String> = net
+            .bob
+            .from(a, &net.bot_user)
             .iter()
             .filter(|v| {
                 v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"]
                     .as_str()
-                    .is_some_and(|e| sent.iter().any(|s| s.as_str() == e))
+                    .is_some_and(|e| sent.contains(e))
             })
-            .count();
-        (replied >= reports).then(Instant::now)
+            .filter_map(|v| v["event_id"].as_str().map(str::to_owned))
+            .collect();
+        (answers.len() >= reports).then_some(answers)
     })
     .await;
-    let catch_up = done - started;
+    let done = net
+        .alice_p
+        .wait_all("every answer", 60, &answers)
+        .await
+        .expect("the receiver has every answer");
+    fig.catch_up = ms(done - started) / 1000.0;
+    bot
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let samples = env_usize("NW_E2E_SAMPLES", 20);
+    let fan = env_usize("NW_E2E_ROOMS", 50);
+    let reports = env_usize("NW_E2E_REPORTS", 400);
+    let warm = env_usize("NW_E2E_FANOUTS", 3).max(1);
+    let mut fig = Figures::new(samples, fan, reports);
+    let mut net = Net::new().await;
+    let mut seen = HashSet::new();
+
+    floors(&net, samples, &mut fig).await;
+    let (a, b) = relay(&net, samples, &mut seen, &mut fig).await;
+    let rooms = fan_out(&net, &a, &b, fan, warm, &mut seen, &mut fig).await;
+    let bot = catch_up(&net, &a, reports, &mut fig).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss = bot.rss_mb();
-    let (anon, file, threads) = (
+    fig.rooms = rooms.len() + 1;
+    fig.rss = bot.rss_mb();
+    fig.rss_parts = (
         bot.status_mb("RssAnon:"),
         bot.status_mb("RssFile:"),
         bot.threads(),
     );
     // Where the memory is, region by region, for a look afterwards.
-    let _ = std::fs::copy(format!("/proc/{}/smaps", bot.pid()), dir.join("bot.smaps"));
+    let _ = std::fs::copy(
+        format!("/proc/{}/smaps", bot.pid()),
+        net.dir.join("bot.smaps"),
+    );
 
     // The homeserver crashes and comes back: from its answering again to the next
     // report's acknowledgment.
-    let mut hs1 = hs1;
-    hs1.restart().unwrap();
+    net.hs1.restart().unwrap();
     let back = Instant::now();
-    let probe = bob
-        .send_now(&a, &format!("!r agents at {}", place(2000)))
+    let probe = net
+        .bob
+        .send_now(&a, &format!("!r agents at {}", place(3000)))
         .await;
-    let recovered = wait_for("an answer after the restart", 120, || async {
-        bob.arrived(&a, |v| {
+    fig.recovered = wait_for("an answer after the restart", 120, || async {
+        net.bob.arrived(&a, |v| {
             v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == probe.as_str()
         })
     })
@@ -343,110 +618,10 @@ async fn main() {
         - back;
     drop(bot);
 
-    let row = |what: &str, value: String, ratio: String, target: &str| {
-        println!("| {what} | {value} | {ratio} | {target} |");
-    };
-    println!("\n| measure | result | ratio | target |\n| --- | --- | --- | --- |");
-    row(
-        "floor: local hop (p50)",
-        format!("{:.1} ms", quantile(&local, 0.5)),
-        String::new(),
-        "",
-    );
-    row(
-        "floor: federated hop (p50)",
-        format!("{:.1} ms", quantile(&federated, 0.5)),
-        String::new(),
-        "",
-    );
-    row(
-        "floor: two hops",
-        format!("{floor:.1} ms"),
-        "1.00×".into(),
-        "",
-    );
-    for (q, target) in [(0.5, "≤ 1.5×"), (0.9, "≤ 2×")] {
-        let v = quantile(&relay, q);
-        row(
-            &format!(
-                "relay latency p{} (report → alert on hs2)",
-                (q * 100.0) as u32
-            ),
-            format!("{v:.1} ms"),
-            format!("{:.2}×", v / floor),
-            target,
-        );
-    }
-    let one = quantile(&relay, 0.5);
-    row(
-        &format!(
-            "fan-out floor: plain client, one message into {fan} rooms at once, last (new room keys)"
-        ),
-        format!("{:.1} ms", ms(plain_cold.1)),
-        String::new(),
-        "",
-    );
-    row(
-        "fan-out floor: the same again, last (keys already shared)",
-        format!("{:.1} ms", ms(plain_warm.1)),
-        String::new(),
-        "",
-    );
-    for ((first, last), (plain, what)) in fan_out.iter().zip([
-        (plain_cold.1, "new room keys"),
-        (plain_warm.1, "keys already shared"),
-    ]) {
-        row(
-            &format!("fan-out ({what}): first of {fan} rooms"),
-            format!("{:.1} ms", ms(*first)),
-            format!("{:.2}× one-room", ms(*first) / one),
-            "",
-        );
-        row(
-            &format!("fan-out ({what}): last of {fan} rooms"),
-            format!("{:.1} ms", ms(*last)),
-            format!(
-                "{:.2}× one-room, {:.2}× the plain client",
-                ms(*last) / one,
-                ms(*last) / ms(plain)
-            ),
-            "≤ 3× one-room",
-        );
-    }
-    row(
-        &format!(
-            "catch-up floor: plain client sending {reports} messages into one room, one after another"
-        ),
-        format!("{:.1} s", sequential.as_secs_f64()),
-        String::new(),
-        "",
-    );
-    row(
-        &format!("catch-up: {reports} queued reports answered"),
-        format!("{:.1} s", catch_up.as_secs_f64()),
-        format!(
-            "{:.2}× the plain client",
-            catch_up.as_secs_f64() / sequential.as_secs_f64()
-        ),
-        "≤ 10 s",
-    );
-    row(
-        "homeserver restart → next report answered",
-        format!("{:.1} s", recovered.as_secs_f64()),
-        String::new(),
-        "a few seconds",
-    );
-    row(
-        &format!("bot RSS, {} rooms joined", fan + 1),
-        format!("{rss:.0} MB"),
-        String::new(),
-        "≤ 100 MB",
-    );
+    fig.gaps = net.alice_p.gaps() + net.bob_p.gaps() + net.carol_p.gaps();
+    fig.print();
     // The homeservers' logs (access log at INFO: every request and its timing) stay too.
-    let _ = std::fs::copy(hs1.dir.join("synapse.log"), dir.join("hs1.log"));
-    let _ = std::fs::copy(hs2.dir.join("synapse.log"), dir.join("hs2.log"));
-    println!(
-        "\n({samples} samples each; bot RSS {rss:.0} MB = {anon:.0} MB heap and stacks + {file:.0} MB mapped files (its own code), {threads} threads; bot log: {})",
-        log.display()
-    );
+    let _ = std::fs::copy(net.hs1.dir.join("synapse.log"), net.dir.join("hs1.log"));
+    let _ = std::fs::copy(net.hs2.dir.join("synapse.log"), net.dir.join("hs2.log"));
+    println!("bot log: {}", net.log.display());
 }

@@ -7,5 +7,6 @@
 pub mod bot;
 pub mod client;
 pub mod demo;
+pub mod probe;
 pub mod proxy;
 pub mod synapse;
