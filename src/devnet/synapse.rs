@@ -23,11 +23,13 @@ fn err(what: impl std::fmt::Display) -> DevnetError {
     DevnetError(what.to_string())
 }
 
-/// The virtualenv with Synapse (`<repo>/.venv`, or `$NEIGHBORWATCH_VENV`), installed from
-/// PyPI on first use.
+/// The virtualenv with Synapse (`<repo>/.venv`, or `$NEIGHBORWATCH_VENV` when it is set
+/// and not empty: an empty one would install into the working directory), installed
+/// from PyPI on first use.
 pub fn venv() -> Result<PathBuf, DevnetError> {
     let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let venv = std::env::var_os("NEIGHBORWATCH_VENV")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv"));
     if venv.join("bin/synapse_homeserver").exists() {
