@@ -46,6 +46,7 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
 use neighborwatch::devnet::bot::{BotOptions, BotProcess, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, try_wait_for, wait_for};
+use neighborwatch::devnet::measure::{ms, quantile};
 use neighborwatch::devnet::synapse::Synapse;
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -296,19 +297,6 @@ fn tag_id(v: &Value) -> Option<String> {
 
 fn reply_to(v: &Value) -> Option<&str> {
     v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str()
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    s[((s.len() - 1) as f64 * q).round() as usize]
 }
 
 /// The relay being measured: alice reports in room A, carol reads room B.

@@ -3,21 +3,11 @@
 
 use std::time::Duration;
 
+pub use neighborwatch::devnet::measure::ms;
+use neighborwatch::devnet::measure::quantile;
+
 /// Sends in flight for the catch-up floor (as many as the bot may have).
 pub const IN_FLIGHT: usize = 16;
-
-pub fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn quantile(v: &[f64], q: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    if s.is_empty() {
-        return f64::NAN;
-    }
-    s[((s.len() - 1) as f64 * q).round() as usize]
-}
 
 /// p50 and p90 of `v`.
 fn p(v: &[f64]) -> (f64, f64) {

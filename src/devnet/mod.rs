@@ -7,6 +7,7 @@
 pub mod bot;
 pub mod client;
 pub mod demo;
+pub mod measure;
 pub mod probe;
 pub mod proxy;
 pub mod synapse;
