@@ -43,7 +43,7 @@ use futures_util::FutureExt;
 use matrix_sdk::Room;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
-use neighborwatch::devnet::bot::{BotOptions, BotProcess, bot_joined};
+use neighborwatch::devnet::bot::{BotOptions, BotProcess, bench_network, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, wait_for};
 use neighborwatch::devnet::probe::Probe;
 use neighborwatch::devnet::synapse::{SHARED_SECRET, Synapse, venv};
@@ -76,43 +76,14 @@ fn start_bot(config: &Path, log: &Path) -> (BotProcess, Instant) {
     (bot, started)
 }
 
-/// A network file: room A (hoover), room B and `extra` rooms, every area the same circle.
+/// A network file: room A, then one neighborhood per room of `rooms`, every area the
+/// same circle.
 fn network(dir: &Path, hs: &Synapse, bot: &str, a: &OwnedRoomId, rooms: &[OwnedRoomId]) -> PathBuf {
-    let mut text = format!(
-        r#"[matrix]
-homeserver = "{url}"
-user = "{bot}"
-password_env = "NW_PASSWORD"
-store_path = "matrix"
-store_passphrase_env = "NW_STORE_PASSPHRASE"
-
-[storage]
-path = "state.sled"
-reporter_key_env = "NW_REPORTER_KEY"
-
-[defaults]
-max_reports_per_10min = 1000
-dedupe_radius_m = 100
-
-[[neighborhood]]
-id = "a"
-name = "Room A"
-rooms = ["{a}"]
-area = {{ center = [{lat}, {lon}], radius_m = 2000 }}
-"#,
-        url = hs.url,
-        lat = CENTER.0,
-        lon = CENTER.1,
-    );
+    let mut hoods = vec![("a".to_owned(), a.to_string(), CENTER)];
     for (i, r) in rooms.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[neighborhood]]\nid = \"n{i}\"\nname = \"Room {i}\"\nrooms = [\"{r}\"]\narea = {{ center = [{}, {}], radius_m = 2000 }}\n",
-            CENTER.0, CENTER.1
-        ));
+        hoods.push((format!("n{i}"), r.to_string(), CENTER));
     }
-    let path = dir.join("network.toml");
-    std::fs::write(&path, text).expect("network file");
-    path
+    bench_network(dir, &hs.url, bot, &hoods)
 }
 
 /// The `i`-th of many places, 300 m apart (the bench's merge radius is 100 m).

@@ -44,7 +44,7 @@ use futures_util::FutureExt;
 use matrix_sdk::Room;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId};
-use neighborwatch::devnet::bot::{BotOptions, BotProcess, bot_joined};
+use neighborwatch::devnet::bot::{BotOptions, BotProcess, bench_network, bot_joined};
 use neighborwatch::devnet::client::{Neighbor, try_wait_for, wait_for};
 use neighborwatch::devnet::measure::{ms, quantile};
 use neighborwatch::devnet::synapse::Synapse;
@@ -236,45 +236,14 @@ fn network(
     c: Option<&OwnedRoomId>,
 ) -> PathBuf {
     let (lat, lon) = CENTER;
-    let mut text = format!(
-        r#"[matrix]
-homeserver = "{url}"
-user = "{bot}"
-password_env = "NW_PASSWORD"
-store_path = "matrix"
-store_passphrase_env = "NW_STORE_PASSPHRASE"
-
-[storage]
-path = "state.sled"
-reporter_key_env = "NW_REPORTER_KEY"
-
-[defaults]
-max_reports_per_10min = 1000
-dedupe_radius_m = 100
-
-[[neighborhood]]
-id = "a"
-name = "Room A"
-rooms = ["{a}"]
-area = {{ center = [{lat}, {lon}], radius_m = 2000 }}
-
-[[neighborhood]]
-id = "b"
-name = "Room B"
-rooms = ["{b}"]
-area = {{ center = [{lat}, {lon}], radius_m = 2000 }}
-"#,
-        url = hs.url,
-    );
+    let mut hoods = vec![
+        ("a".to_owned(), a.to_string(), CENTER),
+        ("b".to_owned(), b.to_string(), CENTER),
+    ];
     if let Some(c) = c {
-        text.push_str(&format!(
-            "\n[[neighborhood]]\nid = \"c\"\nname = \"Room C\"\nrooms = [\"{c}\"]\narea = {{ center = [{}, {lon}], radius_m = 2000 }}\n",
-            lat + 0.45
-        ));
+        hoods.push(("c".to_owned(), c.to_string(), (lat + 0.45, lon)));
     }
-    let path = dir.join("network.toml");
-    std::fs::write(&path, text).expect("network file");
-    path
+    bench_network(dir, &hs.url, bot, &hoods)
 }
 
 /// The `i`-th of many places, 300 m apart (the bench's merge radius is 100 m).

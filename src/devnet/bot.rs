@@ -185,3 +185,61 @@ pub async fn bot_joined(who: &Neighbor, room: &OwnedRoomId, bot_user: &str) {
     })
     .await;
 }
+
+/// The benchmarks' network file in `dir`: the bot's account on `url`, reports counted
+/// freely (`max_reports_per_10min = 1000`, a 100 m merge radius), and one neighborhood
+/// per `(id, room, centre)`, each a 2 km circle named "Room <id>". Returns its path.
+pub fn bench_network(
+    dir: &Path,
+    url: &str,
+    bot: &str,
+    hoods: &[(String, String, (f64, f64))],
+) -> PathBuf {
+    let mut text = format!(
+        r#"[matrix]
+homeserver = "{url}"
+user = "{bot}"
+password_env = "NW_PASSWORD"
+store_path = "matrix"
+store_passphrase_env = "NW_STORE_PASSPHRASE"
+
+[storage]
+path = "state.sled"
+reporter_key_env = "NW_REPORTER_KEY"
+
+[defaults]
+max_reports_per_10min = 1000
+dedupe_radius_m = 100
+"#
+    );
+    for (id, room, (lat, lon)) in hoods {
+        text.push_str(&format!(
+            "\n[[neighborhood]]\nid = \"{id}\"\nname = \"Room {}\"\nrooms = [\"{room}\"]\narea = {{ center = [{lat}, {lon}], radius_m = 2000 }}\n",
+            id.to_uppercase()
+        ));
+    }
+    let path = dir.join("network.toml");
+    std::fs::write(&path, text).expect("network file");
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bench_network_file_loads_with_every_neighborhood() {
+        let dir = tempfile::tempdir().unwrap();
+        let hoods = [
+            ("a".to_owned(), "!a:localhost".to_owned(), (37.82, -122.27)),
+            ("c".to_owned(), "!c:localhost".to_owned(), (38.27, -122.27)),
+        ];
+        let path = super::bench_network(dir.path(), "http://127.0.0.1:1", "@nw:localhost", &hoods);
+        let net = crate::config::Network::load(&path).expect("a valid network file");
+        let names: Vec<&str> = net
+            .neighborhoods()
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(names, ["Room A", "Room C"]);
+        assert_eq!(net.settings("a").max_reports_per_10min, 1000);
+    }
+}
