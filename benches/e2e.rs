@@ -88,10 +88,16 @@ fn network(dir: &Path, hs: &Synapse, bot: &str, a: &OwnedRoomId, rooms: &[OwnedR
 
 /// The `i`-th of many places, 300 m apart (the bench's merge radius is 100 m).
 fn place(i: usize) -> String {
+    let (lat, lon) = spot(i);
+    format!("{lat:.6}, {lon:.6}")
+}
+
+/// The coordinates of [`place`] `i`.
+fn spot(i: usize) -> (f64, f64) {
     let (row, col) = ((i / 12) as f64, (i % 12) as f64);
     let lat = CENTER.0 + (row - 6.0) * 300.0 / 111_320.0;
     let lon = CENTER.1 + (col - 6.0) * 300.0 / 88_000.0;
-    format!("{lat:.6}, {lon:.6}")
+    (lat, lon)
 }
 
 fn is_alert(v: &Value) -> bool {
@@ -479,12 +485,21 @@ async fn fan_out(
     rooms
 }
 
-/// Catch-up: `reports` reports queued while the bot is down (two per place, one
-/// reporter, so nothing is confirmed: every one is answered with an acknowledgment),
-/// sent 16 at a time: the floor. Then the bot starts and answers them all. Returns the
-/// running bot.
-async fn catch_up(net: &Net, a: &OwnedRoomId, reports: usize, fig: &mut Figures) -> BotProcess {
-    let room = net.bob.room(a).await;
+/// Catch-up: `reports` reports queued in room A while the bot is down, two per place
+/// (bob's and alice's, which confirms: she is A's moderator), so `reports / 2`
+/// incidents. The places lie far from room A's area and inside room B's (on hs2): A gets
+/// the answers, B the alerts (and their locations). The floor: the same sends by the
+/// same two clients into A, 16 in flight, until the receiver has them all. The bot's
+/// figure: from its process start until every report is answered in A and every
+/// incident's alert has arrived in B.
+async fn catch_up(
+    net: &Net,
+    a: &OwnedRoomId,
+    b: &OwnedRoomId,
+    reports: usize,
+    fig: &mut Figures,
+) -> BotProcess {
+    let senders = [net.bob.room(a).await, net.alice.room(a).await];
     let raced = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut set = tokio::task::JoinSet::new();
@@ -495,7 +510,7 @@ async fn catch_up(net: &Net, a: &OwnedRoomId, reports: usize, fig: &mut Figures)
             .acquire_owned()
             .await
             .expect("semaphore open");
-        let (room, raced) = (room.clone(), raced.clone());
+        let (room, raced) = (senders[i % 2].clone(), raced.clone());
         set.spawn(async move {
             let id = send(
                 &room,
@@ -516,10 +531,22 @@ async fn catch_up(net: &Net, a: &OwnedRoomId, reports: usize, fig: &mut Figures)
     fig.catch_up_floor = ms(last - t0) / 1000.0;
     fig.catch_up_raced = raced.load(std::sync::atomic::Ordering::Relaxed);
 
-    let cfg = network(&net.dir, &net.hs1, &net.bot_user, a, &[]);
+    // The catch-up's places are some 50 km north of room A's area, and room B's area
+    // is centred on them (every one within its alert radius).
+    let hoods = [
+        ("a".to_owned(), a.to_string(), CENTER),
+        ("n0".to_owned(), b.to_string(), spot(2000 + reports / 4)),
+    ];
+    let cfg = bench_network(&net.dir, &net.hs1.url, &net.bot_user, &hoods);
+    let alerts_before: HashSet<String> = net
+        .carol
+        .from(b, &net.bot_user)
+        .iter()
+        .filter_map(|v| v["event_id"].as_str().map(str::to_owned))
+        .collect();
     let (bot, started) = start_bot(&cfg, &net.log);
     let sent: HashSet<&str> = sent.iter().map(String::as_str).collect();
-    // Which events are the answers: bob's client decrypts them.
+    // Which events are the answers and the alerts: bob's and carol's clients decrypt them.
     let answers = wait_for("every queued report answered", 300, || async {
         let answers: Vec<String> = net
             .bob
@@ -535,12 +562,37 @@ async fn catch_up(net: &Net, a: &OwnedRoomId, reports: usize, fig: &mut Figures)
         (answers.len() >= reports).then_some(answers)
     })
     .await;
-    let done = net
+    let alerts = wait_for("every incident's alert delivered", 300, || async {
+        let mut incidents = HashSet::new();
+        let alerts: Vec<String> = net
+            .carol
+            .from(b, &net.bot_user)
+            .iter()
+            .filter(|v| is_alert(v))
+            .filter(|v| {
+                v["event_id"]
+                    .as_str()
+                    .is_some_and(|e| !alerts_before.contains(e))
+            })
+            .filter(|v| tag_id(v).is_some_and(|id| incidents.insert(id)))
+            .filter_map(|v| v["event_id"].as_str().map(str::to_owned))
+            .collect();
+        (alerts.len() >= reports / 2).then_some(alerts)
+    })
+    .await;
+    let answered = net
         .alice_p
         .wait_all("every answer", 60, &answers)
         .await
         .expect("the receiver has every answer");
-    fig.catch_up = ms(done - started) / 1000.0;
+    let alerted = net
+        .carol_p
+        .wait_all("every alert", 60, &alerts)
+        .await
+        .expect("the receiver has every alert");
+    fig.catch_up = ms(answered.max(alerted) - started) / 1000.0;
+    fig.catch_up_answered = ms(answered - started) / 1000.0;
+    fig.catch_up_alerted = ms(alerted - started) / 1000.0;
     bot
 }
 
@@ -557,7 +609,7 @@ async fn main() {
     floors(&net, samples, &mut fig).await;
     let (a, b) = relay(&net, samples, &mut seen, &mut fig).await;
     let rooms = fan_out(&net, &a, &b, fan, warm, &mut seen, &mut fig).await;
-    let bot = catch_up(&net, &a, reports, &mut fig).await;
+    let bot = catch_up(&net, &a, &b, reports, &mut fig).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     fig.rooms = rooms.len() + 1;
     fig.rss = bot.rss_mb();

@@ -34,6 +34,10 @@ pub enum Effect {
         /// The alert.
         #[serde(flatten)]
         message: OutgoingMessage,
+        /// The room is in the neighborhood the incident was reported in: its people saw
+        /// the reports, so its alert goes once the other neighborhoods' are out.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        home: bool,
     },
     /// The `m.location` that follows an alert.
     Location {

@@ -172,7 +172,10 @@ fn run_clock() -> neighborwatch::matrix::Clock {
     neighborwatch::matrix::Clock::real()
 }
 
-const DEFAULT_LOG: &str = "neighborwatch=info,warn,matrix_sdk::http_client=off,matrix_sdk_crypto::identities::manager=error";
+/// The log filter unless `RUST_LOG` says otherwise. matrix-sdk 0.18 asks its room-key
+/// backup task to run after every sync, backups on or not, and without a backup key it
+/// warns each time: that one is kept to errors.
+const DEFAULT_LOG: &str = "neighborwatch=info,warn,matrix_sdk::http_client=off,matrix_sdk_crypto::identities::manager=error,matrix_sdk_crypto::backups=error";
 
 fn run() -> Result<ExitCode> {
     use std::io::IsTerminal;
@@ -182,7 +185,15 @@ fn run() -> Result<ExitCode> {
         Command::Demo => "off,neighborwatch=warn",
         _ => DEFAULT_LOG,
     };
+    // `NEIGHBORWATCH_LOG_SPANS=1`: every span the filter lets through logs its time when
+    // it closes (`time.busy`, `time.idle`): the per-stage trace of ARCHITECTURE.md.
+    let span_times = std::env::var("NEIGHBORWATCH_LOG_SPANS").is_ok_and(|v| v == "1");
     tracing_subscriber::fmt()
+        .with_span_events(if span_times {
+            tracing_subscriber::fmt::format::FmtSpan::CLOSE
+        } else {
+            tracing_subscriber::fmt::format::FmtSpan::NONE
+        })
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_filter.into()),

@@ -160,6 +160,7 @@ mod tests {
             &Effect::Relay {
                 room: "!r:x".into(),
                 message: msg(true),
+                home: false,
             },
             None,
         )

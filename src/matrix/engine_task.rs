@@ -131,7 +131,11 @@ impl EngineTask {
     /// Flushes the group's commits to disk; once they are there, counts them and tells
     /// the sender.
     fn commit(&mut self, queued: &[usize]) {
-        if let Err(e) = tokio::task::block_in_place(|| self.store.flush()) {
+        let flushed = {
+            let _stage = tracing::debug_span!("flush", inputs = queued.len()).entered();
+            tokio::task::block_in_place(|| self.store.flush())
+        };
+        if let Err(e) = flushed {
             warn!(error = %e, "cannot flush the state store; nothing more is sent until it can");
             return;
         }

@@ -29,7 +29,7 @@ use matrix_sdk::{
 };
 use serde_json::value::RawValue;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use std::sync::Arc;
 
@@ -335,15 +335,20 @@ impl Inbound {
         sender: &UserId,
         from_sync: bool,
     ) -> bool {
-        m.member = member_of(room, sender).await;
-        if let Content::Redaction {
-            may_redact_others, ..
-        } = &mut m.content
-        {
-            *may_redact_others = may_redact_others_in(room, sender).await;
+        // A stage of the per-stage trace: what the room's state says of the sender.
+        async {
+            m.member = member_of(room, sender).await;
+            if let Content::Redaction {
+                may_redact_others, ..
+            } = &mut m.content
+            {
+                *may_redact_others = may_redact_others_in(room, sender).await;
+            }
+            resolve_alias_in_command(room, &mut m).await;
+            self.hand(m, from_sync)
         }
-        resolve_alias_in_command(room, &mut m).await;
-        self.hand(m, from_sync)
+        .instrument(tracing::debug_span!("inbound"))
+        .await
     }
 
     /// A decrypted room message from sync (`json`: the event as received).

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::content::{ROOM_MESSAGE, is_alert, message_content};
-pub use super::schedule::{schedule, updates_at};
+pub use super::schedule::{home_alerts_wait, schedule, updates_at};
 use super::{ShellError, Stop, stopped};
 use crate::config::Network;
 use crate::effect::Effect;
@@ -254,7 +254,9 @@ async fn fade(
 }
 
 /// Fault injection for crash tests: with `NEIGHBORWATCH_FAULT=hold-outbox` the sender
-/// sends nothing, so a test can kill the bot between a commit and its sends.
+/// sends nothing, so a test can kill the bot between a commit and its sends; with
+/// `hold-outbox-after=N` it starts N sends and then holds the rest (a kill in the middle
+/// of a catch-up).
 pub const FAULT_ENV: &str = "NEIGHBORWATCH_FAULT";
 
 /// Sends in flight at the same time, over all rooms.
@@ -262,8 +264,10 @@ const MAX_AT_ONCE: usize = 32;
 /// Sends in flight at the same time in one room. Synapse persists the events of a room
 /// one batch at a time, so a room's messages sent one after another cost a whole
 /// persistence round each (about 40 ms on a small machine): after downtime, hundreds of
-/// acknowledgments in one room would take tens of seconds. A few at once share rounds.
-const PER_ROOM: usize = 4;
+/// acknowledgments in one room would take tens of seconds. Sends in flight together
+/// share rounds: 16, as many as the benchmark's plain client pipelines (with 4, a
+/// catch-up's 400 answers took three times as long as its 400 reports did).
+const PER_ROOM: usize = 16;
 /// First wait before a room that failed is tried again; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -331,6 +335,10 @@ pub(crate) async fn send_loop(
         stopped(&mut stop).await;
         return;
     }
+    let hold_after = std::env::var(FAULT_ENV).ok().and_then(|f| {
+        f.strip_prefix("hold-outbox-after=")
+            .and_then(|n| n.parse::<usize>().ok())
+    });
     let mut s = Sender::new(client, net, store, metrics);
     loop {
         // Entries announced by the engine are read once the sync that brought their
@@ -340,6 +348,11 @@ pub(crate) async fn send_loop(
                 || Instant::now() >= until
                 || synced.has_changed().is_err())
         {
+            // A stage of the per-stage trace (ARCHITECTURE.md).
+            debug!(
+                synced = *synced.borrow() >= needed,
+                "outbox gate open: the sync that brought the cause completed"
+            );
             s.gate = None;
             s.fresh = true;
         }
@@ -353,6 +366,17 @@ pub(crate) async fn send_loop(
         if s.done_stopping(&go, hold, retry_at) {
             debug!(left = s.queue.len(), "sender stopped");
             return;
+        }
+        let mut go = go;
+        if let Some(k) = hold_after {
+            let left = k.saturating_sub(s.started);
+            if go.len() > left {
+                go.truncate(left);
+                if !s.held {
+                    warn!("fault injection: the outbox is held after {k} sends");
+                    s.held = true;
+                }
+            }
         }
         for seq in go {
             s.start(seq, now);
@@ -426,6 +450,10 @@ struct Sender {
     gate: Option<(u64, Instant)>,
     /// Stopping: the time by which to be done.
     deadline: Option<Instant>,
+    /// Sends started (for fault injection: `hold-outbox-after=N`), and whether the
+    /// outbox is held.
+    started: usize,
+    held: bool,
 }
 
 impl Sender {
@@ -450,6 +478,8 @@ impl Sender {
             last_seq: None,
             gate: Some((1, Instant::now() + FIRST_SYNC_WAIT)),
             deadline: None,
+            started: 0,
+            held: false,
         }
     }
 
@@ -492,6 +522,7 @@ impl Sender {
                 PER_ROOM
             }
         });
+        home_alerts_wait(&mut go, &self.queue, &self.alerts_out, now);
         if hold.is_some() {
             go.retain(|seq| {
                 self.queue
@@ -508,6 +539,7 @@ impl Sender {
             return;
         };
         self.busy.insert(seq);
+        self.started += 1;
         if new_alert(&q.entry.effect) {
             self.alerts_out.insert(seq, now);
         }

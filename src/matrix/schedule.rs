@@ -1,12 +1,13 @@
 //! The sender's scheduler, pure: which queued entries may be sent now, and when
 //! messages other than new alerts may go.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::effect::Effect;
+use crate::model::IncidentId;
 use crate::store::Queued;
 
 /// How long everything but alerts waits after the last alert in flight was accepted.
@@ -30,6 +31,37 @@ pub fn updates_at(
         Some(t) => Some(t + HOLD_MAX),
         None => last_alert_done.map(|t| t + SETTLE),
     }
+}
+
+/// Alerts to the incident's home wait for the others: an alert to a room of the
+/// neighborhood the incident was reported in (`Effect::Relay { home: true, .. }`) is
+/// taken out of `go` while an alert of the same incident to another neighborhood goes
+/// now (in `go`) or is in flight (in `alerts_out`, started less than [`HOLD_MAX`]
+/// ago). A homeserver persists and federates one alert sooner alone than two at once,
+/// and the home's people saw the reports themselves.
+pub fn home_alerts_wait(
+    go: &mut Vec<u64>,
+    queue: &BTreeMap<u64, Queued>,
+    alerts_out: &HashMap<u64, Instant>,
+    now: Instant,
+) {
+    let alert = |seq: &u64, home: bool| match queue.get(seq).map(|q| &q.entry.effect) {
+        Some(Effect::Relay {
+            message, home: h, ..
+        }) if *h == home => message.incident.as_ref().map(|t| t.id),
+        _ => None,
+    };
+    let mut away: HashSet<IncidentId> = go.iter().filter_map(|s| alert(s, false)).collect();
+    away.extend(
+        alerts_out
+            .iter()
+            .filter(|(_, started)| now.saturating_duration_since(**started) < HOLD_MAX)
+            .filter_map(|(s, _)| alert(s, false)),
+    );
+    if away.is_empty() {
+        return;
+    }
+    go.retain(|s| alert(s, true).is_none_or(|id| !away.contains(&id)));
 }
 
 /// One room's turn in [`schedule`]: the room, its entries in flight, and those that
@@ -139,8 +171,51 @@ mod tests {
             Effect::Relay {
                 room: room.into(),
                 message: msg(Some(incident)),
+                home: false,
             },
         )
+    }
+
+    fn home_relay(seq: u64, room: &str, incident: u64) -> Queued {
+        q(
+            seq,
+            Effect::Relay {
+                room: room.into(),
+                message: msg(Some(incident)),
+                home: true,
+            },
+        )
+    }
+
+    #[test]
+    fn the_home_rooms_alert_waits_while_the_other_neighborhoods_alerts_go() {
+        let queue: BTreeMap<u64, Queued> = [
+            home_relay(1, "!home", 7),
+            relay(2, "!away", 7),
+            relay(3, "!other", 8),
+            home_relay(4, "!home2", 8),
+            home_relay(5, "!home3", 9),
+        ]
+        .into_iter()
+        .map(|q| (q.seq, q))
+        .collect();
+        let now = Instant::now();
+        let none = HashMap::new();
+        // Picked together: incident 7's and 8's home alerts wait for their other
+        // alerts; incident 9 has no other alert, so its home alert goes.
+        let mut go = vec![1, 2, 3, 4, 5];
+        home_alerts_wait(&mut go, &queue, &none, now);
+        assert_eq!(go, vec![2, 3, 5]);
+        // While incident 7's other alert is in flight, its home alert still waits;
+        // incident 8's goes once its other alert is no longer in flight.
+        let out = HashMap::from([(2, now)]);
+        let mut go = vec![1, 4];
+        home_alerts_wait(&mut go, &queue, &out, now);
+        assert_eq!(go, vec![4]);
+        // An alert in flight for longer than HOLD_MAX holds nothing any more.
+        let mut go = vec![1, 4];
+        home_alerts_wait(&mut go, &queue, &out, now + HOLD_MAX);
+        assert_eq!(go, vec![1, 4]);
     }
 
     fn edit(seq: u64, room: &str, incident: u64) -> Queued {

@@ -23,7 +23,7 @@ use matrix_sdk::{
     sync::SyncResponse,
 };
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{Instrument, debug_span, info, warn};
 
 use super::catch_up::{last_synced, note_synced, read_back_from};
 use super::inbound::{Inbound, read_back_rooms};
@@ -38,18 +38,24 @@ const NOTE_SYNC_EVERY_MS: i64 = 5_000;
 /// Rooms to read back: each with where to start (`None`: from its newest event).
 type Gaps = Vec<(OwnedRoomId, Option<String>)>;
 
-/// A sync filter that leaves the bot's own timeline events out (state, invites, keys
-/// and to-device messages still come).
+/// The bot's sync filter: its own timeline events, presence, typing notices and read
+/// receipts left out (state, invites, account data, keys and to-device messages still
+/// come). None of those is input, and each would end the long poll: a sync in
+/// progress for a read receipt is one a new report waits behind.
 fn own_messages_left_out(client: &Client) -> Filter {
-    use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+    use matrix_sdk::ruma::api::client::filter::{
+        Filter as EventFilter, FilterDefinition, RoomEventFilter, RoomFilter,
+    };
     let mut timeline = RoomEventFilter::default();
     if let Some(me) = client.user_id() {
         timeline.not_senders = vec![me.to_owned()];
     }
     let mut room = RoomFilter::default();
     room.timeline = timeline;
+    room.ephemeral = RoomEventFilter::ignore_all();
     let mut def = FilterDefinition::default();
     def.room = room;
+    def.presence = EventFilter::ignore_all();
     Filter::FilterDefinition(def)
 }
 
@@ -120,7 +126,7 @@ pub(super) async fn sync_loop(
         };
         settings = settings.timeout(poll);
         let synced = tokio::select! {
-            r = client.sync_once(settings.clone()) => r,
+            r = client.sync_once(settings.clone()).instrument(debug_span!("sync")) => r,
             _ = stopped(&mut stop) => break,
         };
         let resp = match synced {

@@ -40,7 +40,7 @@ fn bodies<'a>(effects: &'a [Effect], event: &str) -> Vec<(&'a str, &'a str, bool
                 message,
             } => (room.as_str(), message.body.as_str(), in_reply_to == event),
             Effect::Notice { room, message }
-            | Effect::Relay { room, message }
+            | Effect::Relay { room, message, .. }
             | Effect::Edit { room, message }
             | Effect::ThreadReply { room, message } => {
                 (room.as_str(), message.body.as_str(), false)

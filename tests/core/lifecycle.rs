@@ -470,7 +470,7 @@ fn a_verifiers_own_report_confirms_at_once_and_says_so() {
     let alert = out
         .iter()
         .find_map(|x| match x {
-            Effect::Relay { room, message } if room == HOOVER => Some(message),
+            Effect::Relay { room, message, .. } if room == HOOVER => Some(message),
             _ => None,
         })
         .expect("relayed");
@@ -693,7 +693,7 @@ fn later_reports_at_a_false_alarm_open_a_new_incident_that_says_so() {
     let alert = out
         .iter()
         .find_map(|x| match x {
-            Effect::Relay { room, message } if room == HOOVER => Some(message),
+            Effect::Relay { room, message, .. } if room == HOOVER => Some(message),
             _ => None,
         })
         .expect("the new incident is confirmed by two new reporters");
@@ -1049,7 +1049,7 @@ fn play(ops: &[Op]) -> Vec<(Vec<Effect>, HashMap<IncidentId, Status>)> {
 
 fn relays(out: &[Effect]) -> impl Iterator<Item = (IncidentId, &str)> {
     out.iter().filter_map(|x| match x {
-        Effect::Relay { room, message } => Some((message.incident.as_ref()?.id, room.as_str())),
+        Effect::Relay { room, message, .. } => Some((message.incident.as_ref()?.id, room.as_str())),
         _ => None,
     })
 }

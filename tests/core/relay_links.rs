@@ -336,7 +336,7 @@ proptest! {
             // Every relay is in range, or over a link both sides accepted, from the
             // neighborhood the incident was reported in (one hop).
             for x in &effects {
-                let Effect::Relay { room, message } = x else { continue };
+                let Effect::Relay { room, message, .. } = x else { continue };
                 let tag = message.incident.as_ref().unwrap();
                 let inc = e.incident(&tag.id).unwrap();
                 let origin = Origin { at: inc.location, neighborhood: &inc.neighborhood, hops: u32::MAX };

@@ -40,7 +40,7 @@ fn shapes(effects: &[Effect]) -> Vec<(&'static str, String, String)> {
         .map(|e| match e {
             Effect::Reply { room, message, .. } => ("reply", room.clone(), message.body.clone()),
             Effect::Notice { room, message } => ("notice", room.clone(), message.body.clone()),
-            Effect::Relay { room, message } => ("relay", room.clone(), message.body.clone()),
+            Effect::Relay { room, message, .. } => ("relay", room.clone(), message.body.clone()),
             Effect::Location { room, body, .. } => ("location", room.clone(), body.clone()),
             Effect::Edit { room, message } => ("edit", room.clone(), message.body.clone()),
             Effect::ThreadReply { room, message } => ("thread", room.clone(), message.body.clone()),

@@ -107,3 +107,121 @@ async fn a_confirmation_and_a_withdrawal_sent_while_the_bot_was_down_take_effect
         "no incident (first {first}, second {second}): {answer:#?}"
     );
 }
+
+/// Issue 25: the bot is killed in the middle of a catch-up, after the engine committed
+/// every queued report's answer and alert but before the sender sent them all (it starts
+/// five sends, then holds the rest). After a restart every report is answered once and
+/// every incident's alert reaches room B once: sends recorded as accepted are not sent
+/// again, sends whose record the kill lost go again under the same transaction ID (the
+/// homeserver answers with the event it has), and the rest go for the first time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_bot_killed_between_commits_and_sends_in_a_catch_up_delivers_every_alert_exactly_once() {
+    let World {
+        _hs1,
+        _hs2,
+        bot_user,
+        alice,
+        bob,
+        carol,
+        a,
+        b,
+        dir,
+        cfg,
+        ..
+    } = world().await;
+    // Each neighbor reports eight places; the default five counted per ten minutes would
+    // leave the last three unconfirmed.
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[defaults]\nmax_reports_per_10min = 50\n");
+    std::fs::write(&cfg, text).unwrap();
+    let mut bot = Bot::start(&cfg, &dir.path().join("bot-1.log"));
+    bot_joined(&alice, &a, &bot_user).await;
+    bot_joined(&carol, &b, &bot_user).await;
+    bot.kill();
+
+    // While it is down: eight places between A and B, some 330 m apart, each reported
+    // by alice and by bob (two reporters confirm): eight incidents alerted in B.
+    let mut reports = Vec::new();
+    for k in 0..8 {
+        let lat = 37.8190 + f64::from(k / 2) * 0.003;
+        let lon = if k % 2 == 0 { -122.2810 } else { -122.2770 };
+        let body = format!("!r agents at {lat:.5}, {lon:.5}");
+        reports.push(alice.say(&a, &[&bot_user, &bob.user], &body).await);
+        reports.push(bob.say(&a, &[&bot_user, &alice.user], &body).await);
+    }
+
+    // The catch-up: everything is decided and committed; five sends start, then the
+    // sender holds, and the bot is killed.
+    let log = dir.path().join("bot-2.log");
+    let mut bot = Bot::start_with(&cfg, &log, Some("hold-outbox-after=5"));
+    wait_for_log(&bot, "the outbox is held after 5 sends", 1, 120).await;
+    wait_for_log(&bot, "caught up", 1, 120).await;
+    wait_for_log(&bot, "effects queued", reports.len(), 120).await;
+    bot.kill();
+    let alerts_in_b = |incident: Option<&str>| {
+        carol
+            .from(&b, &bot_user)
+            .into_iter()
+            .filter(|v| {
+                v["content"]["msgtype"] == "m.text"
+                    && v["content"]["m.relates_to"].is_null()
+                    && incident
+                        .is_none_or(|id| v["content"]["org.neighborwatch.incident"]["id"] == id)
+            })
+            .count()
+    };
+    let before = alerts_in_b(None);
+    assert!(
+        before < 8,
+        "the kill came before every alert was sent ({before})"
+    );
+
+    // Restarted: the rest goes.
+    let _bot = Bot::start(&cfg, &dir.path().join("bot-3.log"));
+    let answers = wait_for("every report answered", 180, || async {
+        let answers: Vec<Vec<serde_json::Value>> = reports
+            .iter()
+            .map(|r| {
+                alice
+                    .replies(&a, &bot_user, r.as_str())
+                    .into_iter()
+                    .chain(bob.replies(&a, &bot_user, r.as_str()))
+                    .collect()
+            })
+            .collect();
+        answers.iter().all(|r| !r.is_empty()).then_some(answers)
+    })
+    .await;
+    let incidents: std::collections::BTreeSet<String> =
+        answers.iter().map(|r| incident_id(&r[0])).collect();
+    assert_eq!(incidents.len(), 8, "eight incidents: {incidents:?}");
+    wait_for("every incident's alert in room B", 180, || async {
+        incidents
+            .iter()
+            .all(|id| alerts_in_b(Some(id)) > 0)
+            .then_some(())
+    })
+    .await;
+    // A last question in B, answered after what was queued before it.
+    let ask = carol.say(&b, &[&bot_user], "!nw incidents").await;
+    wait_for("the answer to the last question", 60, || async {
+        carol
+            .replies(&b, &bot_user, ask.as_str())
+            .into_iter()
+            .next()
+    })
+    .await;
+    for id in &incidents {
+        assert_eq!(alerts_in_b(Some(id)), 1, "incident {id}: one alert in B");
+    }
+    for (r, answers) in reports.iter().zip(&answers) {
+        // Alice's client and bob's each see the answer once: one event.
+        let ids: std::collections::BTreeSet<&str> = answers
+            .iter()
+            .filter_map(|v| v["event_id"].as_str())
+            .collect();
+        let now: usize = alice.replies(&a, &bot_user, r.as_str()).len();
+        assert_eq!(ids.len(), 1, "report {r}: one answer ({ids:?})");
+        assert_eq!(now, 1, "report {r}: one answer seen by alice");
+    }
+}

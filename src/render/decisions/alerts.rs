@@ -22,6 +22,7 @@ pub(super) fn relay(cx: &mut Cx<'_, '_>, room: &str, id: &IncidentId) {
     cx.push(Effect::Relay {
         room: room.to_string(),
         message,
+        home: to.id.as_str() == &*inc.neighborhood,
     });
     cx.push(Effect::Location {
         room: room.to_string(),
