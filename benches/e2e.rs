@@ -532,10 +532,19 @@ async fn catch_up(
     fig.catch_up_raced = raced.load(std::sync::atomic::Ordering::Relaxed);
 
     // The catch-up's places are some 50 km north of room A's area, and room B's area
-    // is centred on them (every one within its alert radius).
+    // is centred on them (each within 3.1 km of its centre: inside its 2 km circle, or
+    // within the 1.6 km alert radius of it).
+    let n = (reports / 2).max(1);
+    let (lat, lon) = (0..n)
+        .map(|i| spot(2000 + i))
+        .fold((0.0, 0.0), |s, p| (s.0 + p.0, s.1 + p.1));
     let hoods = [
         ("a".to_owned(), a.to_string(), CENTER),
-        ("n0".to_owned(), b.to_string(), spot(2000 + reports / 4)),
+        (
+            "n0".to_owned(),
+            b.to_string(),
+            (lat / n as f64, lon / n as f64),
+        ),
     ];
     let cfg = bench_network(&net.dir, &net.hs1.url, &net.bot_user, &hoods);
     let alerts_before: HashSet<String> = net

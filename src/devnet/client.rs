@@ -15,6 +15,7 @@ use matrix_sdk::{
         OwnedEventId, OwnedRoomId, OwnedUserId,
         api::client::room::create_room::v3::Request as CreateRoomRequest,
         events::room::{
+            encrypted::OriginalSyncRoomEncryptedEvent,
             member::StrippedRoomMemberEvent,
             message::{
                 LocationMessageEventContent, MessageType, OriginalSyncRoomMessageEvent,
@@ -22,6 +23,7 @@ use matrix_sdk::{
             },
         },
         events::{reaction::ReactionEventContent, relation::Annotation},
+        serde::Raw,
     },
 };
 use matrix_sdk_crypto::CollectStrategy;
@@ -126,6 +128,54 @@ impl Neighbor {
                 }
             },
         );
+        // A message whose room key has not arrived yet (to-device messages and room
+        // events travel apart, over federation too) is decrypted again whenever keys
+        // arrive, as Element does, and then received.
+        let waiting: Arc<Mutex<Vec<(OwnedRoomId, Raw<OriginalSyncRoomEncryptedEvent>)>>> =
+            Arc::default();
+        let w = Arc::clone(&waiting);
+        client.add_event_handler(
+            move |_ev: OriginalSyncRoomEncryptedEvent, room: Room, raw: RawEvent| {
+                let w = Arc::clone(&w);
+                async move {
+                    w.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((room.room_id().to_owned(), Raw::from_json(raw.0.clone())));
+                }
+            },
+        );
+        if let Some(mut keys) = client.encryption().room_keys_received_stream().await {
+            let (c, w, rec) = (client.clone(), Arc::clone(&waiting), Arc::clone(&received));
+            tokio::spawn(async move {
+                use futures_util::StreamExt;
+                while keys.next().await.is_some() {
+                    let pending = std::mem::take(
+                        &mut *w.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+                    );
+                    let mut still = Vec::new();
+                    for (room_id, raw) in pending {
+                        let Some(room) = c.get_room(&room_id) else {
+                            continue;
+                        };
+                        match room.decrypt_event(&raw, None).await {
+                            Ok(te) if !te.kind.is_utd() => {
+                                if let Ok(v) = serde_json::from_str::<Value>(te.raw().json().get())
+                                    && v["type"] == "m.room.message"
+                                {
+                                    rec.lock()
+                                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                        .push((room_id, v, Instant::now()));
+                                }
+                            }
+                            _ => still.push((room_id, raw)),
+                        }
+                    }
+                    w.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .extend(still);
+                }
+            });
+        }
         client.add_event_handler(
             |ev: StrippedRoomMemberEvent, client: Client, room: Room| async move {
                 if client.user_id() == Some(&*ev.state_key) {
