@@ -44,7 +44,7 @@ use matrix_sdk::Room;
 use matrix_sdk::ruma::OwnedRoomId;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use neighborwatch::devnet::bot::{BotOptions, BotProcess, bench_network, bot_joined};
-use neighborwatch::devnet::client::{Neighbor, wait_for};
+use neighborwatch::devnet::client::{Neighbor, try_wait_for, wait_for};
 use neighborwatch::devnet::probe::Probe;
 use neighborwatch::devnet::synapse::{SHARED_SECRET, Synapse, venv};
 use report::{Figures, IN_FLIGHT, ms};
@@ -571,7 +571,8 @@ async fn catch_up(
         (answers.len() >= reports).then_some(answers)
     })
     .await;
-    let alerts = wait_for("every incident's alert delivered", 300, || async {
+    let probe_mark = net.carol_p.mark();
+    let alerts = try_wait_for("every incident's alert delivered", 300, || async {
         let mut incidents = HashSet::new();
         let alerts: Vec<String> = net
             .carol
@@ -588,7 +589,30 @@ async fn catch_up(
             .collect();
         (alerts.len() >= reports / 2).then_some(alerts)
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| {
+        // What carol's client and her probe have, to tell a lost alert from one that
+        // arrived but could not be decrypted.
+        let mine = net.carol.from(b, &net.bot_user);
+        let seen: HashSet<String> = mine
+            .iter()
+            .filter(|v| is_alert(v) && v["event_id"].as_str().is_some_and(|e| !alerts_before.contains(e)))
+            .filter_map(tag_id)
+            .collect();
+        let arrived = net
+            .carol_p
+            .since(probe_mark)
+            .iter()
+            .filter(|e| e.room == b.as_str() && e.sender == net.bot_user)
+            .count();
+        let _ = std::fs::copy(net.hs1.dir.join("synapse.log"), net.dir.join("hs1.log"));
+        let _ = std::fs::copy(net.hs2.dir.join("synapse.log"), net.dir.join("hs2.log"));
+        panic!(
+            "{e}: carol's client decrypted {} new alerts ({} bot events in B in all); her probe saw {arrived} bot events in B",
+            seen.len(),
+            mine.len()
+        )
+    });
     let answered = net
         .alice_p
         .wait_all("every answer", 60, &answers)

@@ -31,6 +31,9 @@ use serde_json::Value;
 
 use super::synapse::{DevnetError, Synapse};
 
+/// Messages a neighbor could not decrypt yet, with their rooms.
+type Waiting = Arc<Mutex<Vec<(OwnedRoomId, Raw<OriginalSyncRoomEncryptedEvent>)>>>;
+
 /// Polls `f` every 100 ms until it returns `Some`, for at most `secs` seconds; panics
 /// (a failed test) on time out. See [`try_wait_for`] for an error instead.
 pub async fn wait_for<T, F, Fut>(what: &str, secs: u64, f: F) -> T
@@ -131,8 +134,7 @@ impl Neighbor {
         // A message whose room key has not arrived yet (to-device messages and room
         // events travel apart, over federation too) is decrypted again whenever keys
         // arrive, as Element does, and then received.
-        let waiting: Arc<Mutex<Vec<(OwnedRoomId, Raw<OriginalSyncRoomEncryptedEvent>)>>> =
-            Arc::default();
+        let waiting: Waiting = Arc::default();
         let w = Arc::clone(&waiting);
         client.add_event_handler(
             move |_ev: OriginalSyncRoomEncryptedEvent, room: Room, raw: RawEvent| {
