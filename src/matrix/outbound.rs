@@ -267,9 +267,8 @@ const MAX_AT_ONCE: usize = 32;
 /// acknowledgments in one room would take tens of seconds. A few at once share rounds.
 /// Not more: Synapse creates up to five events of a room at once, each on the same
 /// latest events, and a federated room's other servers must then ask for the state at
-/// every fork. With 16 in flight (issue 25), a catch-up's 516 messages into a room on
-/// another server left that server handling 125 of them a minute later, the rest not
-/// delivered at all.
+/// every fork. With 16 in flight (issue 25), of a catch-up's 516 messages into a room
+/// on another server, that server had handled 125 five minutes later.
 const PER_ROOM: usize = 4;
 /// First wait before a room that failed is tried again; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
