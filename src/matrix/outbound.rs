@@ -363,13 +363,12 @@ pub(crate) async fn send_loop(
             continue;
         }
         let now = Instant::now();
-        let (go, hold) = s.pick(now);
+        let (mut go, hold) = s.pick(now);
         let retry_at = s.rooms.values().map(|b| b.until).filter(|u| *u > now).min();
         if s.done_stopping(&go, hold, retry_at) {
             debug!(left = s.queue.len(), "sender stopped");
             return;
         }
-        let mut go = go;
         if let Some(k) = hold_after {
             let left = k.saturating_sub(s.started);
             if go.len() > left {

@@ -166,23 +166,20 @@ mod tests {
     }
 
     fn relay(seq: u64, room: &str, incident: u64) -> Queued {
-        q(
-            seq,
-            Effect::Relay {
-                room: room.into(),
-                message: msg(Some(incident)),
-                home: false,
-            },
-        )
+        relay_to(seq, room, incident, false)
     }
 
     fn home_relay(seq: u64, room: &str, incident: u64) -> Queued {
+        relay_to(seq, room, incident, true)
+    }
+
+    fn relay_to(seq: u64, room: &str, incident: u64, home: bool) -> Queued {
         q(
             seq,
             Effect::Relay {
                 room: room.into(),
                 message: msg(Some(incident)),
-                home: true,
+                home,
             },
         )
     }
