@@ -21,7 +21,10 @@ use neighborwatch::store::{MemoryStore, SledStore, Store};
 /// serves faster than the system allocator (see README "Performance"; the benchmark uses
 /// it too). Built without transparent huge pages (`no_thp`): with them, each 2 MiB page
 /// the allocator touched counted whole in the bot's resident memory (155 of 178 MB of
-/// heap, measured in the end-to-end benchmark).
+/// heap, measured in the end-to-end benchmark). Version 2 (`v2`): it gives freed pages
+/// back to the system 10 ms after they fall free; version 3 waits a second, and only
+/// on its next allocation, so an idle bot kept what its busiest moment used (44 MB of
+/// 53 MB heap after issue 25's catch-up).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -47,7 +47,7 @@ pub struct Received {
     /// When it was received (read from a sync, or from history).
     pub at: DateTime<Utc>,
     /// How many syncs must have completed before what it causes is sent (see
-    /// `outbound::SYNC_WAIT`).
+    /// `sender::SYNC_WAIT`).
     pub after_sync: u64,
 }
 

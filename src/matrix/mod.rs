@@ -17,16 +17,17 @@ pub mod content;
 mod engine_task;
 pub mod inbound;
 mod invites;
-pub mod outbound;
+mod outbound;
 mod ratelimit;
 mod schedule;
+mod sender;
 mod session;
 mod sync;
 mod warnings;
 
 pub use clock::{Clock, TEST_CLOCK_ENV};
 pub use inbound::{incoming, member_of, reaction, redaction};
-pub use outbound::FAULT_ENV;
+pub use sender::FAULT_ENV;
 pub use session::{SESSION_FILE, Secrets, connect, read_session};
 pub use warnings::coordination_seen_unencrypted;
 
@@ -46,7 +47,7 @@ use crate::metrics::Metrics;
 use crate::render::Catalogs;
 use crate::store::SledStore;
 use inbound::{Inbound, Received};
-use outbound::send_loop;
+use sender::send_loop;
 
 /// Why the bot could not start or run.
 #[derive(Debug, thiserror::Error)]

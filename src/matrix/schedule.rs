@@ -20,17 +20,30 @@ const HOLD_MAX: Duration = Duration::from_secs(2);
 ///
 /// A homeserver persists new messages, federates them and answers syncs on the same
 /// cores: a location sent while an alert is still being delivered delays that alert by
-/// a whole send. So while alerts are being sent, and for [`SETTLE`] after the last one
-/// was accepted, the rest waits; never longer than [`HOLD_MAX`] after the oldest alert
-/// in flight started, so that a room whose sends hang holds nothing else up for long.
+/// a whole send. So while a run of alerts is going out (`run_began`: see
+/// [`run_begins`]; `in_flight`: an alert is being sent now), and for [`SETTLE`] after
+/// the last one was accepted, the rest waits; but never longer than [`HOLD_MAX`] after
+/// the run began, however many alerts follow. A single relay is out in well under that;
+/// after downtime, when hundreds of alerts are queued, acknowledgments and updates go
+/// alongside them after [`HOLD_MAX`] instead of after the last one (issue 25's
+/// catch-up); and a room whose sends hang holds nothing else up for long.
 pub fn updates_at(
-    oldest_alert_in_flight: Option<Instant>,
+    run_began: Option<Instant>,
+    in_flight: bool,
     last_alert_done: Option<Instant>,
 ) -> Option<Instant> {
-    match oldest_alert_in_flight {
-        Some(t) => Some(t + HOLD_MAX),
-        None => last_alert_done.map(|t| t + SETTLE),
+    let began = run_began?;
+    let cap = began + HOLD_MAX;
+    if in_flight {
+        return Some(cap);
     }
+    last_alert_done.map(|t| (t + SETTLE).min(cap))
+}
+
+/// Whether an alert starting `now` begins a new run of alerts (for [`updates_at`]):
+/// none is in flight, and the last was accepted at least [`SETTLE`] ago (or none was).
+pub fn run_begins(in_flight: bool, last_alert_done: Option<Instant>, now: Instant) -> bool {
+    !in_flight && last_alert_done.is_none_or(|t| now >= t + SETTLE)
 }
 
 /// Alerts to the incident's home wait for the others: an alert to a room of the
@@ -283,15 +296,41 @@ mod tests {
     #[test]
     fn everything_but_alerts_waits_while_alerts_go_out_and_briefly_after() {
         let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
         // Nothing sent yet: nothing waits.
-        assert_eq!(updates_at(None, None), None);
-        // An alert in flight holds the rest, at most HOLD_MAX from its start.
-        assert_eq!(updates_at(Some(t), None), Some(t + HOLD_MAX));
-        let later = t + Duration::from_millis(500);
-        assert_eq!(updates_at(Some(t), Some(later)), Some(t + HOLD_MAX));
+        assert_eq!(updates_at(None, false, None), None);
+        // An alert in flight holds the rest, at most HOLD_MAX from the run's start.
+        assert_eq!(updates_at(Some(t), true, None), Some(t + HOLD_MAX));
+        assert_eq!(updates_at(Some(t), true, Some(ms(500))), Some(t + HOLD_MAX));
         // The last alert accepted: the rest goes SETTLE later.
-        assert_eq!(updates_at(None, Some(later)), Some(later + SETTLE));
+        assert_eq!(
+            updates_at(Some(t), false, Some(ms(500))),
+            Some(ms(500) + SETTLE)
+        );
         assert!(SETTLE < HOLD_MAX);
+    }
+
+    #[test]
+    fn a_long_run_of_alerts_holds_the_rest_no_longer_than_hold_max() {
+        let t = Instant::now();
+        let ms = |n| t + Duration::from_millis(n);
+        // The first alert begins a run; the next ones, in flight or just accepted,
+        // continue it.
+        assert!(run_begins(false, None, t));
+        assert!(!run_begins(true, Some(ms(100)), ms(120)));
+        assert!(!run_begins(false, Some(ms(100)), ms(100) + SETTLE / 2));
+        // Hundreds of alerts one after another (a catch-up after downtime): past
+        // HOLD_MAX from the run's start the rest goes alongside them.
+        assert_eq!(
+            updates_at(Some(t), true, Some(ms(9_000))),
+            Some(t + HOLD_MAX)
+        );
+        assert_eq!(
+            updates_at(Some(t), false, Some(ms(9_000))),
+            Some(t + HOLD_MAX)
+        );
+        // A quiet spell ends the run: the next alert holds the rest again.
+        assert!(run_begins(false, Some(ms(9_000)), ms(9_000) + SETTLE));
     }
 
     #[test]
