@@ -195,8 +195,14 @@ impl Neighbor {
         let c = client.clone();
         tokio::spawn(async move {
             // A sync loop without the SDK's one-second pause after quick syncs, so that
-            // what a neighbor sees, and when, is the homeserver's doing.
-            let mut settings = SyncSettings::default().timeout(Duration::from_secs(5));
+            // what a neighbor sees, and when, is the homeserver's doing. Up to 1000
+            // events a room per sync (Synapse's default is 10): a client that reads a
+            // room's history sees every message, and this one has no backfill, so a
+            // burst of more than 10 between two syncs (a bot answering hundreds of
+            // queued reports, 16 at once) would otherwise leave a gap in what it saw.
+            let mut settings = SyncSettings::default()
+                .timeout(Duration::from_secs(5))
+                .filter(every_event_filter());
             loop {
                 match c.sync_once(settings.clone()).await {
                     Ok(r) => settings = settings.token(r.next_batch),
@@ -454,4 +460,16 @@ impl Neighbor {
             .find(|(r, v, _)| r == room && f(v))
             .map(|(_, _, at)| *at)
     }
+}
+
+/// The neighbors' sync filter: everything, with up to 1000 timeline events a room.
+fn every_event_filter() -> matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter {
+    use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
+    let mut timeline = RoomEventFilter::default();
+    timeline.limit = Some(matrix_sdk::ruma::UInt::from(1000u32));
+    let mut room = RoomFilter::default();
+    room.timeline = timeline;
+    let mut def = FilterDefinition::default();
+    def.room = room;
+    matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter::FilterDefinition(def)
 }
