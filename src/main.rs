@@ -21,10 +21,9 @@ use neighborwatch::store::{MemoryStore, SledStore, Store};
 /// serves faster than the system allocator (see README "Performance"; the benchmark uses
 /// it too). Built without transparent huge pages (`no_thp`): with them, each 2 MiB page
 /// the allocator touched counted whole in the bot's resident memory (155 of 178 MB of
-/// heap, measured in the end-to-end benchmark). Version 2 (`v2`): it gives freed pages
-/// back to the system 10 ms after they fall free; version 3 waits a second, and only
-/// on its next allocation, so an idle bot kept what its busiest moment used (44 MB of
-/// 53 MB heap after issue 25's catch-up).
+/// heap, measured in the end-to-end benchmark). Version 3 (the default): version 2, which
+/// gives freed pages back after 10 ms instead of 1 s, left the bot with 85 MB of heap
+/// after issue 25's catch-up where version 3 left 53 MB.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

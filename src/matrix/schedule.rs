@@ -20,27 +20,37 @@ const HOLD_MAX: Duration = Duration::from_secs(2);
 ///
 /// A homeserver persists new messages, federates them and answers syncs on the same
 /// cores: a location sent while an alert is still being delivered delays that alert by
-/// a whole send. So while a run of alerts is going out (`run_began`: see
-/// [`run_begins`]; `in_flight`: an alert is being sent now), and for [`SETTLE`] after
-/// the last one was accepted, the rest waits; but never longer than [`HOLD_MAX`] after
-/// the run began, however many alerts follow. A single relay is out in well under that;
-/// after downtime, when hundreds of alerts are queued, acknowledgments and updates go
-/// alongside them after [`HOLD_MAX`] instead of after the last one (issue 25's
-/// catch-up); and a room whose sends hang holds nothing else up for long.
+/// a whole send. So while alerts are being sent, and for [`SETTLE`] after the last one
+/// was accepted, the rest waits; never longer than [`HOLD_MAX`] after the oldest alert
+/// in flight started, so that a room whose sends hang holds nothing else up for long.
+/// Acknowledgments and notices wait at most until [`answers_at`].
 pub fn updates_at(
-    run_began: Option<Instant>,
-    in_flight: bool,
+    oldest_alert_in_flight: Option<Instant>,
     last_alert_done: Option<Instant>,
 ) -> Option<Instant> {
-    let began = run_began?;
-    let cap = began + HOLD_MAX;
-    if in_flight {
-        return Some(cap);
+    match oldest_alert_in_flight {
+        Some(t) => Some(t + HOLD_MAX),
+        None => last_alert_done.map(|t| t + SETTLE),
     }
-    last_alert_done.map(|t| (t + SETTLE).min(cap))
 }
 
-/// Whether an alert starting `now` begins a new run of alerts (for [`updates_at`]):
+/// When acknowledgments, answers and notices ([`priority`] 2) may be sent: as
+/// [`updates_at`], but never later than [`HOLD_MAX`] after the run of alerts going out
+/// began (`run_began`, see [`run_begins`]). A single relay, or a fan-out to fifty rooms,
+/// is out well within that, and what it holds back is the incident's own locations and
+/// updates; after downtime, with hundreds of alerts queued, the answers to hundreds of
+/// reports would otherwise wait for the last alert (issue 25's catch-up): they go
+/// alongside the alerts instead, while locations and edits still wait for them.
+pub fn answers_at(
+    run_began: Option<Instant>,
+    oldest_alert_in_flight: Option<Instant>,
+    last_alert_done: Option<Instant>,
+) -> Option<Instant> {
+    let t = updates_at(oldest_alert_in_flight, last_alert_done)?;
+    Some(run_began.map_or(t, |b| t.min(b + HOLD_MAX)))
+}
+
+/// Whether an alert starting `now` begins a new run of alerts (for [`answers_at`]):
 /// none is in flight, and the last was accepted at least [`SETTLE`] ago (or none was).
 pub fn run_begins(in_flight: bool, last_alert_done: Option<Instant>, now: Instant) -> bool {
     !in_flight && last_alert_done.is_none_or(|t| now >= t + SETTLE)
@@ -296,22 +306,22 @@ mod tests {
     #[test]
     fn everything_but_alerts_waits_while_alerts_go_out_and_briefly_after() {
         let t = Instant::now();
-        let ms = |n| t + Duration::from_millis(n);
         // Nothing sent yet: nothing waits.
-        assert_eq!(updates_at(None, false, None), None);
-        // An alert in flight holds the rest, at most HOLD_MAX from the run's start.
-        assert_eq!(updates_at(Some(t), true, None), Some(t + HOLD_MAX));
-        assert_eq!(updates_at(Some(t), true, Some(ms(500))), Some(t + HOLD_MAX));
+        assert_eq!(updates_at(None, None), None);
+        assert_eq!(answers_at(None, None, None), None);
+        // An alert in flight holds the rest, at most HOLD_MAX from its start.
+        assert_eq!(updates_at(Some(t), None), Some(t + HOLD_MAX));
+        let later = t + Duration::from_millis(500);
+        assert_eq!(updates_at(Some(t), Some(later)), Some(t + HOLD_MAX));
+        assert_eq!(answers_at(Some(t), Some(t), None), Some(t + HOLD_MAX));
         // The last alert accepted: the rest goes SETTLE later.
-        assert_eq!(
-            updates_at(Some(t), false, Some(ms(500))),
-            Some(ms(500) + SETTLE)
-        );
+        assert_eq!(updates_at(None, Some(later)), Some(later + SETTLE));
+        assert_eq!(answers_at(Some(t), None, Some(later)), Some(later + SETTLE));
         assert!(SETTLE < HOLD_MAX);
     }
 
     #[test]
-    fn a_long_run_of_alerts_holds_the_rest_no_longer_than_hold_max() {
+    fn in_a_long_run_of_alerts_answers_go_after_hold_max_and_updates_wait_for_the_alerts() {
         let t = Instant::now();
         let ms = |n| t + Duration::from_millis(n);
         // The first alert begins a run; the next ones, in flight or just accepted,
@@ -319,17 +329,16 @@ mod tests {
         assert!(run_begins(false, None, t));
         assert!(!run_begins(true, Some(ms(100)), ms(120)));
         assert!(!run_begins(false, Some(ms(100)), ms(100) + SETTLE / 2));
-        // Hundreds of alerts one after another (a catch-up after downtime): past
-        // HOLD_MAX from the run's start the rest goes alongside them.
+        // Hundreds of alerts one after another (a catch-up after downtime), the
+        // oldest in flight started at 9 s: locations and edits still wait for them,
+        // answers to reports go once HOLD_MAX has passed since the run began.
+        assert_eq!(updates_at(Some(ms(9_000)), None), Some(ms(9_000) + HOLD_MAX));
+        assert_eq!(answers_at(Some(t), Some(ms(9_000)), None), Some(t + HOLD_MAX));
         assert_eq!(
-            updates_at(Some(t), true, Some(ms(9_000))),
+            answers_at(Some(t), None, Some(ms(9_000))),
             Some(t + HOLD_MAX)
         );
-        assert_eq!(
-            updates_at(Some(t), false, Some(ms(9_000))),
-            Some(t + HOLD_MAX)
-        );
-        // A quiet spell ends the run: the next alert holds the rest again.
+        // A quiet spell ends the run: the next alert holds the answers again.
         assert!(run_begins(false, Some(ms(9_000)), ms(9_000) + SETTLE));
     }
 

@@ -23,7 +23,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::content::is_alert;
 use super::outbound::{SendOutcome, send_one};
-use super::schedule::{home_alerts_wait, run_begins, schedule, updates_at};
+use super::schedule::{answers_at, home_alerts_wait, priority, run_begins, schedule, updates_at};
 use super::{ShellError, Stop, stopped};
 use crate::config::Network;
 use crate::effect::Effect;
@@ -223,7 +223,7 @@ struct Sender {
     alerts_out: HashMap<u64, Instant>,
     /// When the last alert was accepted.
     last_alert_done: Option<Instant>,
-    /// When the run of alerts going out now began (see [`updates_at`]).
+    /// When the run of alerts going out now began (see [`answers_at`]).
     alerts_began: Option<Instant>,
     /// Rooms whose members are all on the bot's homeserver (true) or not (false), as
     /// last looked up; forgotten whenever the whole outbox is read again.
@@ -327,15 +327,13 @@ impl Sender {
         }
     }
 
-    /// What may be sent now, best first, and until when everything but new alerts
-    /// waits (see [`updates_at`]).
+    /// What may be sent now, best first, and the next time something held back may go
+    /// (see [`updates_at`] and [`answers_at`]).
     fn pick(&self, now: Instant) -> (Vec<u64>, Option<Instant>) {
-        let hold = updates_at(
-            self.alerts_began,
-            !self.alerts_out.is_empty(),
-            self.last_alert_done,
-        )
-        .filter(|t| *t > now);
+        let oldest = self.alerts_out.values().min().copied();
+        let updates = updates_at(oldest, self.last_alert_done).filter(|t| *t > now);
+        let answers = answers_at(self.alerts_began, oldest, self.last_alert_done)
+            .filter(|t| *t > now);
         let mut go = schedule(self.queue.values(), &self.busy, |room| {
             if self.rooms.get(room).is_some_and(|b| b.until > now) {
                 0
@@ -348,14 +346,16 @@ impl Sender {
             }
         });
         home_alerts_wait(&mut go, &self.queue, &self.alerts_out, now);
-        if hold.is_some() {
+        if updates.is_some() {
             go.retain(|seq| {
-                self.queue
-                    .get(seq)
-                    .is_some_and(|q| new_alert(&q.entry.effect))
+                self.queue.get(seq).is_some_and(|q| match priority(&q.entry.effect) {
+                    0 => true,
+                    1 => false,
+                    _ => answers.is_none(),
+                })
             });
         }
-        (go, hold)
+        (go, answers.or(updates))
     }
 
     /// Starts sending entry `seq`.
