@@ -332,8 +332,14 @@ mod tests {
         // Hundreds of alerts one after another (a catch-up after downtime), the
         // oldest in flight started at 9 s: locations and edits still wait for them,
         // answers to reports go once HOLD_MAX has passed since the run began.
-        assert_eq!(updates_at(Some(ms(9_000)), None), Some(ms(9_000) + HOLD_MAX));
-        assert_eq!(answers_at(Some(t), Some(ms(9_000)), None), Some(t + HOLD_MAX));
+        assert_eq!(
+            updates_at(Some(ms(9_000)), None),
+            Some(ms(9_000) + HOLD_MAX)
+        );
+        assert_eq!(
+            answers_at(Some(t), Some(ms(9_000)), None),
+            Some(t + HOLD_MAX)
+        );
         assert_eq!(
             answers_at(Some(t), None, Some(ms(9_000))),
             Some(t + HOLD_MAX)

@@ -332,8 +332,8 @@ impl Sender {
     fn pick(&self, now: Instant) -> (Vec<u64>, Option<Instant>) {
         let oldest = self.alerts_out.values().min().copied();
         let updates = updates_at(oldest, self.last_alert_done).filter(|t| *t > now);
-        let answers = answers_at(self.alerts_began, oldest, self.last_alert_done)
-            .filter(|t| *t > now);
+        let answers =
+            answers_at(self.alerts_began, oldest, self.last_alert_done).filter(|t| *t > now);
         let mut go = schedule(self.queue.values(), &self.busy, |room| {
             if self.rooms.get(room).is_some_and(|b| b.until > now) {
                 0
@@ -348,11 +348,13 @@ impl Sender {
         home_alerts_wait(&mut go, &self.queue, &self.alerts_out, now);
         if updates.is_some() {
             go.retain(|seq| {
-                self.queue.get(seq).is_some_and(|q| match priority(&q.entry.effect) {
-                    0 => true,
-                    1 => false,
-                    _ => answers.is_none(),
-                })
+                self.queue
+                    .get(seq)
+                    .is_some_and(|q| match priority(&q.entry.effect) {
+                        0 => true,
+                        1 => false,
+                        _ => answers.is_none(),
+                    })
             });
         }
         (go, answers.or(updates))

@@ -35,6 +35,12 @@ use crate::store::SledStore;
 /// How often the time of the last completed sync is recorded.
 const NOTE_SYNC_EVERY_MS: i64 = 5_000;
 
+/// Messages queued beyond which the sync loop polls instead of long-polling (see
+/// [`sync_loop`]): more than a fan-out to 50 rooms (an alert and a location each).
+const BURST: i64 = 128;
+/// How often the sync loop polls while a burst is going out.
+const BURST_POLL: Duration = Duration::from_millis(250);
+
 /// Rooms to read back: each with where to start (`None`: from its newest event).
 type Gaps = Vec<(OwnedRoomId, Option<String>)>;
 
@@ -112,6 +118,12 @@ pub(super) async fn sync_loop(
     // The bot's own messages are left out of its sync: it has nothing to do with
     // them, and each one would otherwise end the long poll, one whole sync (request,
     // response, store writes) per message sent, on both sides.
+    //
+    // While a burst is going out (more than [`BURST`] messages queued: a catch-up after
+    // downtime), the bot keeps no long poll open: the homeserver wakes it for each of
+    // the bot's own messages and computes a whole sync that the filter then empties
+    // (issue 25's catch-up: 11 of the bot's syncs cost hs1 as much database time as
+    // the neighbors' 244). It asks every [`BURST_POLL`] instead, without waiting.
     let mut settings = SyncSettings::default().filter(own_messages_left_out(&client));
     let mut first = true;
     let mut backoff = Duration::from_millis(500);
@@ -119,7 +131,16 @@ pub(super) async fn sync_loop(
     let mut reads = JoinSet::new();
     loop {
         while reads.try_join_next().is_some() {}
-        let poll = if metrics.outbox_len() > 0 {
+        let queued = metrics.outbox_len();
+        let poll = if queued > BURST {
+            if !first {
+                tokio::select! {
+                    _ = tokio::time::sleep(BURST_POLL) => {}
+                    _ = stopped(&mut stop) => break,
+                }
+            }
+            Duration::ZERO
+        } else if queued > 0 {
             Duration::from_secs(1)
         } else {
             Duration::from_secs(10)
