@@ -300,18 +300,22 @@ impl Sender {
         }
     }
 
-    /// Looks up, for each room with queued entries that is not known yet, whether all
-    /// its members are on the bot's homeserver (see [`PER_LOCAL_ROOM`]). A room the bot
-    /// cannot look up counts as federated.
+    /// Looks up, for each room with more entries queued than [`PER_ROOM`] (the only
+    /// rooms where the limit matters) that is not known yet, whether all its members
+    /// are on the bot's homeserver (see [`PER_LOCAL_ROOM`]). A room the bot cannot look
+    /// up counts as federated. An alert to a few rooms looks nothing up.
     async fn learn_rooms(&mut self) {
         let Some(me) = self.client.user_id().map(|u| u.server_name().to_owned()) else {
             return;
         };
-        let rooms: HashSet<&str> = self.queue.values().map(|q| q.entry.effect.room()).collect();
-        let new: Vec<String> = rooms
+        let mut depth: HashMap<&str, usize> = HashMap::new();
+        for q in self.queue.values() {
+            *depth.entry(q.entry.effect.room()).or_default() += 1;
+        }
+        let new: Vec<String> = depth
             .into_iter()
-            .filter(|r| !self.local.contains_key(*r))
-            .map(str::to_owned)
+            .filter(|(r, n)| *n > PER_ROOM && !self.local.contains_key(*r))
+            .map(|(r, _)| r.to_owned())
             .collect();
         for room in new {
             let members = match matrix_sdk::ruma::RoomId::parse(&room) {

@@ -41,6 +41,22 @@ const BURST: i64 = 128;
 /// How often the sync loop polls while a burst is going out.
 const BURST_POLL: Duration = Duration::from_millis(250);
 
+/// How the next sync asks, with `queued` messages in the outbox: the pause before it
+/// (`None`: none), and how long the homeserver may hold it open for something new.
+/// Nothing queued: a long poll of 10 s. Something queued: 1 s (the SDK sends the key
+/// queries an encrypted send may wait for only between syncs). A burst (more than
+/// [`BURST`]): no long poll, a poll every [`BURST_POLL`] (see [`sync_loop`]); never a
+/// pause before the first sync.
+fn polling(queued: i64, first: bool) -> (Option<Duration>, Duration) {
+    if queued > BURST {
+        ((!first).then_some(BURST_POLL), Duration::ZERO)
+    } else if queued > 0 {
+        (None, Duration::from_secs(1))
+    } else {
+        (None, Duration::from_secs(10))
+    }
+}
+
 /// Rooms to read back: each with where to start (`None`: from its newest event).
 type Gaps = Vec<(OwnedRoomId, Option<String>)>;
 
@@ -131,20 +147,13 @@ pub(super) async fn sync_loop(
     let mut reads = JoinSet::new();
     loop {
         while reads.try_join_next().is_some() {}
-        let queued = metrics.outbox_len();
-        let poll = if queued > BURST {
-            if !first {
-                tokio::select! {
-                    _ = tokio::time::sleep(BURST_POLL) => {}
-                    _ = stopped(&mut stop) => break,
-                }
+        let (pause, poll) = polling(metrics.outbox_len(), first);
+        if let Some(pause) = pause {
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped(&mut stop) => break,
             }
-            Duration::ZERO
-        } else if queued > 0 {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs(10)
-        };
+        }
         settings = settings.timeout(poll);
         let synced = tokio::select! {
             r = client.sync_once(settings.clone()).instrument(debug_span!("sync")) => r,
@@ -332,4 +341,24 @@ pub(super) async fn watch_undecrypted(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_polled_and_anything_less_long_polled() {
+        // Idle: a long poll of 10 s; messages waiting: 1 s.
+        assert_eq!(polling(0, false), (None, Duration::from_secs(10)));
+        assert_eq!(polling(1, false), (None, Duration::from_secs(1)));
+        // A fan-out to 50 rooms (an alert and a location each) is no burst.
+        assert_eq!(polling(100, false), (None, Duration::from_secs(1)));
+        assert_eq!(polling(BURST, false), (None, Duration::from_secs(1)));
+        // A catch-up's hundreds: a poll every BURST_POLL, nothing held open.
+        assert_eq!(polling(BURST + 1, false), (Some(BURST_POLL), Duration::ZERO));
+        assert_eq!(polling(874, false), (Some(BURST_POLL), Duration::ZERO));
+        // The first sync at start never waits.
+        assert_eq!(polling(874, true), (None, Duration::ZERO));
+    }
 }
