@@ -333,7 +333,7 @@ async fn relay(
     for i in 0..samples {
         let mark = net.carol_p.mark();
         let t0 = Instant::now();
-        send(&room_a, &format!("!r agents at {}", place(i)), &raced).await;
+        let report = send(&room_a, &format!("!r agents at {}", place(i)), &raced).await;
         // The bot's first event in room B after the report: in this phase it sends
         // nothing there but alerts and their locations (checked below).
         let got = net
@@ -350,10 +350,18 @@ async fn relay(
             panic!("the bot's first event in room B after a report is not a new alert: {v}");
         };
         seen.insert(id.clone());
-        // Its location follows: received before the next sample starts.
+        // Its location follows, and the bot answers the report in A: both received
+        // before the next sample starts, so that each report finds the bot and hs1
+        // idle, as each of the floor's hops finds the previous message received.
         wait_for("the alert's location", 60, || async {
             carol.arrived(&b, |v| {
                 is_location(v) && tag_id(v).as_deref() == Some(id.as_str())
+            })
+        })
+        .await;
+        wait_for("the bot's answer to the report", 60, || async {
+            alice.arrived(&a, |v| {
+                v["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == report.as_str()
             })
         })
         .await;
