@@ -34,7 +34,7 @@ impl<W: Write> Write for Redacting<W> {
 /// Whether a panic is matrix-sdk 0.18's room-key assertion ("Session expired", in
 /// matrix-sdk-crypto's group session manager): two sends encrypting for one room at
 /// once, the other having used up the room key's last message. The sender expects it,
-/// catches it and sends again (see `matrix::outbound`).
+/// catches it and sends again (see `matrix::sender`).
 pub fn is_room_key_race(message: Option<&str>, file: Option<&str>) -> bool {
     message == Some("Session expired") && file.is_some_and(|f| f.contains("matrix-sdk-crypto"))
 }

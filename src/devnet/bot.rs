@@ -112,8 +112,6 @@ impl BotProcess {
             .envs(opts.log_filter.map(|f| ("RUST_LOG", f)))
             .env_remove("RUST_BACKTRACE")
             .env("NEIGHBORWATCH_FAULT", opts.fault.unwrap_or(""))
-            // As the container image runs it (docker/Dockerfile).
-            .env("MIMALLOC_PURGE_DELAY", "0")
             .env_remove(crate::matrix::TEST_CLOCK_ENV)
             .envs(clock.map(|c| (crate::matrix::TEST_CLOCK_ENV, &c.file)))
             .stdout(Stdio::from(out.try_clone().map_err(e)?))
