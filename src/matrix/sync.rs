@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(polling(100, false), (None, Duration::from_secs(1)));
         assert_eq!(polling(BURST, false), (None, Duration::from_secs(1)));
         // A catch-up's hundreds: a poll every BURST_POLL, nothing held open.
-        assert_eq!(polling(BURST + 1, false), (Some(BURST_POLL), Duration::ZERO));
+        assert_eq!(
+            polling(BURST + 1, false),
+            (Some(BURST_POLL), Duration::ZERO)
+        );
         assert_eq!(polling(874, false), (Some(BURST_POLL), Duration::ZERO));
         // The first sync at start never waits.
         assert_eq!(polling(874, true), (None, Duration::ZERO));
