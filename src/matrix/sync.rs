@@ -139,7 +139,7 @@ pub(super) async fn sync_loop(
     // downtime), the bot keeps no long poll open: the homeserver wakes it for each of
     // the bot's own messages and computes a whole sync that the filter then empties
     // (issue 25's catch-up: 11 of the bot's syncs cost hs1 as much database time as
-    // the neighbors' 244). It asks every [`BURST_POLL`] instead, without waiting.
+    // a neighbor's 122). It asks every [`BURST_POLL`] instead, without waiting.
     let mut settings = SyncSettings::default().filter(own_messages_left_out(&client));
     let mut first = true;
     let mut backoff = Duration::from_millis(500);
