@@ -308,11 +308,7 @@ impl Sender {
         let Some(me) = self.client.user_id().map(|u| u.server_name().to_owned()) else {
             return;
         };
-        let mut depth: HashMap<&str, usize> = HashMap::new();
-        for q in self.queue.values() {
-            *depth.entry(q.entry.effect.room()).or_default() += 1;
-        }
-        let new: Vec<String> = depth
+        let new: Vec<String> = depths(&self.queue)
             .into_iter()
             .filter(|(r, n)| *n > PER_ROOM && !self.local.contains_key(*r))
             .map(|(r, _)| r.to_owned())
@@ -591,12 +587,18 @@ fn settle(
     }
 }
 
-/// Publishes the outbox depth of `room` (or of every room), and the total.
-fn publish_depths(metrics: &Metrics, queue: &BTreeMap<u64, Queued>, room: Option<&str>) {
+/// How many entries the queue holds for each room.
+fn depths(queue: &BTreeMap<u64, Queued>) -> HashMap<&str, usize> {
     let mut depth: HashMap<&str, usize> = HashMap::new();
     for q in queue.values() {
         *depth.entry(q.entry.effect.room()).or_default() += 1;
     }
+    depth
+}
+
+/// Publishes the outbox depth of `room` (or of every room), and the total.
+fn publish_depths(metrics: &Metrics, queue: &BTreeMap<u64, Queued>, room: Option<&str>) {
+    let depth = depths(queue);
     match room {
         Some(r) => metrics.outbox(r, depth.get(r).copied().unwrap_or(0)),
         None => {
