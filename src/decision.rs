@@ -264,6 +264,16 @@ pub enum CoordinationKind {
     Retracted,
 }
 
+/// What came of reading the network file again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The file applies from the next input on.
+    Applied(crate::config::NetworkChanges),
+    /// The file is not valid (the message `neighborwatch check` gives); the bot goes on
+    /// with the network it had.
+    Refused(String),
+}
+
 /// One decision of the engine. Every incident decision refers to the incident's state
 /// after the input that produced it.
 #[derive(Clone, Debug, PartialEq)]
@@ -589,6 +599,14 @@ pub enum Decision {
         kind: CoordinationKind,
         /// Independent reports needed to confirm.
         needed: u32,
+    },
+    /// The network file was read again (`neighborwatch reload`, SIGHUP): told in the
+    /// coordination room, applied or refused.
+    NetworkReload {
+        /// The coordination room.
+        room: Arc<str>,
+        /// What came of it.
+        outcome: ReloadOutcome,
     },
     /// Redact the bot's messages about a closed incident in a room: its alert retention
     /// there is over. Not worded.

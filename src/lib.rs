@@ -51,6 +51,10 @@
 //!
 //! - [`matrix`]: session, invites, events in, outbox sender out (`matrix-sdk`).
 //! - [`metrics`]: Prometheus metrics and the health check, on an optional HTTP listener.
+//! - [`init`]: `neighborwatch init`: the homeserver checked, the first rooms made, the
+//!   network and env files written.
+//! - [`service`]: running as a service: the pid and reload-outcome files, SIGHUP for
+//!   `neighborwatch reload`, the health probe, systemd readiness.
 //! - `devnet` (cargo feature `devnet`, off in the product build): a local Synapse
 //!   network for the demo and the end-to-end tests.
 
@@ -68,6 +72,7 @@ pub mod decision;
 pub mod devnet;
 pub mod effect;
 pub mod incident;
+pub mod init;
 pub mod lifecycle;
 pub mod links;
 pub mod logging;
@@ -79,5 +84,6 @@ pub mod render;
 pub mod replay;
 pub mod report;
 pub mod routing;
+pub mod service;
 pub mod stats;
 pub mod store;

@@ -7,6 +7,7 @@ use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -67,8 +68,21 @@ skipped; the exit status is then 2.";
     about = "A Matrix bot for neighborhood rapid-response alert networks"
 )]
 struct Cli {
+    /// How log lines are written to standard error: `text` for people, `json` (one
+    /// object per line) for a log collector (journald, Loki, a container platform).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "NEIGHBORWATCH_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The log lines' format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Plain text, coloured on a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -96,6 +110,27 @@ enum Command {
     /// A whole local network in one command: Synapse on loopback, the bot, neighbors and
     /// the rooms of config/example.toml; plays the example scenario, then keeps running.
     Demo,
+    /// Set up a new network: check the homeserver and the bot's login, create (or adopt)
+    /// the coordination room and the first neighborhood's room, and write a commented
+    /// network file and an env file with fresh secrets. Asks for what the flags leave
+    /// out when run at a terminal; the bot's password comes from NW_PASSWORD or the
+    /// prompt. Never overwrites a file without --force.
+    Init(Box<InitArgs>),
+    /// Make the running bot read its network file again (as SIGHUP does): neighborhoods,
+    /// areas, places and settings apply at once, with no restart. The file is checked
+    /// first; an invalid one is not sent, and the bot goes on with what it had.
+    Reload {
+        /// The network file the bot runs with (its [storage] path finds the bot).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Ask the running bot's /health (the file's [metrics] listen address): exit 0 when
+    /// it is healthy, 1 with the reason otherwise (a container's HEALTHCHECK).
+    Health {
+        /// The network file the bot runs with.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Check a network file and print each neighborhood's effective settings.
     Check {
         /// The network file (TOML).
@@ -107,6 +142,99 @@ enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+}
+
+/// `neighborwatch init`'s flags.
+#[derive(clap::Args)]
+struct InitArgs {
+    /// The homeserver's client-server URL (e.g. https://matrix.example.org).
+    #[arg(long)]
+    homeserver: Option<String>,
+    /// The bot's user ID; the account must exist (e.g. @neighborwatch:example.org).
+    #[arg(long)]
+    user: Option<String>,
+    /// Your user ID: invited to the rooms init creates, as their admin, and listed as
+    /// an organizer.
+    #[arg(long)]
+    organizer: Option<String>,
+    /// Use this coordination room (ID or alias; the bot must be invited) instead of
+    /// creating one.
+    #[arg(long)]
+    coordination: Option<String>,
+    /// The first neighborhood's name.
+    #[arg(long)]
+    neighborhood: Option<String>,
+    /// Use this room (ID or alias; the bot must be invited) as the first neighborhood's
+    /// room instead of creating one.
+    #[arg(long)]
+    room: Option<String>,
+    /// The center of the first neighborhood's area: LAT,LON.
+    #[arg(long, allow_hyphen_values = true)]
+    center: Option<String>,
+    /// The radius of its area, in metres.
+    #[arg(long)]
+    radius_m: Option<f64>,
+    /// The network's language: en or es.
+    #[arg(long, default_value = "en")]
+    language: String,
+    /// The network's time zone (IANA, e.g. America/Los_Angeles).
+    #[arg(long, default_value = "UTC")]
+    timezone: String,
+    /// Where to write network.toml and neighborwatch.env.
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+    /// Where the bot keeps its state (relative to --dir, or absolute).
+    #[arg(long, default_value = "data")]
+    state_dir: String,
+    /// Overwrite network.toml and neighborwatch.env if they exist.
+    #[arg(long)]
+    force: bool,
+    /// Never ask: every answer comes from the flags (as when not at a terminal).
+    #[arg(long)]
+    no_input: bool,
+}
+
+/// `neighborwatch init`: the answers, the set-up, and the two next commands.
+fn init(args: InitArgs) -> Result<ExitCode> {
+    use neighborwatch::init::{self, ask::Answers, files::PASSWORD_ENV};
+    use std::io::IsTerminal;
+    let answers = Answers {
+        homeserver: args.homeserver,
+        user: args.user,
+        organizer: args.organizer,
+        coordination: args.coordination,
+        neighborhood: args.neighborhood,
+        room: args.room,
+        center: args.center,
+        radius_m: args.radius_m,
+        language: args.language,
+        timezone: args.timezone,
+        dir: args.dir,
+        state_dir: args.state_dir,
+        force: args.force,
+        password: std::env::var(PASSWORD_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(zeroize::Zeroizing::new),
+    };
+    let interactive = !args.no_input && io::stdin().is_terminal();
+    let options = init::ask::complete(answers, interactive)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let w = rt.block_on(init::run(options))?;
+    let cfg = w.network.display();
+    let env = w.env.display();
+    println!("Created the network:");
+    println!("  coordination room  {}", w.coordination);
+    println!("  neighborhood room  {}", w.room);
+    println!("  {cfg} (the network file; add neighborhoods here)");
+    println!("  {env} (the secrets, mode 0600; keep it private)");
+    println!();
+    println!("Next:");
+    println!("  neighborwatch check --config {cfg}");
+    println!("  set -a; . {env}; set +a; neighborwatch run --config {cfg}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reporter_key(net: &Network, required: bool) -> Result<ReporterKey> {
@@ -190,7 +318,7 @@ fn run() -> Result<ExitCode> {
     // `NEIGHBORWATCH_LOG_SPANS=1`: every span the filter lets through logs its time when
     // it closes (`time.busy`, `time.idle`): the per-stage trace of ARCHITECTURE.md.
     let span_times = std::env::var("NEIGHBORWATCH_LOG_SPANS").is_ok_and(|v| v == "1");
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_span_events(if span_times {
             tracing_subscriber::fmt::format::FmtSpan::CLOSE
         } else {
@@ -200,9 +328,11 @@ fn run() -> Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| default_filter.into()),
         )
-        .with_ansi(io::stderr().is_terminal())
-        .with_writer(|| neighborwatch::logging::Redacting(io::stderr()))
-        .init();
+        .with_writer(|| neighborwatch::logging::Redacting(io::stderr()));
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+    }
     neighborwatch::logging::install_panic_hook();
     match cli.command {
         Command::Replay {
@@ -264,6 +394,27 @@ fn run() -> Result<ExitCode> {
             "this build carries only the product, not the local demo network; run the demo \
              from a checkout with scripts/demo (cargo run --features devnet -- demo)"
         ),
+        Command::Reload { config } => reload(&config),
+        Command::Init(args) => init(*args),
+        Command::Health { config } => {
+            let net = Network::load(&config)?;
+            let Some(m) = &net.metrics else {
+                bail!(
+                    "{} has no [metrics] section: the health check asks its listen address",
+                    config.display()
+                );
+            };
+            match neighborwatch::service::probe_health(m.listen) {
+                Ok(body) => {
+                    println!("healthy: {body}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(why) => {
+                    println!("{why}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Check { config, state } => {
             let file = Network::load(&config)?;
             let mut warnings = Vec::new();
@@ -292,6 +443,43 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `neighborwatch reload`: checks the file as `check` does, signals the bot running on
+/// its state database, and prints what the bot made of it.
+fn reload(config: &std::path::Path) -> Result<ExitCode> {
+    use neighborwatch::service;
+    let net = Network::load(config)
+        .context("the file is not valid; the running bot was not asked to reload")?;
+    let Some(storage) = &net.storage else {
+        bail!(
+            "{} has no [storage] section: it is not the file of a running bot",
+            config.display()
+        );
+    };
+    let before = service::last_result(&storage.path);
+    let pid = service::signal_reload(&storage.path)?;
+    eprintln!(
+        "asked the bot (process {pid}) to read {} again",
+        config.display()
+    );
+    match service::wait_result(&storage.path, before.as_deref(), Duration::from_secs(30)) {
+        Some(line) => {
+            // `<ms> ok|refused <what>`
+            let mut parts = line.splitn(3, ' ');
+            let (_, word, what) = (parts.next(), parts.next(), parts.next().unwrap_or(""));
+            if word == Some("ok") {
+                println!("reloaded: {what}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("refused: {what}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        None => bail!(
+            "the bot did not say within 30 s whether it reloaded; see its log (it may be catching up)"
+        ),
     }
 }
 

@@ -96,14 +96,32 @@ impl Validator<'_> {
     fn toml(&self) -> Result<RawNetwork, ConfigError> {
         toml::from_str(self.text).map_err(|e| {
             let line = e.span().map_or(1, |s| self.line(&s));
-            let message = e.message().to_owned();
+            let mut message = e.message().to_owned();
+            let mut key = UNKNOWN_FIELD.captures(&message).map(|c| c[1].to_owned());
+            // A value of the wrong type: the parser points at the value; the key is
+            // what its line assigns (`alert_radius_m = "wide"`), named in the message.
+            if key.is_none()
+                && let Some(k) = e.span().and_then(|s| self.assigned_key(s.start))
+            {
+                message = format!("`{k}`: {message}");
+                key = Some(k);
+            }
             ConfigError::Syntax {
                 file: self.file.clone(),
                 line,
-                key: UNKNOWN_FIELD.captures(&message).map(|c| c[1].to_owned()),
+                key,
                 message,
             }
         })
+    }
+
+    /// The key a `key = value` line assigns when `at` is the start of its value.
+    fn assigned_key(&self, at: usize) -> Option<String> {
+        let before = self.text.get(..at)?;
+        let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+        let key = line.trim_end().strip_suffix('=')?.trim();
+        let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.';
+        (!key.is_empty() && key.chars().all(bare)).then(|| key.to_owned())
     }
 
     /// `[defaults]`: the tunables over the built-in ones.

@@ -14,12 +14,14 @@
 //! - `values`: single values (room and user IDs, env var names, numbers, the tunables);
 //! - `area`: a neighborhood's area, a circle or GeoJSON polygons;
 //! - `settable`: the settings a room may change, their ranges and problems;
-//! - `settings`: the overlay of values set from rooms over the file.
+//! - `settings`: the overlay of values set from rooms over the file;
+//! - `reload`: the file read again while the bot runs, against the running network.
 
 mod area;
 mod load;
 mod network;
 mod raw;
+mod reload;
 mod settable;
 mod settings;
 mod values;
@@ -32,6 +34,7 @@ pub use network::{
     Area, MAX_ALERT_RETENTION_HOURS, MatrixSettings, MetricsSettings, Neighborhood, Network,
     StorageSettings, Tunables,
 };
+pub use reload::{NetworkChanges, RESTART_SECTIONS, changes};
 pub use settable::{Kind, Problem, SETTABLE, SettingError, kind_of};
 pub use settings::{
     AREA_KEY, MAX_PLACE_NAME_CHARS, MAX_PLACE_OUTSIDE_M, MAX_ROOM_PLACES, Overlay, PLACE_KEY,

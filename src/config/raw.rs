@@ -6,7 +6,10 @@ use toml::Spanned;
 
 /// A TOML number that may be written as an integer or a float.
 #[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "expected a number (e.g. 250 or 2.5), without quotes"
+)]
 pub enum Num {
     Int(i64),
     Float(f64),

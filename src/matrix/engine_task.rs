@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{debug, info, info_span, warn};
 
 use super::clock::Clock;
 use super::inbound::Received;
+use super::reload::Reload;
 use super::{Stop, stopped};
+use crate::config::Network;
 use crate::incident::Engine;
 use crate::metrics::Metrics;
 use crate::store::SledStore;
@@ -31,11 +33,17 @@ const MAX_GROUP: usize = 64;
 ///
 /// The engine is given the time of `clock`; the timers run every 30 s (every second on
 /// a test's clock, which jumps).
+///
+/// A reload of the network file (`reloads`) is applied between two inputs, like one:
+/// its notice is committed and flushed before the sender hears of it, and the new
+/// network is published (`publish`) to the tasks that read it.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn engine_task(
     engine: Engine<SledStore>,
     store: SledStore,
     mut rx: mpsc::UnboundedReceiver<Received>,
+    mut reloads: mpsc::UnboundedReceiver<Reload>,
+    publish: watch::Sender<Arc<Network>>,
     ready: Arc<Notify>,
     after_sync: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
@@ -71,6 +79,9 @@ pub(super) async fn engine_task(
                 Ok(e) => queued.push(e.len()),
                 Err(e) => warn!(error = %e, "timers not run; they run again on the next tick"),
             },
+            Some(r) = reloads.recv() => {
+                queued.push(task.reload(r, &publish));
+            }
         }
         task.commit(&queued);
     }
@@ -128,6 +139,31 @@ impl EngineTask {
         handled
     }
 
+    /// Applies a reload (or its refusal) and publishes the network it leaves; returns how
+    /// many effects it queued. Its sender is told once the commit is flushed (by the
+    /// caller, right after), but a failed commit leaves the network applied in memory:
+    /// the notice is lost, not the reload.
+    fn reload(&mut self, r: Reload, publish: &watch::Sender<Arc<Network>>) -> usize {
+        let now = self.clock.now();
+        let (done, queued) = match r.network {
+            Ok((net, changes)) => {
+                let q = self.engine.reload_network(Arc::clone(&net), changes, now);
+                publish.send_replace(net);
+                (r.done, q)
+            }
+            Err(reason) => (r.done, self.engine.reload_refused(reason, now)),
+        };
+        let n = match queued {
+            Ok(e) => e.len(),
+            Err(e) => {
+                warn!(error = %e, "the reload's notice was not queued");
+                0
+            }
+        };
+        let _ = done.send(());
+        n
+    }
+
     /// Flushes the group's commits to disk; once they are there, counts them and tells
     /// the sender.
     fn commit(&mut self, queued: &[usize]) {
@@ -157,7 +193,6 @@ impl EngineTask {
 mod tests {
     use std::path::Path;
 
-    use tokio::sync::watch;
     use tokio::time::Instant;
 
     use super::*;
@@ -213,10 +248,14 @@ mod tests {
         let (_give, stop) = watch::channel(Some(Instant::now()));
         let ready = Arc::new(Notify::new());
         let metrics = Arc::new(Metrics::new());
+        let (_reload, reloads) = mpsc::unbounded_channel();
+        let (publish, _) = watch::channel(Arc::new(Network::load(&example).unwrap()));
         engine_task(
             engine,
             store.clone(),
             rx,
+            reloads,
+            publish,
             Arc::clone(&ready),
             Arc::new(AtomicU64::new(0)),
             metrics,

@@ -34,7 +34,7 @@ use tracing::{Instrument, debug, info, warn};
 use std::sync::Arc;
 
 use super::content::INCIDENT_FIELD;
-use crate::config::Network;
+use super::reload::LiveNet;
 use crate::incident::{Content, IncomingMessage, Member};
 use crate::metrics::Metrics;
 use crate::store::waiting::WaitingEvents;
@@ -228,7 +228,7 @@ pub struct Inbound {
     /// Undecryptable events, sealed in the store until their keys arrive.
     utd: WaitingEvents,
     /// For how long an undecryptable event waits: its room's `retention_hours`.
-    net: Arc<Network>,
+    net: LiveNet,
     /// After this long undecryptable, a message's sender is asked to send it again.
     ask_resend_after_ms: i64,
 }
@@ -253,14 +253,14 @@ impl Inbound {
     /// Events go to `tx`; undecryptable ones wait in `utd` for as long as their room's
     /// `retention_hours` in `net`.
     #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    pub(crate) fn new(
         tx: UnboundedSender<Received>,
         metrics: Arc<Metrics>,
         syncs: tokio::sync::watch::Receiver<u64>,
         me: Option<OwnedUserId>,
         catch_up_from: i64,
         utd: WaitingEvents,
-        net: Arc<Network>,
+        net: LiveNet,
         ask_resend_after_s: u32,
     ) -> Self {
         Self {
@@ -450,8 +450,9 @@ impl Inbound {
     /// older than their room's `retention_hours` are dropped.
     pub async fn retry_undecrypted(&self, client: &Client, rooms: Option<&[OwnedRoomId]>) {
         let now = Utc::now().timestamp_millis();
+        let net = self.net.get();
         let keep_ms =
-            |room: &str| i64::from(self.net.settings_of_room(room).retention_hours) * 3_600_000;
+            |room: &str| i64::from(net.settings_of_room(room).retention_hours) * 3_600_000;
         match self.utd.forget_expired(now, keep_ms) {
             Ok(0) => {}
             Ok(n) => warn!(

@@ -1,21 +1,20 @@
 //! Invites: rooms of the network file, or from an organizer, are joined (with retries);
 //! the rest declined.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use matrix_sdk::{Client, Room, ruma::events::room::member::StrippedRoomMemberEvent};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::config::Network;
+use super::reload::LiveNet;
 
 /// Invites: rooms of the network file, or from an organizer, are accepted; the rest
 /// declined.
-pub(super) fn accept_invites(client: &Client, net: &Arc<Network>) {
-    let invite_net = Arc::clone(net);
+pub(super) fn accept_invites(client: &Client, live: &LiveNet) {
+    let invite_net = live.clone();
     client.add_event_handler(
         move |ev: StrippedRoomMemberEvent, client: Client, room: Room| {
-            let net = Arc::clone(&invite_net);
+            let net = invite_net.get();
             async move {
                 if client.user_id() != Some(&*ev.state_key) {
                     return;

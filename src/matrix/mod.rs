@@ -9,7 +9,8 @@
 //! Layout: `session` (secrets, log in or restore, room aliases), `catch_up` (the
 //! catch-up marker), `invites`, `sync` (the sync loop, event handlers, undecryptable
 //! events), `engine_task`, `outbound` (the sender) with the pure `schedule`, `inbound`,
-//! `content`.
+//! `content`; `reload` (the network file read again, and the network every task
+//! reads now).
 
 mod catch_up;
 mod clock;
@@ -19,6 +20,7 @@ pub mod inbound;
 mod invites;
 mod outbound;
 mod ratelimit;
+mod reload;
 mod schedule;
 mod sender;
 mod session;
@@ -89,6 +91,9 @@ pub enum ShellError {
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] crate::incident::EngineError),
+    /// The pid file could not be written.
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
 }
 
 impl From<matrix_sdk::Error> for ShellError {
@@ -152,6 +157,10 @@ pub async fn run_with(
     let catch_up_from = catch_up::catch_up_marker(&store, &storage.path)?;
     let client = connect(&net, &secrets).await?;
     let net = Arc::new(session::resolve_aliases(&client, &net).await);
+    // The network every task reads: the engine task publishes each reload of the file.
+    let (publish, live) = reload::LiveNet::new(Arc::clone(&net));
+    let (reload_tx, reloads) = mpsc::unbounded_channel();
+    let _pid = crate::service::write_pid(&storage.path)?;
     // The engine's commits are flushed to disk a group at a time, before the sender
     // hears of them (see `engine_task`).
     let engine = Engine::open(
@@ -170,7 +179,7 @@ pub async fn run_with(
     let (mut engine_stage, engine_stop) = Stage::new("engine");
     let (mut sender, sender_stop) = Stage::new("sender");
 
-    invites::accept_invites(&client, &net);
+    invites::accept_invites(&client, &live);
     // How many syncs have completed: a send waits for the sync that brought its cause.
     let (beat, synced) = watch::channel(0u64);
     let inbound = Arc::new(Inbound::new(
@@ -180,7 +189,7 @@ pub async fn run_with(
         client.user_id().map(ToOwned::to_owned),
         catch_up_from,
         store.waiting()?,
-        Arc::clone(&net),
+        live.clone(),
         net.matrix.as_ref().map_or(60, |m| m.ask_resend_after_s),
     ));
     sync::route_events(&client, &inbound);
@@ -190,6 +199,8 @@ pub async fn run_with(
         engine,
         store.clone(),
         rx,
+        reloads,
+        publish,
         Arc::clone(&outbox_ready),
         Arc::clone(&after_sync),
         Arc::clone(&metrics),
@@ -199,7 +210,7 @@ pub async fn run_with(
     // The sender task: drains the outbox, rooms side by side, each with its own backoff.
     sender.tasks.spawn(send_loop(
         client.clone(),
-        Arc::clone(&net),
+        live.clone(),
         store.clone(),
         Arc::clone(&outbox_ready),
         Arc::clone(&metrics),
@@ -208,9 +219,16 @@ pub async fn run_with(
         sender_stop,
     ));
     outbox_ready.notify_one();
+    input.tasks.spawn(reload::listen(
+        client.clone(),
+        live.clone(),
+        storage.path.clone(),
+        reload_tx,
+        input_stop.clone(),
+    ));
     input.tasks.spawn(sync::sync_loop(
         client.clone(),
-        Arc::clone(&net),
+        live,
         store.clone(),
         Arc::clone(&inbound),
         Arc::clone(&metrics),
@@ -269,6 +287,7 @@ async fn serve_metrics(
 async fn stop_in_order(stages: [Stage; 3]) {
     let started = Instant::now();
     let deadline = started + STOP_WITHIN;
+    crate::service::notify(crate::service::Readiness::Stopping);
     info!(
         "stopping: taking no new input; finishing the inputs in hand and the queued sends (at most {} s)",
         STOP_WITHIN.as_secs()

@@ -23,6 +23,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::content::is_alert;
 use super::outbound::{SendOutcome, send_one};
+use super::reload::LiveNet;
 use super::schedule::{answers_at, home_alerts_wait, priority, run_begins, schedule, updates_at};
 use super::{ShellError, Stop, stopped};
 use crate::config::Network;
@@ -107,7 +108,7 @@ struct Done {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_loop(
     client: Client,
-    net: Arc<Network>,
+    net: LiveNet,
     store: SledStore,
     ready: Arc<Notify>,
     metrics: Arc<Metrics>,
@@ -204,7 +205,7 @@ pub(crate) async fn send_loop(
 /// The sender task's state.
 struct Sender {
     client: Client,
-    net: Arc<Network>,
+    net: LiveNet,
     store: SledStore,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
@@ -249,7 +250,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn new(client: Client, net: Arc<Network>, store: SledStore, metrics: Arc<Metrics>) -> Self {
+    fn new(client: Client, net: LiveNet, store: SledStore, metrics: Arc<Metrics>) -> Self {
         Self {
             client,
             net,
@@ -376,7 +377,7 @@ impl Sender {
         let alone = self.solo.contains(q.entry.effect.room());
         self.sends.spawn(send_task(
             self.client.clone(),
-            Arc::clone(&self.net),
+            self.net.get(),
             self.store.clone(),
             Arc::clone(&self.permits),
             q,
@@ -428,7 +429,7 @@ impl Sender {
                     warn!("the homeserver is rate-limiting the bot; telling the coordination room");
                     tokio::spawn(super::warnings::tell_rate_limited(
                         self.client.clone(),
-                        Arc::clone(&self.net),
+                        self.net.get(),
                     ));
                 }
                 debug!(room = %done.room, reason = %why, "rate-limited; will retry");

@@ -27,6 +27,7 @@ use tracing::{Instrument, debug_span, info, warn};
 
 use super::catch_up::{last_synced, note_synced, read_back_from};
 use super::inbound::{Inbound, read_back_rooms};
+use super::reload::LiveNet;
 use super::{Stop, stopped};
 use crate::config::Network;
 use crate::metrics::Metrics;
@@ -96,13 +97,16 @@ fn own_messages_left_out(client: &Client) -> Filter {
 /// next start); the loop returns once they have.
 pub(super) async fn sync_loop(
     client: Client,
-    net: Arc<Network>,
+    live: LiveNet,
     store: SledStore,
     inbound: Arc<Inbound>,
     metrics: Arc<Metrics>,
     beat: tokio::sync::watch::Sender<u64>,
     mut stop: Stop,
 ) {
+    // How far back to read: from the network at start (a reload changes what comes
+    // next, not what the bot missed while it was down).
+    let net = live.get();
     let read_back_ms = net
         .neighborhoods()
         .iter()
@@ -185,8 +189,10 @@ pub(super) async fn sync_loop(
             note_synced(&store, now);
             noted_at = now;
         }
-        let gaps = gaps(&client, &net, &resp, first);
+        let gaps = gaps(&client, &live.get(), &resp, first);
         if first {
+            // Logged in and synced: ready, for systemd (`Type=notify`).
+            crate::service::notify(crate::service::Readiness::Ready);
             let (client, net, store) = (client.clone(), Arc::clone(&net), store.clone());
             reads.spawn(async move {
                 super::warnings::check_coordination_at_start(&client, &net, &store).await;

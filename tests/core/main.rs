@@ -12,6 +12,7 @@ mod network_file;
 mod parser_table;
 mod properties;
 mod relay_links;
+mod reload;
 mod replay_fixtures;
 mod scoped;
 mod store_contract;

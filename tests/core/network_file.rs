@@ -437,3 +437,14 @@ fn the_shells_warnings_to_coordination_carry_no_incident_and_exist_in_every_lang
         assert_ne!(cat.get("es", key), cat.get("en", key), "{key} in Spanish");
     }
 }
+
+#[test]
+fn a_value_of_the_wrong_type_names_its_key_and_what_is_expected() {
+    let e = err(&BASE.replace("confirmations = 2", "confirmations = \"two\""));
+    assert_names(&e, 2, "confirmations");
+    let text = e.to_string();
+    assert!(
+        text.contains("`confirmations`: expected a number") && !text.contains("untagged"),
+        "{text}"
+    );
+}

@@ -22,6 +22,8 @@ const PASSWORD: &str = "correct-horse-battery";
 
 mod coordination;
 mod downtime;
+mod init;
+mod reload;
 mod scoped;
 
 /// The bot process (killed with SIGKILL when dropped), with the tests' secrets.

@@ -12,7 +12,8 @@
 //! - `admin`: `!nw` commands, decided by [`crate::admin`] and applied here;
 //! - `alerts`: relays, alert updates and the one status transition;
 //! - `timers`: expiry, retention, stale pending reports, hourly bookkeeping;
-//! - `fade`: when the bot's messages about a closed incident are redacted.
+//! - `fade`: when the bot's messages about a closed incident are redacted;
+//! - `reload`: the network file read again while the engine runs.
 
 mod admin;
 mod alerts;
@@ -20,6 +21,7 @@ mod budget;
 mod fade;
 mod here;
 mod input;
+mod reload;
 mod reports;
 mod timers;
 mod verify;

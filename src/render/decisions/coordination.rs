@@ -1,7 +1,7 @@
 //! The coordination room's notices about an incident: opened, relayed, its status
-//! changed, retracted, expired.
+//! changed, retracted, expired; and the network file read again.
 
-use crate::decision::CoordinationKind;
+use crate::decision::{CoordinationKind, ReloadOutcome};
 use crate::model::IncidentId;
 
 use super::Cx;
@@ -82,6 +82,52 @@ pub(super) fn coordination(
                 &[("id", inc.id.as_str()), ("hours", &h.to_string())],
                 Some(inc.tag()),
             )
+        }
+    };
+    cx.notice(room, message);
+}
+
+/// The coordination room's notice about the network file read again: what now applies
+/// and what changed, or why it was refused.
+pub(super) fn network_reload(cx: &mut Cx<'_, '_>, room: &str, outcome: &ReloadOutcome) {
+    let r = cx.coordination();
+    let message = match outcome {
+        ReloadOutcome::Refused(reason) => {
+            r.notice("coord.reload_refused", &[("reason", reason.as_str())], None)
+        }
+        ReloadOutcome::Applied(changes) => {
+            let hoods = cx.net.neighborhoods();
+            let rooms: usize = hoods.iter().map(|n| n.rooms.len()).sum();
+            let mut parts = vec![(
+                "coord.reloaded",
+                vec![
+                    (
+                        "neighborhoods",
+                        r.count("count.neighborhoods", hoods.len() as u64),
+                    ),
+                    ("room_count", r.count("count.rooms", rooms as u64)),
+                ],
+            )];
+            let names = |v: &[String]| vec![("names", v.join(", "))];
+            for (key, list) in [
+                ("coord.reload_added", &changes.added),
+                ("coord.reload_removed", &changes.removed),
+                ("coord.reload_changed", &changes.changed),
+            ] {
+                if !list.is_empty() {
+                    parts.push((key, names(list)));
+                }
+            }
+            if changes.is_empty() {
+                parts.push(("coord.reload_unchanged", Vec::new()));
+            }
+            if !changes.restart_needed.is_empty() {
+                parts.push((
+                    "coord.reload_restart",
+                    vec![("sections", changes.restart_needed.join(", "))],
+                ));
+            }
+            r.notice_parts(&parts, None)
         }
     };
     cx.notice(room, message);

@@ -269,6 +269,9 @@ fn word(cx: &mut Cx<'_, '_>, d: &Decision) {
             outcome,
         } => links::link_reply(cx, room, in_reply_to, outcome),
         Decision::LinkNotice { room, link } => links::link_notice(cx, room, link),
+        Decision::NetworkReload { room, outcome } => {
+            coordination::network_reload(cx, room, outcome)
+        }
         Decision::VerifiersReply {
             room,
             in_reply_to,

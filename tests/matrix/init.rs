@@ -1,0 +1,189 @@
+//! `neighborwatch init` against a real Synapse, with flags as a script gives them (issue
+//! 26): the homeserver and login checked, the rooms made with the organizer as admin, the
+//! two files written (secrets mode 0600), never overwritten without `--force`, and
+//! `neighborwatch run` works on them with no editing.
+
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+
+/// `neighborwatch init --no-input` with the common flags and `extra`; exit status and
+/// everything it printed.
+fn init(
+    hs: &Synapse,
+    bot: &str,
+    organizer: &str,
+    dir: &Path,
+    password: &str,
+    extra: &[&str],
+) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+        .args(["init", "--no-input", "--homeserver", &hs.url, "--user", bot])
+        .args(["--organizer", organizer, "--neighborhood", "Hoover-Foster"])
+        .args(["--center", "37.8240,-122.2760", "--radius-m", "800"])
+        .args(["--timezone", "America/Los_Angeles", "--dir"])
+        .arg(dir)
+        .args(extra)
+        .env("NW_PASSWORD", password)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .output()
+        .expect("neighborwatch init runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The variables of an env file as `init` writes it (`KEY=value`, maybe quoted).
+fn env_vars(file: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_owned(), v.trim_matches('\'').to_owned())
+        })
+        .collect()
+}
+
+/// `neighborwatch run` on the written files, with the env file's secrets only; killed
+/// when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_checks_the_login_makes_the_rooms_writes_the_files_and_the_bot_runs_on_them() {
+    let hs = Synapse::start().unwrap();
+    let bot_user = hs.register("nwbot", PASSWORD).unwrap();
+    let olive = Neighbor::new(&hs, "olive", PASSWORD).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("network.toml");
+    let env = dir.path().join("neighborwatch.env");
+
+    // A wrong password: said plainly, and nothing is written.
+    let (ok, said) = init(
+        &hs,
+        &bot_user,
+        &olive.user,
+        dir.path(),
+        "wrong-password",
+        &[],
+    );
+    assert!(
+        !ok && said.contains("could not log in") && said.contains("password"),
+        "{said}"
+    );
+    assert!(!cfg.exists() && !env.exists());
+
+    let (ok, said) = init(&hs, &bot_user, &olive.user, dir.path(), PASSWORD, &[]);
+    assert!(ok, "{said}");
+    assert!(
+        said.contains(&format!("neighborwatch check --config {}", cfg.display()))
+            && said.contains(&format!("neighborwatch run --config {}", cfg.display())),
+        "the two next commands: {said}"
+    );
+    assert_eq!(
+        std::fs::metadata(&env).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let vars = env_vars(&env);
+    let secret = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(secret("NW_PASSWORD"), PASSWORD);
+    assert_eq!(
+        secret("NW_STORE_PASSPHRASE").len(),
+        64,
+        "32 random bytes, in hex"
+    );
+    assert_ne!(secret("NW_STORE_PASSPHRASE"), secret("NW_REPORTER_KEY"));
+    let net = neighborwatch::config::Network::load(&cfg).expect("the written file is valid");
+    let room = net.neighborhoods()[0].rooms[0].to_string();
+    let coord = net.coordination_room.clone().unwrap();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(!text.contains(PASSWORD), "no secret in the network file");
+
+    // Again, without --force: refused, and both files are as they were.
+    let before = (text.clone(), std::fs::read_to_string(&env).unwrap());
+    let (ok, said) = init(&hs, &bot_user, &olive.user, dir.path(), PASSWORD, &[]);
+    assert!(!ok && said.contains("--force"), "{said}");
+    assert_eq!(
+        before,
+        (
+            std::fs::read_to_string(&cfg).unwrap(),
+            std::fs::read_to_string(&env).unwrap()
+        )
+    );
+
+    // The organizer was invited to both rooms (they joined) and is their admin.
+    let room: OwnedRoomId = room.try_into().unwrap();
+    let coord: OwnedRoomId = coord.try_into().unwrap();
+    for r in [&room, &coord] {
+        let joined = olive.room(r).await;
+        assert!(
+            joined
+                .latest_encryption_state()
+                .await
+                .unwrap()
+                .is_encrypted()
+        );
+        let power = joined.power_levels().await.unwrap();
+        assert_eq!(
+            power.for_user(olive.client.user_id().unwrap()),
+            matrix_sdk::ruma::Int::from(100)
+        );
+    }
+
+    // The bot runs on the two files as written.
+    let log = dir.path().join("bot.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let _bot = Running(
+        Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "info")
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap(),
+    );
+    let report = olive
+        .say(&room, &[&bot_user], "!r agents at 37.8241,-122.2761")
+        .await;
+    let ack = answer(&olive, &room, &bot_user, &report).await;
+    assert!(
+        ack.contains("confirmed"),
+        "the organizer is a moderator there: {ack}"
+    );
+    wait_for("the incident in the coordination room", 90, || async {
+        olive.from(&coord, &bot_user).into_iter().find(|v| {
+            v["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("Incident"))
+        })
+    })
+    .await;
+    // One device: init logged its own session out.
+    let devices = olive
+        .client
+        .encryption()
+        .get_user_devices(&matrix_sdk::ruma::UserId::parse(&bot_user).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(devices.devices().count(), 1, "the bot has one device");
+}
