@@ -132,6 +132,11 @@ async fn init_checks_the_login_makes_the_rooms_writes_the_files_and_the_bot_runs
     let room: OwnedRoomId = room.try_into().unwrap();
     let coord: OwnedRoomId = coord.try_into().unwrap();
     for r in [&room, &coord] {
+        wait_for("olive to join the room init invited her to", 60, || async {
+            let room = olive.client.get_room(r)?;
+            (room.state() == matrix_sdk::RoomState::Joined).then_some(())
+        })
+        .await;
         let joined = olive.room(r).await;
         assert!(
             joined
@@ -140,19 +145,21 @@ async fn init_checks_the_login_makes_the_rooms_writes_the_files_and_the_bot_runs
                 .unwrap()
                 .is_encrypted()
         );
-        let power = joined.power_levels().await.unwrap();
-        assert_eq!(
-            power.for_user(olive.client.user_id().unwrap()),
-            matrix_sdk::ruma::Int::from(100)
-        );
+        // The power levels change after the invite: as olive's client syncs them.
+        let me = olive.client.user_id().unwrap().to_owned();
+        wait_for("olive as the room's admin", 60, || async {
+            let power = joined.power_levels().await.ok()?;
+            (power.for_user(&me) == matrix_sdk::ruma::Int::from(100)).then_some(())
+        })
+        .await;
     }
 
-    // The bot runs on the two files as written.
+    // The bot runs on the two files as written (logging JSON, as under systemd).
     let log = dir.path().join("bot.log");
     let out = std::fs::File::create(&log).unwrap();
     let _bot = Running(
         Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-            .args(["run", "--config"])
+            .args(["--log-format", "json", "run", "--config"])
             .arg(&cfg)
             .env_clear()
             .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -162,6 +169,24 @@ async fn init_checks_the_login_makes_the_rooms_writes_the_files_and_the_bot_runs
             .spawn()
             .unwrap(),
     );
+    // One device: init logged its own session out, and the one `run` made is the one
+    // olive's client learns of (before she writes: her message's key goes to it).
+    let bot_id = matrix_sdk::ruma::UserId::parse(&bot_user).unwrap();
+    let enc = olive.client.encryption();
+    wait_for(
+        "the bot's one device, as olive's client knows it",
+        60,
+        || async {
+            let _ = enc.request_user_identity(&bot_id).await;
+            let devices = enc.get_user_devices(&bot_id).await.ok()?;
+            let names: Vec<Option<String>> = devices
+                .devices()
+                .map(|d| d.display_name().map(str::to_owned))
+                .collect();
+            (names.len() == 1 && names[0].as_deref() != Some("neighborwatch init")).then_some(())
+        },
+    )
+    .await;
     let report = olive
         .say(&room, &[&bot_user], "!r agents at 37.8241,-122.2761")
         .await;
@@ -178,12 +203,16 @@ async fn init_checks_the_login_makes_the_rooms_writes_the_files_and_the_bot_runs
         })
     })
     .await;
-    // One device: init logged its own session out.
-    let devices = olive
-        .client
-        .encryption()
-        .get_user_devices(&matrix_sdk::ruma::UserId::parse(&bot_user).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(devices.devices().count(), 1, "the bot has one device");
+    // Every log line is one JSON object, and names no one.
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert!(lines.lines().count() >= 3, "{lines}");
+    for line in lines.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    assert!(
+        !lines.contains(&olive.user) && !lines.contains(&bot_user),
+        "no user ID in the log:\n{lines}"
+    );
 }
