@@ -23,7 +23,8 @@ pub const REPORTER_KEY: &str = "reporter-key-for-tests-0123456789";
 /// How to start the bot.
 #[derive(Clone, Debug)]
 pub struct BotOptions<'a> {
-    /// The `neighborwatch` executable (`env!("CARGO_BIN_EXE_neighborwatch")`).
+    /// The `neighborwatch` executable (`env!("CARGO_BIN_EXE_neighborwatch")`), or a
+    /// launcher for it, such as `podman` (see [`BotProcess::start_via`]).
     pub exe: &'a Path,
     /// The bot account's password (`NW_PASSWORD`).
     pub password: &'a str,
@@ -76,7 +77,22 @@ impl TestClock {
 impl BotProcess {
     /// Starts `neighborwatch run --config config`, appending its output to `log`.
     pub fn start(opts: &BotOptions<'_>, config: &Path, log: &Path) -> Result<Self, DevnetError> {
-        Self::start_clocked(opts, config, log, None)
+        Self::start_clocked(opts, &[], config, log, None)
+    }
+
+    /// Starts the bot through a launcher: `opts.exe` is the launcher (`podman`), `launcher`
+    /// its arguments up to the bot's own (`run --rm … IMAGE`, whose entrypoint is
+    /// `neighborwatch`), then `run --config config` as [`BotProcess::start`] gives them,
+    /// with the same environment (a container takes what it needs of it with `--env`).
+    /// `config` is the path the bot sees (inside the container). The process is the
+    /// launcher's: killing it need not stop the bot, which the caller stops its own way.
+    pub fn start_via(
+        opts: &BotOptions<'_>,
+        launcher: &[String],
+        config: &Path,
+        log: &Path,
+    ) -> Result<Self, DevnetError> {
+        Self::start_clocked(opts, launcher, config, log, None)
     }
 
     /// Like [`BotProcess::start`], with the bot's clock in the test's hands.
@@ -86,11 +102,12 @@ impl BotProcess {
         log: &Path,
         clock: &TestClock,
     ) -> Result<Self, DevnetError> {
-        Self::start_clocked(opts, config, log, Some(clock))
+        Self::start_clocked(opts, &[], config, log, Some(clock))
     }
 
     fn start_clocked(
         opts: &BotOptions<'_>,
+        launcher: &[String],
         config: &Path,
         log: &Path,
         clock: Option<&TestClock>,
@@ -102,6 +119,7 @@ impl BotProcess {
             .open(log)
             .map_err(e)?;
         let child = Command::new(opts.exe)
+            .args(launcher)
             .arg("run")
             .arg("--config")
             .arg(config)
@@ -128,6 +146,11 @@ impl BotProcess {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Its exit status, once it has exited (without waiting).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Everything it logged so far.
