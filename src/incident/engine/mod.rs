@@ -234,16 +234,22 @@ impl<S: Store> Engine<S> {
             tallies: None,
             budgets: Budgets::default(),
         };
-        e.coordination_room = e.net.coordination_room.as_deref().map(Arc::from);
         e.origin = Arc::from(e.net.origin());
-        e.hood_ids = e
-            .net
+        e.name_file_network();
+        e.reload()?;
+        Ok(e)
+    }
+
+    /// The names every decision shares, from the file network: the coordination room
+    /// and each neighborhood's id.
+    fn name_file_network(&mut self) {
+        self.coordination_room = self.file_net.coordination_room.as_deref().map(Arc::from);
+        self.hood_ids = self
+            .file_net
             .neighborhoods()
             .iter()
             .map(|n| Arc::from(n.id.as_str()))
             .collect();
-        e.reload()?;
-        Ok(e)
     }
 
     fn reload(&mut self) -> Result<(), EngineError> {

@@ -30,13 +30,7 @@ impl<S: Store> Engine<S> {
         now: DateTime<Utc>,
     ) -> Result<Vec<Effect>, EngineError> {
         self.file_net = file;
-        self.coordination_room = self.file_net.coordination_room.as_deref().map(Arc::from);
-        self.hood_ids = self
-            .file_net
-            .neighborhoods()
-            .iter()
-            .map(|n| Arc::from(n.id.as_str()))
-            .collect();
+        self.name_file_network();
         self.apply_overlay();
         // Expiry and retention may have changed: the next timer is computed again.
         self.recompute_due();
