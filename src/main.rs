@@ -458,13 +458,13 @@ fn reload(config: &std::path::Path) -> Result<ExitCode> {
             config.display()
         );
     };
-    let before = service::last_result(&storage.path);
-    let pid = service::signal_reload(&storage.path)?;
+    let asked = chrono::Utc::now().timestamp_millis();
+    let pid = service::signal_reload(&storage.path, config)?;
     eprintln!(
         "asked the bot (process {pid}) to read {} again",
         config.display()
     );
-    match service::wait_result(&storage.path, before.as_deref(), Duration::from_secs(30)) {
+    match service::wait_result(&storage.path, asked, Duration::from_secs(30)) {
         Some(line) => {
             // `<ms> ok|refused <what>`
             let mut parts = line.splitn(3, ' ');

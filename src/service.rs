@@ -11,11 +11,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The pid file, in the state database's directory (`[storage] path`): written when the
-/// bot starts, removed when it stops.
+/// The pid file, in the state database's directory (`[storage] path`): the bot's pid and
+/// the network file it runs with, one per line; written when the bot starts, removed when
+/// it stops.
 pub const PID_FILE: &str = "neighborwatch.pid";
-/// The outcome of the last reload, one line (`<ms> ok|refused <what>`), in the same
-/// directory: `neighborwatch reload` waits for it to change.
+/// The outcome of the last reload, one line (`<ms> ok|refused <what>`, the time the
+/// reload began), in the same directory: `neighborwatch reload` waits for one that began
+/// after it asked.
 pub const RESULT_FILE: &str = "last-reload";
 
 /// Why a service command failed.
@@ -36,6 +38,16 @@ pub enum ServiceError {
         /// The pid it holds.
         pid: u32,
     },
+    /// The bot runs with another network file than the one given.
+    #[error(
+        "the bot on this state database runs with {running}, not {given}: give that file (the bot reads its own file again)"
+    )]
+    OtherFile {
+        /// The file the bot runs with.
+        running: PathBuf,
+        /// The file given.
+        given: PathBuf,
+    },
     /// The signal could not be sent.
     #[error("cannot signal process {pid}: {source}")]
     Signal {
@@ -54,15 +66,15 @@ pub enum ServiceError {
     },
 }
 
-/// Writes this process's pid into `state_dir`; the returned guard removes the file when
-/// dropped (when the bot stops).
-pub fn write_pid(state_dir: &Path) -> Result<PidFile, ServiceError> {
+/// Writes this process's pid and its network file `config` into `state_dir`; the
+/// returned guard removes the file when dropped (when the bot stops).
+pub fn write_pid(state_dir: &Path, config: &Path) -> Result<PidFile, ServiceError> {
     let path = state_dir.join(PID_FILE);
-    std::fs::write(&path, format!("{}\n", std::process::id())).map_err(|source| {
-        ServiceError::Io {
-            path: path.clone(),
-            source,
-        }
+    let config = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_owned());
+    let text = format!("{}\n{}\n", std::process::id(), config.display());
+    std::fs::write(&path, text).map_err(|source| ServiceError::Io {
+        path: path.clone(),
+        source,
     })?;
     Ok(PidFile(path))
 }
@@ -84,7 +96,8 @@ pub fn last_result(state_dir: &Path) -> Option<String> {
         .map(|s| s.trim_end().to_owned())
 }
 
-/// Writes a reload's outcome for [`last_result`]: the time, `ok` or `refused`, the line.
+/// Writes a reload's outcome for [`last_result`]: when it began, `ok` or `refused`, the
+/// line.
 pub fn write_result(state_dir: &Path, at_ms: i64, outcome: &Result<String, String>) {
     let (word, line) = match outcome {
         Ok(l) => ("ok", l),
@@ -99,8 +112,8 @@ pub fn write_result(state_dir: &Path, at_ms: i64, outcome: &Result<String, Strin
 }
 
 /// Sends SIGHUP to the bot running on `state_dir` (named by its pid file, and checked
-/// to be a neighborwatch process); returns its pid.
-pub fn signal_reload(state_dir: &Path) -> Result<u32, ServiceError> {
+/// to be a neighborwatch process running with `config`); returns its pid.
+pub fn signal_reload(state_dir: &Path, config: &Path) -> Result<u32, ServiceError> {
     let path = state_dir.join(PID_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -109,10 +122,20 @@ pub fn signal_reload(state_dir: &Path) -> Result<u32, ServiceError> {
         }
         Err(source) => return Err(ServiceError::Io { path, source }),
     };
-    let pid: u32 = text.trim().parse().map_err(|_| ServiceError::Stale {
-        path: path.clone(),
-        pid: 0,
-    })?;
+    let mut lines = text.lines();
+    let pid: u32 = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or(ServiceError::Stale {
+            path: path.clone(),
+            pid: 0,
+        })?;
+    if let Some(running) = lines.next().map(PathBuf::from) {
+        let given = std::fs::canonicalize(config).unwrap_or_else(|_| config.to_owned());
+        if running != given {
+            return Err(ServiceError::OtherFile { running, given });
+        }
+    }
     if !is_neighborwatch(pid) {
         return Err(ServiceError::Stale { path, pid });
     }
@@ -142,12 +165,17 @@ fn is_neighborwatch(pid: u32) -> bool {
         .is_ok_and(|comm| comm.trim_end() == "neighborwatch")
 }
 
-/// Waits up to `within` for the outcome line to differ from `before`; the new line.
-pub fn wait_result(state_dir: &Path, before: Option<&str>, within: Duration) -> Option<String> {
+/// Waits up to `within` for the outcome of a reload that began at `since_ms` or later
+/// (one asked for before may end meanwhile); that line.
+pub fn wait_result(state_dir: &Path, since_ms: i64, within: Duration) -> Option<String> {
     let until = Instant::now() + within;
     loop {
         let now = last_result(state_dir);
-        if now.is_some() && now.as_deref() != before {
+        let began = now
+            .as_deref()
+            .and_then(|l| l.split(' ').next())
+            .and_then(|t| t.parse::<i64>().ok());
+        if began.is_some_and(|b| b >= since_ms) {
             return now;
         }
         if Instant::now() >= until {
@@ -236,7 +264,7 @@ mod tests {
     #[test]
     fn reload_without_a_running_bot_says_so() {
         let dir = tempfile::tempdir().unwrap();
-        let e = signal_reload(dir.path()).unwrap_err();
+        let e = signal_reload(dir.path(), Path::new("network.toml")).unwrap_err();
         assert!(matches!(e, ServiceError::NotRunning(_)), "{e}");
         assert!(e.to_string().contains("no running bot"), "{e}");
     }
@@ -251,21 +279,36 @@ mod tests {
             format!("{}\n", std::process::id()),
         )
         .unwrap();
-        let e = signal_reload(dir.path()).unwrap_err();
+        let e = signal_reload(dir.path(), Path::new("network.toml")).unwrap_err();
         assert!(matches!(e, ServiceError::Stale { .. }), "{e}");
         std::fs::write(dir.path().join(PID_FILE), "garbage").unwrap();
         assert!(matches!(
-            signal_reload(dir.path()),
+            signal_reload(dir.path(), Path::new("network.toml")),
             Err(ServiceError::Stale { .. })
         ));
+        // Another network file than the bot's: refused before anything else.
+        std::fs::write(
+            dir.path().join(PID_FILE),
+            "1\n/etc/neighborwatch/network.toml\n",
+        )
+        .unwrap();
+        let e = signal_reload(dir.path(), &dir.path().join("other.toml")).unwrap_err();
+        assert!(matches!(e, ServiceError::OtherFile { .. }), "{e}");
     }
 
     #[test]
     fn the_pid_file_goes_when_its_guard_does() {
         let dir = tempfile::tempdir().unwrap();
-        let guard = write_pid(dir.path()).unwrap();
+        let config = dir.path().join("network.toml");
+        std::fs::write(&config, "").unwrap();
+        let guard = write_pid(dir.path(), &config).unwrap();
         let pid = std::fs::read_to_string(dir.path().join(PID_FILE)).unwrap();
-        assert_eq!(pid.trim(), std::process::id().to_string());
+        let mut lines = pid.lines();
+        assert_eq!(lines.next(), Some(std::process::id().to_string().as_str()));
+        assert_eq!(
+            lines.next().map(PathBuf::from),
+            Some(std::fs::canonicalize(&config).unwrap())
+        );
         drop(guard);
         assert!(!dir.path().join(PID_FILE).exists());
     }
@@ -274,15 +317,15 @@ mod tests {
     fn a_result_is_waited_for_until_it_changes() {
         let dir = tempfile::tempdir().unwrap();
         write_result(dir.path(), 1, &Ok("2 neighborhoods".into()));
-        let before = last_result(dir.path());
-        assert_eq!(before.as_deref(), Some("1 ok 2 neighborhoods"));
         assert_eq!(
-            wait_result(dir.path(), before.as_deref(), Duration::from_millis(200)),
-            None
+            last_result(dir.path()).as_deref(),
+            Some("1 ok 2 neighborhoods")
         );
+        // A reload that began before the one asked for is not its answer.
+        assert_eq!(wait_result(dir.path(), 2, Duration::from_millis(200)), None);
         write_result(dir.path(), 2, &Err("bad\nfile".into()));
         assert_eq!(
-            wait_result(dir.path(), before.as_deref(), Duration::from_secs(1)).as_deref(),
+            wait_result(dir.path(), 2, Duration::from_secs(1)).as_deref(),
             Some("2 refused bad file")
         );
     }

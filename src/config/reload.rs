@@ -21,6 +21,9 @@ pub struct NetworkChanges {
     /// Neighborhoods (by name) still there whose name, area, places, streets, rooms or
     /// settings changed.
     pub changed: Vec<String>,
+    /// Network-wide keys the file changed (`coordination_room`, `organizers`,
+    /// `allow_unencrypted`): they apply at once too.
+    pub network: Vec<&'static str>,
     /// Sections the file changed that apply only at the next start
     /// ([`RESTART_SECTIONS`]); the running bot keeps its own.
     pub restart_needed: Vec<&'static str>,
@@ -29,7 +32,10 @@ pub struct NetworkChanges {
 impl NetworkChanges {
     /// Whether the reload changes nothing the bot uses now.
     pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.network.is_empty()
     }
 }
 
@@ -62,6 +68,21 @@ impl Network {
 /// neighborhood they reach.
 pub fn changes(old: &Network, new: &Network) -> NetworkChanges {
     let mut out = NetworkChanges::default();
+    for (key, same) in [
+        (
+            "coordination_room",
+            old.coordination_room == new.coordination_room,
+        ),
+        ("organizers", old.organizers == new.organizers),
+        (
+            "allow_unencrypted",
+            old.allow_unencrypted == new.allow_unencrypted,
+        ),
+    ] {
+        if !same {
+            out.network.push(key);
+        }
+    }
     for n in new.neighborhoods() {
         match old.neighborhood(&n.id) {
             None => out.added.push(n.name.clone()),

@@ -99,12 +99,18 @@ pub fn complete(a: Answers, interactive: bool) -> Result<InitOptions, InitError>
         "Your user ID, the organizer (e.g. @you:example.org)",
         a.organizer,
     )?;
+    // Asked with an empty answer allowed: Enter means "create one".
+    let optional = |prompt: &str| -> Result<String, InitError> {
+        dialoguer::Input::<String>::new()
+            .with_prompt(prompt)
+            .allow_empty(true)
+            .interact_text()
+            .map_err(|e| InitError::Input(format!("{prompt}: {e}")))
+    };
     let coordination = match a.coordination {
         Some(c) => Some(c),
-        None if interactive => Some(ask(
-            "--coordination",
+        None if interactive => Some(optional(
             "Coordination room to use (ID or alias; Enter: create one)",
-            None,
         )?)
         .filter(|c| !c.trim().is_empty()),
         None => None,
@@ -116,16 +122,12 @@ pub fn complete(a: Answers, interactive: bool) -> Result<InitOptions, InitError>
     )?;
     let room = match a.room {
         Some(r) => r,
-        None if interactive => ask(
-            "--room",
-            "Its alert room (ID or alias; Enter: create one)",
-            None,
-        )?,
+        None if interactive => optional("Its alert room (ID or alias; Enter: create one)")?,
         None => String::new(),
     };
     let center = parse_center(&ask("--center", "Its center, LAT,LON", a.center)?)?;
     let radius_m = match a.radius_m {
-        Some(r) if r > 0.0 => r,
+        Some(r) if r > 0.0 && r.is_finite() => r,
         Some(r) => {
             return Err(InitError::Input(format!(
                 "--radius-m {r}: must be more than 0"

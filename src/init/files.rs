@@ -171,7 +171,7 @@ pub fn env_file(password: &str, store_passphrase: &[u8; 32], reporter_key: &[u8;
 /// `EnvironmentFile=` read quotes (Docker's `--env-file` does not: give it such a
 /// password as is).
 fn env_value(v: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._-+=@:/,%^~".contains(c);
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-+=@:/,%^".contains(c);
     if !v.is_empty() && v.chars().all(plain) {
         v.to_owned()
     } else if !v.contains('\'') {

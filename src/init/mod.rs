@@ -103,6 +103,15 @@ pub async fn run(mut o: InitOptions) -> Result<Written, InitError> {
             o.language
         )));
     }
+    // Every answer is checked as `neighborwatch check` would (with stand-in room IDs)
+    // before anything is made on the homeserver.
+    let placeholder = FirstNeighborhood {
+        room: "!placeholder:example.org".into(),
+        ..o.neighborhood.clone()
+    };
+    let text = network_text(&o, "!placeholder:example.org", &placeholder);
+    crate::config::Network::parse(&text, &network)
+        .map_err(|e| InitError::Input(format!("the network file would not be valid: {e}")))?;
     let setup = homeserver::Setup::login(&o.homeserver, &o.user, &o.password, &o.organizer).await?;
     let rooms = async {
         let coord = setup
@@ -126,17 +135,7 @@ pub async fn run(mut o: InitOptions) -> Result<Written, InitError> {
     setup.logout().await;
     let (coord, room) = rooms?;
     o.neighborhood.room = room.clone();
-    let text = files::network_file(&files::NetworkText {
-        homeserver: &o.homeserver,
-        user: &o.user,
-        organizer: &o.organizer,
-        coordination_room: &coord,
-        state_dir: &o.state_dir,
-        language: &o.language,
-        timezone: &o.timezone,
-        neighborhood: &o.neighborhood,
-        written: &chrono::Utc::now().format("%Y-%m-%d").to_string(),
-    });
+    let text = network_text(&o, &coord, &o.neighborhood);
     // The file must pass `neighborwatch check` before it is written.
     crate::config::Network::parse(&text, &network)
         .map_err(|e| InitError::Input(format!("the network file would not be valid: {e}")))?;
@@ -155,6 +154,21 @@ pub async fn run(mut o: InitOptions) -> Result<Written, InitError> {
         env,
         coordination: coord,
         room,
+    })
+}
+
+/// The network file of the answers `o`, with these rooms.
+fn network_text(o: &InitOptions, coordination: &str, first: &FirstNeighborhood) -> String {
+    files::network_file(&files::NetworkText {
+        homeserver: &o.homeserver,
+        user: &o.user,
+        organizer: &o.organizer,
+        coordination_room: coordination,
+        state_dir: &o.state_dir,
+        language: &o.language,
+        timezone: &o.timezone,
+        neighborhood: first,
+        written: &chrono::Utc::now().format("%Y-%m-%d").to_string(),
     })
 }
 

@@ -153,6 +153,7 @@ pub async fn run_with(
         .storage
         .clone()
         .ok_or(ShellError::MissingSection("storage"))?;
+    let hangups = reload::hangups();
     let store = SledStore::open(&storage.path, secrets.vault())?;
     let catch_up_from = catch_up::catch_up_marker(&store, &storage.path)?;
     let client = connect(&net, &secrets).await?;
@@ -160,7 +161,7 @@ pub async fn run_with(
     // The network every task reads: the engine task publishes each reload of the file.
     let (publish, live) = reload::LiveNet::new(Arc::clone(&net));
     let (reload_tx, reloads) = mpsc::unbounded_channel();
-    let _pid = crate::service::write_pid(&storage.path)?;
+    let _pid = crate::service::write_pid(&storage.path, &net.path)?;
     // The engine's commits are flushed to disk a group at a time, before the sender
     // hears of them (see `engine_task`).
     let engine = Engine::open(
@@ -224,6 +225,7 @@ pub async fn run_with(
         live.clone(),
         storage.path.clone(),
         reload_tx,
+        hangups,
         input_stop.clone(),
     ));
     input.tasks.spawn(sync::sync_loop(

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use matrix_sdk::Client;
+use tokio::signal::unix::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -54,14 +55,11 @@ pub(crate) async fn listen(
     live: LiveNet,
     state_dir: PathBuf,
     to_engine: mpsc::UnboundedSender<Reload>,
+    hup: Option<Signal>,
     mut stop: Stop,
 ) {
-    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "cannot listen for SIGHUP: reloads need a restart");
-            return;
-        }
+    let Some(mut hup) = hup else {
+        return;
     };
     loop {
         tokio::select! {
@@ -72,13 +70,33 @@ pub(crate) async fn listen(
                 }
             }
         }
-        let span = info_span!("reload");
+        let began = Utc::now().timestamp_millis();
         service::notify(Readiness::Reloading);
-        let outcome = reload_once(client.clone(), live.clone(), to_engine.clone())
-            .instrument(span)
-            .await;
-        service::write_result(&state_dir, Utc::now().timestamp_millis(), &outcome);
+        let once = reload_once(client.clone(), live.clone(), to_engine.clone())
+            .instrument(info_span!("reload"));
+        // A stop cuts a reload short (its file is read again at the next start).
+        let outcome = tokio::select! {
+            o = once => o,
+            _ = stopped(&mut stop) => {
+                service::write_result(&state_dir, began, &Err("the bot stopped during the reload".into()));
+                return;
+            }
+        };
+        service::write_result(&state_dir, began, &outcome);
         service::notify(Readiness::Ready);
+    }
+}
+
+/// SIGHUP, listened for from the start of `run` (before the pid file names the bot), so
+/// that a reload asked for early never meets the signal's default action, which ends
+/// the process. `None` (and a warning) where it cannot be.
+pub(crate) fn hangups() -> Option<Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGHUP: reloads need a restart");
+            None
+        }
     }
 }
 
@@ -94,8 +112,17 @@ async fn reload_once(
     let network = match Network::load(&running.path) {
         Ok(file) => {
             let file = super::session::resolve_aliases(&client, &file).await;
-            let (file, changes) = file.for_reload(&running);
-            Ok((Arc::new(file), changes))
+            match unresolved_alias(&file) {
+                // A room known by an alias that cannot be resolved now would leave the
+                // network: the reload is refused instead.
+                Some(alias) => Err(format!(
+                    "the room alias {alias} could not be resolved now; nothing was changed (try again)"
+                )),
+                None => {
+                    let (file, changes) = file.for_reload(&running);
+                    Ok((Arc::new(file), changes))
+                }
+            }
         }
         Err(e) => Err(e.to_string()),
     };
@@ -126,6 +153,15 @@ async fn reload_once(
     line
 }
 
+/// A room of `net` still named by an alias (its resolution failed), if any.
+fn unresolved_alias(net: &Network) -> Option<String> {
+    net.neighborhoods()
+        .iter()
+        .flat_map(|n| n.rooms.iter().map(|r| r.to_string()))
+        .chain(net.coordination_room.clone())
+        .find(|r| r.starts_with('#'))
+}
+
 /// What an applied reload says, in one line for the log and `neighborwatch reload`.
 fn applied_line(net: &Network, c: &NetworkChanges) -> String {
     let rooms: usize = net.neighborhoods().iter().map(|n| n.rooms.len()).sum();
@@ -138,6 +174,12 @@ fn applied_line(net: &Network, c: &NetworkChanges) -> String {
         if !list.is_empty() {
             line.push_str(&format!("; {what}: {}", list.join(", ")));
         }
+    }
+    if !c.network.is_empty() {
+        line.push_str(&format!(
+            "; network settings changed: {}",
+            c.network.join(", ")
+        ));
     }
     if c.is_empty() {
         line.push_str("; nothing the bot uses changed");

@@ -104,15 +104,9 @@ pub(super) async fn sync_loop(
     beat: tokio::sync::watch::Sender<u64>,
     mut stop: Stop,
 ) {
-    // How far back to read: from the network at start (a reload changes what comes
-    // next, not what the bot missed while it was down).
+    // How far back to read at start: from the network at start.
     let net = live.get();
-    let read_back_ms = net
-        .neighborhoods()
-        .iter()
-        .map(|n| n.settings.dedupe_window_min)
-        .fold(net.defaults.dedupe_window_min, u32::max);
-    let read_back_ms = i64::from(read_back_ms) * 60_000;
+    let read_back_ms = dedupe_window_ms(&net);
     let limit_ms = net
         .neighborhoods()
         .iter()
@@ -183,7 +177,8 @@ pub(super) async fn sync_loop(
         let since = if first {
             read_back_from(now, last_sync, read_back_ms, limit_ms)
         } else {
-            now - read_back_ms
+            // After a gap: over the dedupe window of the network as it is now.
+            now - dedupe_window_ms(&live.get())
         };
         if now - noted_at >= NOTE_SYNC_EVERY_MS {
             note_synced(&store, now);
@@ -293,6 +288,16 @@ pub(super) fn route_events(client: &Client, inbound: &Arc<Inbound>) {
             }
         },
     );
+}
+
+/// The longest dedupe window of `net`, in ms: how far back a gap is read.
+fn dedupe_window_ms(net: &Network) -> i64 {
+    let min = net
+        .neighborhoods()
+        .iter()
+        .map(|n| n.settings.dedupe_window_min)
+        .fold(net.defaults.dedupe_window_min, u32::max);
+    i64::from(min) * 60_000
 }
 
 /// Events kept undecryptable are tried again, in `tasks`: those of a room whenever its

@@ -200,3 +200,14 @@ fn sections_read_once_at_start_are_kept_and_named() {
         "the running listener is kept"
     );
 }
+
+#[test]
+fn network_wide_keys_that_change_are_named() {
+    let text = std::fs::read_to_string(example_path()).unwrap();
+    let open = text.replace("allow_unencrypted = false", "allow_unencrypted = true");
+    let (_, changes) = Network::parse(&open, &example_path())
+        .unwrap()
+        .for_reload(&NETWORK);
+    assert_eq!(changes.network, vec!["allow_unencrypted"]);
+    assert!(!changes.is_empty(), "a change the bot uses: {changes:?}");
+}

@@ -154,15 +154,21 @@ async fn init_checks_the_login_makes_the_rooms_writes_the_files_and_the_bot_runs
         .await;
     }
 
-    // The bot runs on the two files as written (logging JSON, as under systemd).
+    // The bot runs on the two files as written (logging JSON, as under systemd), its
+    // secrets only from the env file.
     let log = dir.path().join("bot.log");
     let out = std::fs::File::create(&log).unwrap();
+    // As the README says, through a shell: `set -a; . ENV; set +a; neighborwatch run`.
     let _bot = Running(
-        Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-            .args(["--log-format", "json", "run", "--config"])
-            .arg(&cfg)
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "set -a; . '{}'; set +a; exec '{}' --log-format json run --config '{}'",
+                env.display(),
+                env!("CARGO_BIN_EXE_neighborwatch"),
+                cfg.display()
+            ))
             .env_clear()
-            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("RUST_LOG", "info")
             .stdout(out.try_clone().unwrap())
             .stderr(out)

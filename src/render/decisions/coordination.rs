@@ -118,6 +118,12 @@ pub(super) fn network_reload(cx: &mut Cx<'_, '_>, room: &str, outcome: &ReloadOu
                     parts.push((key, names(list)));
                 }
             }
+            if !changes.network.is_empty() {
+                parts.push((
+                    "coord.reload_network",
+                    vec![("keys", changes.network.join(", "))],
+                ));
+            }
             if changes.is_empty() {
                 parts.push(("coord.reload_unchanged", Vec::new()));
             }
