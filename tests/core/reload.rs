@@ -42,6 +42,14 @@ fn say(
         .unwrap()
 }
 
+/// Two neighbors of Hoover-Foster report agents at `place` (inputs `n` and `n + 1`):
+/// the effects of the second, which confirms.
+fn confirm(e: &mut Engine<MemoryStore>, n: u32, place: &str) -> Vec<Effect> {
+    let body = format!("!r agents at {place}");
+    say(e, n, HF, "@a:oakland.example", 0, &body);
+    say(e, n + 1, HF, "@b:oakland.example", 0, &body)
+}
+
 fn relayed_to(effects: &[Effect]) -> Vec<&str> {
     effects
         .iter()
@@ -87,22 +95,7 @@ fn a_reloaded_radius_applies_to_the_next_incident_and_keeps_room_values_and_inci
     );
     // Two neighbors confirm a sighting 312 m from Clawson's area: with the file's
     // 1600 m, Clawson is alerted.
-    say(
-        &mut e,
-        2,
-        HF,
-        "@a:oakland.example",
-        0,
-        "!r agents at 31st & Market",
-    );
-    let first = say(
-        &mut e,
-        3,
-        HF,
-        "@b:oakland.example",
-        0,
-        "!r agents at 31st & Market",
-    );
+    let first = confirm(&mut e, 2, "31st & Market");
     assert!(relayed_to(&first).contains(&CL), "{first:?}");
     let open = e.open_count();
 
@@ -122,22 +115,7 @@ fn a_reloaded_radius_applies_to_the_next_incident_and_keeps_room_values_and_inci
     assert_eq!(told.len(), 1, "the notice, nothing else: {told:?}");
 
     // The next incident, 243 m from Clawson's area, follows the file's new 200 m.
-    say(
-        &mut e,
-        5,
-        HF,
-        "@a:oakland.example",
-        0,
-        "!r agents at West Grand & Market",
-    );
-    let second = say(
-        &mut e,
-        6,
-        HF,
-        "@b:oakland.example",
-        0,
-        "!r agents at West Grand & Market",
-    );
+    let second = confirm(&mut e, 5, "West Grand & Market");
     let rooms = relayed_to(&second);
     assert!(rooms.contains(&HF) && !rooms.contains(&CL), "{rooms:?}");
     // Kept: Prescott's value set from its room, and the incident from before.
@@ -168,22 +146,7 @@ fn a_refused_file_changes_nothing_and_coordination_is_told_why() {
     );
     assert!(Arc::ptr_eq(&before, e.network()), "the same network");
     // Still the file's 1600 m: Clawson hears of a sighting 312 m away.
-    say(
-        &mut e,
-        2,
-        HF,
-        "@a:oakland.example",
-        0,
-        "!r agents at 31st & Market",
-    );
-    let first = say(
-        &mut e,
-        3,
-        HF,
-        "@b:oakland.example",
-        0,
-        "!r agents at 31st & Market",
-    );
+    let first = confirm(&mut e, 2, "31st & Market");
     assert!(relayed_to(&first).contains(&CL), "{first:?}");
 }
 
