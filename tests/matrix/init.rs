@@ -17,24 +17,15 @@ fn init(
     password: &str,
     extra: &[&str],
 ) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-        .args(["init", "--no-input", "--homeserver", &hs.url, "--user", bot])
-        .args(["--organizer", organizer, "--neighborhood", "Hoover-Foster"])
-        .args(["--center", "37.8240,-122.2760", "--radius-m", "800"])
-        .args(["--timezone", "America/Los_Angeles", "--dir"])
-        .arg(dir)
-        .args(extra)
-        .env("NW_PASSWORD", password)
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .output()
-        .expect("neighborwatch init runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    neighborwatch_cli(|c| {
+        c.args(["init", "--no-input", "--homeserver", &hs.url, "--user", bot])
+            .args(["--organizer", organizer, "--neighborhood", "Hoover-Foster"])
+            .args(["--center", "37.8240,-122.2760", "--radius-m", "800"])
+            .args(["--timezone", "America/Los_Angeles", "--dir"])
+            .arg(dir)
+            .args(extra)
+            .env("NW_PASSWORD", password)
+    })
 }
 
 /// The variables of an env file as `init` writes it (`KEY=value`, maybe quoted).

@@ -58,6 +58,23 @@ impl Bot {
     }
 }
 
+/// Runs a `neighborwatch` command built by `args` (its log off, no input): whether it
+/// succeeded, and everything it printed.
+fn neighborwatch_cli(args: impl FnOnce(&mut Command) -> &mut Command) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_neighborwatch"));
+    let out = args(&mut cmd)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .output()
+        .expect("neighborwatch runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 fn places(file: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("config/places")

@@ -6,19 +6,7 @@ use super::*;
 
 /// Runs `neighborwatch reload --config cfg`: its exit status and what it printed.
 fn reload_command(cfg: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_neighborwatch"))
-        .args(["reload", "--config"])
-        .arg(cfg)
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::null())
-        .output()
-        .expect("neighborwatch reload runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    neighborwatch_cli(|c| c.args(["reload", "--config"]).arg(cfg))
 }
 
 /// The coordination room's notice that says how many rooms incident `id` was relayed to:
